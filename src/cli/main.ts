@@ -1,0 +1,46 @@
+import { Command, Option } from 'commander';
+import { createApp } from '../app.js';
+import { ConfigError, loadConfig, resolvedPaths } from '../config/config.js';
+
+const program = new Command();
+program.name('berth').description('Berth: a container image registry that speaks OCI Distribution and the Amazon ECR API');
+
+program
+  .command('serve')
+  .description('start the registry')
+  .addOption(new Option('--config <file>', 'JSON config file').env('BERTH_CONFIG'))
+  .addOption(new Option('--host <host>', 'address to listen on (default 0.0.0.0)').env('BERTH_HOST'))
+  .addOption(new Option('--port <port>', 'port to listen on (default 5000)').env('BERTH_PORT'))
+  .addOption(new Option('--data-dir <dir>', 'folder for the embedded database and blobs (default ./data)').env('BERTH_DATA_DIR'))
+  .addOption(new Option('--metadata <sqlite-path|postgres-url>', 'metadata store: a SQLite file or a postgres:// URL').env('BERTH_METADATA'))
+  .addOption(new Option('--storage <path>', 'blob storage folder (default <data-dir>/storage)').env('BERTH_STORAGE'))
+  .addOption(new Option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent').env('BERTH_LOG_LEVEL'))
+  .action(async (flags: Record<string, string | undefined>) => {
+    // commander already merged env vars into flags; loadConfig adds the config file and validates.
+    const config = loadConfig(flags, {});
+    const berth = await createApp(config);
+    const address = await berth.http.listen({ host: config.host, port: config.port });
+    const paths = resolvedPaths(config);
+    const metadata = config.metadata.kind === 'sqlite' ? `SQLite ${paths.sqlitePath}` : `PostgreSQL ${redactUrl(config.metadata.url)}`;
+    process.stdout.write(`Berth listening on ${address}\n  metadata: ${metadata}\n  blobs:    ${paths.blobRoot}\n`);
+    const stop = async (signal: string) => {
+      berth.http.log.info({ signal }, 'shutting down');
+      await berth.close();
+      process.exit(0);
+    };
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
+  });
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+}
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`berth: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`berth: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

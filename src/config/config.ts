@@ -1,0 +1,127 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+// One validated schema for every setting. Sources, later ones winning:
+// defaults < config file (JSON, --config / BERTH_CONFIG) < BERTH_* env vars < CLI flags.
+
+const metadataSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('sqlite'), path: z.string().min(1).optional() }).strict(),
+  z.object({ kind: z.literal('postgres'), url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'), poolSize: z.number().int().min(1).max(200).default(10) }).strict(),
+]);
+
+const storageSchema = z.discriminatedUnion('kind', [z.object({ kind: z.literal('fs'), path: z.string().min(1).optional() }).strict()]);
+
+export const configSchema = z
+  .object({
+    host: z.string().min(1).default('0.0.0.0'),
+    port: z.coerce.number().int().min(0).max(65535).default(5000),
+    dataDir: z.string().min(1).default('./data'),
+    metadata: metadataSchema.default({ kind: 'sqlite' }),
+    storage: storageSchema.default({ kind: 'fs' }),
+    /** The 12-digit account whose registry /v2 serves. */
+    registryId: z.string().regex(/^\d{12}$/, 'must be a 12-digit account id').default('000000000000'),
+    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
+    limits: z
+      .object({
+        manifestMaxBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+        maxPageSize: z.number().int().min(1).max(100_000).default(10_000),
+      })
+      .strict()
+      .default({ manifestMaxBytes: 4 * 1024 * 1024, maxPageSize: 10_000 }),
+  })
+  .strict();
+
+export type BerthConfig = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+export class ConfigError extends Error {}
+
+/** `--metadata` and BERTH_METADATA take a SQLite file path or a postgres:// URL. */
+export function metadataFromString(value: string): NonNullable<ConfigInput['metadata']> {
+  return /^postgres(ql)?:\/\//.test(value) ? { kind: 'postgres', url: value } : { kind: 'sqlite', path: value };
+}
+
+export function storageFromString(value: string): NonNullable<ConfigInput['storage']> {
+  const path = value.startsWith('file://') ? value.slice('file://'.length) : value;
+  if (/^[a-z0-9]+:\/\//.test(path)) throw new ConfigError(`unsupported storage ${value}: use a folder path`);
+  return { kind: 'fs', path };
+}
+
+export interface ConfigOverrides {
+  config?: string;
+  host?: string;
+  port?: string | number;
+  dataDir?: string;
+  metadata?: string;
+  storage?: string;
+  logLevel?: string;
+}
+
+/** Env vars recognised, each the same as the flag of the same name. */
+export const envVars = {
+  BERTH_CONFIG: 'config',
+  BERTH_HOST: 'host',
+  BERTH_PORT: 'port',
+  BERTH_DATA_DIR: 'dataDir',
+  BERTH_METADATA: 'metadata',
+  BERTH_STORAGE: 'storage',
+  BERTH_LOG_LEVEL: 'logLevel',
+} as const satisfies Record<string, keyof ConfigOverrides>;
+
+export function overridesFromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
+  const out: ConfigOverrides = {};
+  for (const [name, key] of Object.entries(envVars)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') out[key] = value;
+  }
+  return out;
+}
+
+/** Builds the effective configuration, or throws ConfigError naming every bad setting. */
+export function loadConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): BerthConfig {
+  const merged: ConfigOverrides = { ...overridesFromEnv(env), ...stripUndefined(flags) };
+  let input: Record<string, unknown> = {};
+  if (merged.config) {
+    try {
+      input = JSON.parse(readFileSync(merged.config, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${merged.config}: ${(err as Error).message}`);
+    }
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ConfigError(`config file ${merged.config} must hold a JSON object`);
+  }
+  try {
+    if (merged.host !== undefined) input.host = merged.host;
+    if (merged.port !== undefined) input.port = merged.port;
+    if (merged.dataDir !== undefined) input.dataDir = merged.dataDir;
+    if (merged.metadata !== undefined) input.metadata = metadataFromString(merged.metadata);
+    if (merged.storage !== undefined) input.storage = storageFromString(merged.storage);
+    if (merged.logLevel !== undefined) input.log = { ...(input.log as object | undefined), level: merged.logLevel };
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  return parseConfig(input);
+}
+
+export function parseConfig(input: unknown): BerthConfig {
+  const result = configSchema.safeParse(input);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  const config = result.data;
+  config.dataDir = resolve(config.dataDir);
+  return config;
+}
+
+/** Where the SQLite file and the blob folder live once defaults are applied. */
+export function resolvedPaths(config: BerthConfig) {
+  return {
+    sqlitePath: config.metadata.kind === 'sqlite' ? resolve(config.dataDir, config.metadata.path ?? 'berth.db') : null,
+    blobRoot: resolve(config.dataDir, config.storage.path ?? 'storage'),
+  };
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,61 @@
+// The one error table. Every failure a client can see is defined here once, with the
+// OCI Distribution error code and HTTP status the /v2 edge answers with, and the ECR
+// exception name the AWS-protocol edge answers with. Edges never invent error names.
+
+export interface ErrorSpec {
+  /** OCI distribution-spec error code (the `code` field of the /v2 error JSON). */
+  readonly oci: string;
+  /** HTTP status on the /v2 edge. */
+  readonly status: number;
+  /** ECR exception name (`__type`) on the ECR API edge. */
+  readonly ecr: string;
+  /** Default human-readable message. */
+  readonly message: string;
+}
+
+export const errorTable = {
+  BlobUnknown: { oci: 'BLOB_UNKNOWN', status: 404, ecr: 'LayersNotFoundException', message: 'blob unknown to registry' },
+  BlobUploadUnknown: { oci: 'BLOB_UPLOAD_UNKNOWN', status: 404, ecr: 'UploadNotFoundException', message: 'blob upload unknown to registry' },
+  BlobUploadInvalid: { oci: 'BLOB_UPLOAD_INVALID', status: 400, ecr: 'InvalidLayerPartException', message: 'blob upload invalid' },
+  UploadOutOfOrder: { oci: 'BLOB_UPLOAD_INVALID', status: 416, ecr: 'InvalidLayerPartException', message: 'chunk does not start at the end of the upload' },
+  RangeNotSatisfiable: { oci: 'RANGE_INVALID', status: 416, ecr: 'InvalidParameterException', message: 'requested range not satisfiable' },
+  DigestInvalid: { oci: 'DIGEST_INVALID', status: 400, ecr: 'InvalidLayerException', message: 'provided digest did not match uploaded content' },
+  DigestMalformed: { oci: 'DIGEST_INVALID', status: 400, ecr: 'InvalidParameterException', message: 'digest is malformed or uses an unsupported algorithm' },
+  SizeInvalid: { oci: 'SIZE_INVALID', status: 400, ecr: 'InvalidLayerException', message: 'provided length did not match content length' },
+  ManifestBlobUnknown: { oci: 'MANIFEST_BLOB_UNKNOWN', status: 400, ecr: 'LayersNotFoundException', message: 'manifest references a blob unknown to this repository' },
+  ManifestChildUnknown: { oci: 'MANIFEST_BLOB_UNKNOWN', status: 400, ecr: 'ReferencedImagesNotFoundException', message: 'index references a manifest unknown to this repository' },
+  ManifestInvalid: { oci: 'MANIFEST_INVALID', status: 400, ecr: 'InvalidParameterException', message: 'manifest invalid' },
+  ManifestTooLarge: { oci: 'MANIFEST_INVALID', status: 413, ecr: 'InvalidParameterException', message: 'manifest exceeds the size limit' },
+  ManifestDigestMismatch: { oci: 'DIGEST_INVALID', status: 400, ecr: 'ImageDigestDoesNotMatchException', message: 'manifest does not match the digest it was pushed by' },
+  ManifestUnknown: { oci: 'MANIFEST_UNKNOWN', status: 404, ecr: 'ImageNotFoundException', message: 'manifest unknown to registry' },
+  ManifestNotAcceptable: { oci: 'MANIFEST_UNKNOWN', status: 404, ecr: 'UnsupportedImageTypeException', message: 'manifest exists but its media type is not in the Accept header' },
+  NameInvalid: { oci: 'NAME_INVALID', status: 400, ecr: 'InvalidParameterException', message: 'invalid repository name' },
+  NameUnknown: { oci: 'NAME_UNKNOWN', status: 404, ecr: 'RepositoryNotFoundException', message: 'repository name not known to registry' },
+  TagInvalid: { oci: 'TAG_INVALID', status: 400, ecr: 'InvalidParameterException', message: 'invalid tag' },
+  PaginationInvalid: { oci: 'PAGINATION_NUMBER_INVALID', status: 400, ecr: 'InvalidParameterException', message: 'invalid pagination parameter' },
+  Unsupported: { oci: 'UNSUPPORTED', status: 405, ecr: 'UnsupportedCommandException', message: 'the operation is unsupported' },
+  Unauthorized: { oci: 'UNAUTHORIZED', status: 401, ecr: 'UnrecognizedClientException', message: 'authentication required' },
+  Denied: { oci: 'DENIED', status: 403, ecr: 'AccessDeniedException', message: 'requested access to the resource is denied' },
+  TooManyRequests: { oci: 'TOOMANYREQUESTS', status: 429, ecr: 'ThrottlingException', message: 'too many requests' },
+  Internal: { oci: 'UNKNOWN', status: 500, ecr: 'ServerException', message: 'internal server error' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorName = keyof typeof errorTable;
+
+/** A failure with a name from the error table; edges translate it into their protocol. */
+export class DomainError extends Error {
+  readonly spec: ErrorSpec;
+  constructor(
+    readonly errorName: ErrorName,
+    message?: string,
+    readonly detail?: unknown,
+  ) {
+    super(message ?? errorTable[errorName].message);
+    this.name = `DomainError(${errorName})`;
+    this.spec = errorTable[errorName];
+  }
+}
+
+export function isDomainError(err: unknown, name?: ErrorName): err is DomainError {
+  return err instanceof DomainError && (name === undefined || err.errorName === name);
+}

@@ -1,0 +1,418 @@
+import { randomUUID } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { BlobStore, ByteRange } from '../stores/blob-store.js';
+import { UploadOffsetMismatch } from '../stores/blob-store.js';
+import type { BlobRecord, ManifestRecord, MetadataStore, RepositoryRecord } from '../stores/metadata-store.js';
+import { digestOf, hashThrough, looksLikeDigest, newHash, parseDigest, type DigestAlgorithm } from './digest.js';
+import { DomainError } from './errors.js';
+import { manifestMediaTypes, MediaTypes, parseManifest, type Descriptor } from './manifest.js';
+import { validateRepositoryName, validateTag } from './names.js';
+
+export interface RegistryLimits {
+  manifestMaxBytes: number;
+  /** Largest `n` accepted on tag and catalog listings; also the page size when `n` is absent. */
+  maxPageSize: number;
+}
+
+export interface RegistryServiceDeps {
+  blobs: BlobStore;
+  meta: MetadataStore;
+  limits: RegistryLimits;
+  clock?: () => number;
+}
+
+/** A byte range as a client asked for it, before it is checked against the blob's size. */
+export interface RangeRequest {
+  start?: number;
+  end?: number;
+}
+
+export interface UploadState {
+  id: string;
+  repository: string;
+  size: number;
+}
+
+export interface BlobContent {
+  blob: BlobRecord;
+  /** The inclusive range served, or null for the whole blob. */
+  range: ByteRange | null;
+  stream: Readable;
+}
+
+export interface ManifestPutResult {
+  digest: string;
+  subjectDigest: string | null;
+  created: boolean;
+}
+
+export interface Listing<T> {
+  items: T[];
+  /** The `last` value for the next page, when there is one. */
+  next: string | null;
+}
+
+interface ActiveHash {
+  algorithm: DigestAlgorithm;
+  hash: Hash;
+  offset: number;
+}
+
+/**
+ * The registry's core operations over the two stores: blobs, uploads, manifests, tags,
+ * referrers, catalog. Edges (OCI /v2, later the ECR API) translate protocols into these calls.
+ */
+export class RegistryService {
+  private readonly blobs: BlobStore;
+  private readonly meta: MetadataStore;
+  private readonly limits: RegistryLimits;
+  private readonly now: () => number;
+  // Running hash per in-progress chunked upload, so completing it needs no second read.
+  // Lost on restart or when the upload continues on another node: then we re-read the bytes.
+  private readonly uploadHashes = new Map<string, ActiveHash>();
+  private readonly uploadLocks = new Map<string, Promise<unknown>>();
+
+  constructor(deps: RegistryServiceDeps) {
+    this.blobs = deps.blobs;
+    this.meta = deps.meta;
+    this.limits = deps.limits;
+    this.now = deps.clock ?? Date.now;
+  }
+
+  // ---------- repositories ----------
+
+  private async repository(registryId: string, name: string, create: boolean): Promise<RepositoryRecord> {
+    validateRepositoryName(name);
+    const repo = create ? await this.meta.ensureRepository(registryId, name, this.now()) : await this.meta.getRepository(registryId, name);
+    if (!repo) throw new DomainError('NameUnknown', `repository ${name} not found`);
+    return repo;
+  }
+
+  async listRepositories(registryId: string, n: number | undefined, last: string | undefined): Promise<Listing<string>> {
+    const limit = this.pageSize(n);
+    const rows = limit === 0 ? [] : await this.meta.listRepositories(registryId, { limit: limit + 1, after: last });
+    return page(rows, limit);
+  }
+
+  // ---------- blobs ----------
+
+  async statBlob(registryId: string, name: string, digest: string): Promise<BlobRecord> {
+    parseDigest(digest);
+    const repo = await this.repository(registryId, name, false);
+    const blob = await this.meta.getLinkedBlob(repo.id, digest);
+    if (!blob) throw new DomainError('BlobUnknown', `blob ${digest} unknown to repository ${name}`);
+    return blob;
+  }
+
+  async openBlob(registryId: string, name: string, digest: string, rangeRequest?: RangeRequest, signal?: AbortSignal): Promise<BlobContent> {
+    void signal;
+    const blob = await this.statBlob(registryId, name, digest);
+    const range = rangeRequest ? resolveRange(rangeRequest, blob.size) : null;
+    const stream = await this.blobs.read(digest, range ?? undefined);
+    return { blob, range, stream };
+  }
+
+  async deleteBlob(registryId: string, name: string, digest: string): Promise<void> {
+    parseDigest(digest);
+    const repo = await this.repository(registryId, name, false);
+    // Only the link goes now; the bytes go with garbage collection once nothing links them.
+    if (!(await this.meta.unlinkBlob(repo.id, digest))) throw new DomainError('BlobUnknown', `blob ${digest} unknown to repository ${name}`);
+  }
+
+  // ---------- uploads ----------
+
+  async startUpload(registryId: string, name: string): Promise<UploadState> {
+    const repo = await this.repository(registryId, name, true);
+    const id = randomUUID();
+    await this.blobs.createUpload(id);
+    await this.meta.createUpload({ id, repositoryId: repo.id, startedAt: this.now() });
+    this.uploadHashes.set(id, { algorithm: 'sha256', hash: newHash('sha256'), offset: 0 });
+    return { id, repository: name, size: 0 };
+  }
+
+  /** Links a blob from another repository. Null when the source does not have it (the caller falls back to an upload). */
+  async mountBlob(registryId: string, name: string, digest: string, from: string): Promise<BlobRecord | null> {
+    parseDigest(digest);
+    validateRepositoryName(from);
+    const source = await this.meta.getRepository(registryId, from);
+    const blob = source ? await this.meta.getLinkedBlob(source.id, digest) : null;
+    if (!blob || !(await this.blobs.stat(digest))) return null;
+    const repo = await this.repository(registryId, name, true);
+    await this.meta.linkBlob(repo.id, blob, this.now());
+    return blob;
+  }
+
+  /** A whole blob in one request (POST with ?digest=). */
+  async uploadMonolithic(registryId: string, name: string, digest: string, body: Readable, declaredLength?: number): Promise<BlobRecord> {
+    const expected = parseDigest(digest);
+    const repo = await this.repository(registryId, name, true);
+    const id = randomUUID();
+    await this.blobs.createUpload(id);
+    try {
+      const hashing = hashThrough(body, newHash(expected.algorithm));
+      await this.blobs.appendUpload(id, 0, hashing);
+      if (declaredLength !== undefined && hashing.bytes !== declaredLength) {
+        throw new DomainError('SizeInvalid', `received ${hashing.bytes} bytes, Content-Length said ${declaredLength}`);
+      }
+      const actual = `${expected.algorithm}:${hashing.hash.digest('hex')}`;
+      if (actual !== digest) throw new DomainError('DigestInvalid', `content digest is ${actual}, not ${digest}`);
+      await this.blobs.commitUpload(id, digest);
+      const blob = { digest, size: hashing.bytes };
+      await this.meta.linkBlob(repo.id, blob, this.now());
+      return blob;
+    } catch (err) {
+      await this.blobs.deleteUpload(id).catch(() => {});
+      throw err;
+    }
+  }
+
+  async uploadStatus(registryId: string, name: string, uploadId: string): Promise<UploadState> {
+    await this.upload(registryId, name, uploadId);
+    const info = await this.blobs.statUpload(uploadId);
+    if (!info) throw new DomainError('BlobUploadUnknown');
+    return { id: uploadId, repository: name, size: info.size };
+  }
+
+  /**
+   * Appends a chunk. `start`, when the client sent Content-Range, must equal the upload's
+   * current size: anything else is out of order (416) and changes nothing.
+   */
+  async appendToUpload(registryId: string, name: string, uploadId: string, body: Readable, start?: number): Promise<UploadState> {
+    await this.upload(registryId, name, uploadId);
+    return this.withUploadLock(uploadId, async () => {
+      const size = await this.appendLocked(uploadId, body, start);
+      return { id: uploadId, repository: name, size };
+    });
+  }
+
+  /** Finishes an upload (PUT with ?digest=), with an optional last chunk in `body`. */
+  async completeUpload(registryId: string, name: string, uploadId: string, digest: string, body: Readable | null): Promise<BlobRecord> {
+    const expected = parseDigest(digest);
+    const upload = await this.upload(registryId, name, uploadId);
+    return this.withUploadLock(uploadId, async () => {
+      const size = body ? await this.appendLocked(uploadId, body) : (await this.requireUploadInfo(uploadId)).size;
+      const actual = await this.uploadDigest(uploadId, expected.algorithm, size);
+      if (actual !== digest) {
+        await this.discardUpload(uploadId);
+        throw new DomainError('DigestInvalid', `content digest is ${actual}, not ${digest}`);
+      }
+      await this.blobs.commitUpload(uploadId, digest);
+      const blob = { digest, size };
+      await this.meta.linkBlob(upload.repositoryId, blob, this.now());
+      await this.meta.deleteUpload(uploadId);
+      this.uploadHashes.delete(uploadId);
+      return blob;
+    });
+  }
+
+  async cancelUpload(registryId: string, name: string, uploadId: string): Promise<void> {
+    await this.upload(registryId, name, uploadId);
+    await this.withUploadLock(uploadId, () => this.discardUpload(uploadId));
+  }
+
+  private async upload(registryId: string, name: string, uploadId: string) {
+    const repo = await this.repository(registryId, name, false);
+    const upload = /^[A-Za-z0-9_-]{1,128}$/.test(uploadId) ? await this.meta.getUpload(uploadId) : null;
+    if (!upload || upload.repositoryId !== repo.id) throw new DomainError('BlobUploadUnknown', `upload ${uploadId.slice(0, 128)} unknown to repository ${name}`);
+    return upload;
+  }
+
+  private async requireUploadInfo(uploadId: string) {
+    const info = await this.blobs.statUpload(uploadId);
+    if (!info) throw new DomainError('BlobUploadUnknown');
+    return info;
+  }
+
+  private async appendLocked(uploadId: string, body: Readable, start?: number): Promise<number> {
+    const { size: offset } = await this.requireUploadInfo(uploadId);
+    if (start !== undefined && start !== offset) {
+      body.resume(); // drain what the client sends; none of it is stored
+      throw new DomainError('UploadOutOfOrder', `chunk starts at ${start}, upload is at ${offset} bytes`, { size: offset });
+    }
+    const active = this.uploadHashes.get(uploadId);
+    const tracking = active && active.offset === offset ? active : null;
+    const hashing = hashThrough(body, tracking ? tracking.hash : newHash('sha256'));
+    try {
+      const size = await this.blobs.appendUpload(uploadId, offset, hashing);
+      if (tracking) tracking.offset = size;
+      return size;
+    } catch (err) {
+      // The stored bytes and the running hash may now disagree: re-read on completion.
+      this.uploadHashes.delete(uploadId);
+      if (err instanceof UploadOffsetMismatch) throw new DomainError('UploadOutOfOrder', err.message, { size: err.actual });
+      throw err;
+    }
+  }
+
+  private async uploadDigest(uploadId: string, algorithm: DigestAlgorithm, size: number): Promise<string> {
+    const active = this.uploadHashes.get(uploadId);
+    if (active && active.algorithm === algorithm && active.offset === size) {
+      return `${algorithm}:${active.hash.copy().digest('hex')}`;
+    }
+    const hash = newHash(algorithm);
+    for await (const chunk of await this.blobs.readUpload(uploadId)) hash.update(chunk as Buffer);
+    return `${algorithm}:${hash.digest('hex')}`;
+  }
+
+  private async discardUpload(uploadId: string): Promise<void> {
+    this.uploadHashes.delete(uploadId);
+    await this.meta.deleteUpload(uploadId);
+    await this.blobs.deleteUpload(uploadId);
+  }
+
+  private async withUploadLock<T>(uploadId: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.uploadLocks.get(uploadId) ?? Promise.resolve();
+    const run = previous.then(work, work);
+    const settled = run.catch(() => {});
+    this.uploadLocks.set(uploadId, settled);
+    try {
+      return await run;
+    } finally {
+      if (this.uploadLocks.get(uploadId) === settled) this.uploadLocks.delete(uploadId);
+    }
+  }
+
+  // ---------- manifests ----------
+
+  async putManifest(registryId: string, name: string, reference: string, contentType: string | undefined, body: Buffer): Promise<ManifestPutResult> {
+    validateRepositoryName(name);
+    const byDigest = looksLikeDigest(reference);
+    const requested = byDigest ? parseDigest(reference) : null;
+    if (!byDigest) validateTag(reference);
+    if (body.length > this.limits.manifestMaxBytes) {
+      throw new DomainError('ManifestTooLarge', `manifest is larger than ${this.limits.manifestMaxBytes} bytes`);
+    }
+    const parsed = parseManifest(body, contentType);
+    const digest = digestOf(body, requested?.algorithm ?? 'sha256');
+    if (requested && digest !== reference) throw new DomainError('ManifestDigestMismatch', `manifest digest is ${digest}, not ${reference}`);
+    const repo = await this.repository(registryId, name, true);
+    const result = await this.meta.putManifest({
+      repositoryId: repo.id,
+      digest,
+      mediaType: parsed.mediaType,
+      artifactType: parsed.artifactType,
+      subjectDigest: parsed.subject?.digest ?? null,
+      content: body,
+      annotations: parsed.annotations,
+      references: [
+        ...parsed.blobs.map((d) => ({ digest: d.digest, kind: 'blob' as const })),
+        ...parsed.manifests.map((d) => ({ digest: d.digest, kind: 'manifest' as const })),
+      ],
+      tag: byDigest ? null : reference,
+      pushedAt: this.now(),
+    });
+    if (!result.ok) {
+      if (result.missingBlobs.length > 0) {
+        throw new DomainError('ManifestBlobUnknown', `manifest references blobs unknown to ${name}: ${result.missingBlobs.slice(0, 10).join(', ')}`, {
+          missing: result.missingBlobs,
+        });
+      }
+      throw new DomainError('ManifestChildUnknown', `index references manifests unknown to ${name}: ${result.missingManifests.slice(0, 10).join(', ')}`, {
+        missing: result.missingManifests,
+      });
+    }
+    return { digest, subjectDigest: parsed.subject?.digest ?? null, created: result.created };
+  }
+
+  /** The manifest a reference names. `accept` lists the media types the client takes (empty: any). */
+  async getManifest(registryId: string, name: string, reference: string, accept: readonly string[] = []): Promise<ManifestRecord> {
+    const { repo, digest } = await this.resolveReference(registryId, name, reference);
+    const manifest = await this.meta.getManifest(repo.id, digest);
+    if (!manifest) throw new DomainError('ManifestUnknown', `manifest ${reference} not found in ${name}`);
+    checkAcceptable(manifest.mediaType, accept);
+    return manifest;
+  }
+
+  async statManifest(registryId: string, name: string, reference: string, accept: readonly string[] = []): Promise<Omit<ManifestRecord, 'content'>> {
+    const { repo, digest } = await this.resolveReference(registryId, name, reference);
+    const manifest = await this.meta.statManifest(repo.id, digest);
+    if (!manifest) throw new DomainError('ManifestUnknown', `manifest ${reference} not found in ${name}`);
+    checkAcceptable(manifest.mediaType, accept);
+    return manifest;
+  }
+
+  /** By digest: deletes the manifest and its tags. By tag: deletes only the tag. */
+  async deleteManifest(registryId: string, name: string, reference: string): Promise<void> {
+    const repo = await this.repository(registryId, name, false);
+    if (looksLikeDigest(reference)) {
+      parseDigest(reference);
+      if (!(await this.meta.deleteManifest(repo.id, reference))) throw new DomainError('ManifestUnknown', `manifest ${reference} not found in ${name}`);
+    } else {
+      validateTag(reference);
+      if (!(await this.meta.deleteTag(repo.id, reference))) throw new DomainError('ManifestUnknown', `tag ${reference} not found in ${name}`);
+    }
+  }
+
+  private async resolveReference(registryId: string, name: string, reference: string) {
+    const byDigest = looksLikeDigest(reference);
+    if (byDigest) parseDigest(reference);
+    else validateTag(reference);
+    const repo = await this.repository(registryId, name, false);
+    const digest = byDigest ? reference : await this.meta.resolveTag(repo.id, reference);
+    if (!digest) throw new DomainError('ManifestUnknown', `tag ${reference} not found in ${name}`);
+    return { repo, digest };
+  }
+
+  // ---------- tags and referrers ----------
+
+  async listTags(registryId: string, name: string, n: number | undefined, last: string | undefined): Promise<Listing<string>> {
+    const repo = await this.repository(registryId, name, false);
+    const limit = this.pageSize(n);
+    const rows = limit === 0 ? [] : await this.meta.listTags(repo.id, { limit: limit + 1, after: last });
+    return page(rows, limit);
+  }
+
+  /** The referrers of a manifest as an OCI image index (the Referrers API). */
+  async listReferrers(registryId: string, name: string, digest: string, artifactType?: string) {
+    parseDigest(digest);
+    const repo = await this.repository(registryId, name, false);
+    const rows = await this.meta.listReferrers(repo.id, digest, artifactType);
+    const manifests: Descriptor[] = rows.map((r) => ({
+      mediaType: r.mediaType,
+      digest: r.digest,
+      size: r.size,
+      ...(r.artifactType ? { artifactType: r.artifactType } : {}),
+      ...(r.annotations ? { annotations: r.annotations } : {}),
+    }));
+    return { schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests };
+  }
+
+  private pageSize(n: number | undefined): number {
+    if (n === undefined) return this.limits.maxPageSize;
+    if (!Number.isSafeInteger(n) || n < 0 || n > this.limits.maxPageSize) {
+      throw new DomainError('PaginationInvalid', `n must be an integer from 0 to ${this.limits.maxPageSize}`);
+    }
+    return n;
+  }
+}
+
+function page(rows: string[], limit: number): Listing<string> {
+  if (rows.length > limit) {
+    const items = rows.slice(0, limit);
+    return { items, next: items[items.length - 1] ?? null };
+  }
+  return { items: rows, next: null };
+}
+
+/** Turns a requested range into an inclusive one within the blob, or fails with 416. */
+export function resolveRange(request: RangeRequest, size: number): ByteRange {
+  let { start, end } = request;
+  if (start === undefined) {
+    // suffix range: the last `end` bytes
+    if (end === undefined || end <= 0) throw new DomainError('RangeNotSatisfiable', 'empty suffix range', { size });
+    start = Math.max(0, size - end);
+    end = size - 1;
+  } else {
+    end = end === undefined ? size - 1 : Math.min(end, size - 1);
+  }
+  if (start >= size || start > end) throw new DomainError('RangeNotSatisfiable', `range ${start}-${end} is outside a ${size}-byte blob`, { size });
+  return { start, end };
+}
+
+function checkAcceptable(mediaType: string, accept: readonly string[]): void {
+  if (accept.length === 0 || accept.includes('*/*') || accept.includes('application/*') || accept.includes(mediaType)) return;
+  // Only clients that name manifest types are held to them; others get what is stored.
+  if (!accept.some((t) => manifestMediaTypes.includes(t))) return;
+  throw new DomainError('ManifestNotAcceptable', `manifest is ${mediaType}, which the Accept header does not list`);
+}

@@ -1,0 +1,352 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { DomainError, isDomainError } from '../../domain/errors.js';
+import type { RangeRequest, RegistryService } from '../../domain/registry-service.js';
+
+// The OCI Distribution API (distribution-spec v1.1) over the registry service.
+// Repository names contain slashes, so one wildcard route dispatches by pattern.
+
+export interface OciEdgeOptions {
+  registry: RegistryService;
+  registryId: string;
+  manifestMaxBytes: number;
+}
+
+type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+type Handler = (ctx: Ctx, match: RegExpExecArray) => Promise<void>;
+interface Ctx {
+  req: FastifyRequest;
+  reply: FastifyReply;
+  opts: OciEdgeOptions;
+  query: URLSearchParams;
+}
+
+const NAME = '([a-z0-9]+(?:[._/-][a-z0-9]+|__[a-z0-9]+|-+[a-z0-9]+)*)';
+const routes: Array<{ pattern: RegExp; methods: Partial<Record<Method, Handler>> }> = [
+  { pattern: /^\/v2\/?$/, methods: { GET: apiVersion, HEAD: apiVersion } },
+  { pattern: /^\/v2\/_catalog$/, methods: { GET: catalog } },
+  { pattern: new RegExp(`^/v2/${NAME}/blobs/uploads/?$`), methods: { POST: startUpload } },
+  {
+    pattern: new RegExp(`^/v2/${NAME}/blobs/uploads/([^/]+)$`),
+    methods: { GET: uploadStatus, PATCH: uploadChunk, PUT: completeUpload, DELETE: cancelUpload },
+  },
+  { pattern: new RegExp(`^/v2/${NAME}/blobs/([^/]+)$`), methods: { GET: getBlob, HEAD: getBlob, DELETE: deleteBlob } },
+  {
+    pattern: new RegExp(`^/v2/${NAME}/manifests/([^/]+)$`),
+    methods: { GET: getManifest, HEAD: getManifest, PUT: putManifest, DELETE: deleteManifest },
+  },
+  { pattern: new RegExp(`^/v2/${NAME}/tags/list$`), methods: { GET: listTags } },
+  { pattern: new RegExp(`^/v2/${NAME}/referrers/([^/]+)$`), methods: { GET: listReferrers } },
+];
+// Anything under /v2/ that names a repository badly: 400 NAME_INVALID rather than 404.
+const badName = /^\/v2\/(.+)\/(blobs|manifests|tags|referrers)\//;
+
+export async function ociEdge(app: FastifyInstance, opts: OciEdgeOptions): Promise<void> {
+  // Blob bodies are streamed from the raw request; nothing is parsed or buffered here.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null));
+
+  app.setErrorHandler((err, req, reply) => sendError(req, reply, err));
+  app.setNotFoundHandler((req, reply) => sendError(req, reply, new DomainError('Unsupported', `no such endpoint: ${req.method} ${req.url.split('?')[0]}`)));
+
+  app.route({
+    method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    url: '/v2',
+    handler: dispatch,
+  });
+  app.route({
+    method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    url: '/v2/*',
+    exposeHeadRoute: false,
+    handler: dispatch,
+  });
+
+  async function dispatch(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    reply.header('Docker-Distribution-API-Version', 'registry/2.0');
+    const [path, search = ''] = req.url.split('?', 2) as [string, string?];
+    const ctx: Ctx = { req, reply, opts, query: new URLSearchParams(search) };
+    for (const route of routes) {
+      const match = route.pattern.exec(path);
+      if (!match) continue;
+      const handler = route.methods[req.method as Method];
+      if (!handler) throw new DomainError('Unsupported', `${req.method} is not supported on ${path}`);
+      await handler(ctx, match);
+      return;
+    }
+    if (badName.test(path)) throw new DomainError('NameInvalid', `invalid repository name in ${path.slice(0, 300)}`);
+    throw new DomainError('Unsupported', `no such endpoint: ${req.method} ${path.slice(0, 300)}`);
+  }
+}
+
+function sendError(req: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+  reply.header('Docker-Distribution-API-Version', 'registry/2.0');
+  let domain: DomainError;
+  if (isDomainError(err)) {
+    domain = err;
+  } else if (isClientAbort(err)) {
+    domain = new DomainError('BlobUploadInvalid', 'the request body ended before it was complete');
+  } else {
+    req.log.error({ err }, 'unhandled error');
+    domain = new DomainError('Internal');
+  }
+  const detail = domain.detail as { size?: number } | undefined;
+  if (domain.errorName === 'RangeNotSatisfiable' && detail?.size !== undefined) reply.header('Content-Range', `bytes */${detail.size}`);
+  if (domain.errorName === 'UploadOutOfOrder' && detail?.size !== undefined) reply.header('Range', rangeHeader(detail.size));
+  const body = { errors: [{ code: domain.spec.oci, message: domain.message, ...(domain.detail !== undefined ? { detail: domain.detail } : {}) }] };
+  reply.code(domain.spec.status).header('Content-Type', 'application/json; charset=utf-8');
+  return req.method === 'HEAD' ? reply.send() : reply.send(body);
+}
+
+function isClientAbort(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ABORT_ERR';
+}
+
+/** The Range header of upload responses: inclusive end of what has been received. */
+function rangeHeader(size: number): string {
+  return `0-${Math.max(0, size - 1)}`;
+}
+
+function uploadLocation(name: string, id: string): string {
+  return `/v2/${name}/blobs/uploads/${id}`;
+}
+
+// ---------- handlers ----------
+
+async function apiVersion({ reply }: Ctx): Promise<void> {
+  reply.code(200).header('Content-Type', 'application/json').send({});
+}
+
+async function catalog({ reply, opts, query }: Ctx): Promise<void> {
+  const { n, last } = pagination(query);
+  const listing = await opts.registry.listRepositories(opts.registryId, n, last);
+  if (listing.next !== null) reply.header('Link', `</v2/_catalog?n=${listing.items.length}&last=${encodeURIComponent(listing.next)}>; rel="next"`);
+  reply.code(200).send({ repositories: listing.items });
+}
+
+async function startUpload({ req, reply, opts, query }: Ctx, match: RegExpExecArray): Promise<void> {
+  const name = match[1]!;
+  const mount = query.get('mount');
+  const from = query.get('from');
+  const digest = query.get('digest');
+  if (mount !== null && from !== null) {
+    const blob = await opts.registry.mountBlob(opts.registryId, name, mount, from);
+    if (blob) {
+      reply.code(201).header('Location', `/v2/${name}/blobs/${blob.digest}`).header('Docker-Content-Digest', blob.digest).header('Content-Length', '0').send();
+      return;
+    }
+  }
+  if (digest !== null && mount === null) {
+    const blob = await opts.registry.uploadMonolithic(opts.registryId, name, digest, req.raw, contentLength(req));
+    reply.code(201).header('Location', `/v2/${name}/blobs/${blob.digest}`).header('Docker-Content-Digest', blob.digest).header('Content-Length', '0').send();
+    return;
+  }
+  const upload = await opts.registry.startUpload(opts.registryId, name);
+  reply
+    .code(202)
+    .header('Location', uploadLocation(name, upload.id))
+    .header('Docker-Upload-UUID', upload.id)
+    .header('Range', rangeHeader(0))
+    .header('Content-Length', '0')
+    .send();
+}
+
+async function uploadStatus({ reply, opts }: Ctx, match: RegExpExecArray): Promise<void> {
+  const [, name, id] = match as unknown as [string, string, string];
+  const upload = await opts.registry.uploadStatus(opts.registryId, name, id);
+  reply
+    .code(204)
+    .header('Location', uploadLocation(name, id))
+    .header('Docker-Upload-UUID', id)
+    .header('Range', rangeHeader(upload.size))
+    .send();
+}
+
+async function uploadChunk({ req, reply, opts }: Ctx, match: RegExpExecArray): Promise<void> {
+  const [, name, id] = match as unknown as [string, string, string];
+  const range = req.headers['content-range'];
+  let start: number | undefined;
+  if (range !== undefined) {
+    const m = /^(?:bytes )?(\d+)-(\d+)$/.exec(range.trim());
+    if (!m) throw new DomainError('BlobUploadInvalid', `malformed Content-Range: ${range.slice(0, 100)}`);
+    start = Number(m[1]);
+    const end = Number(m[2]);
+    const length = contentLength(req);
+    if (end < start || (length !== undefined && length !== end - start + 1)) {
+      throw new DomainError('BlobUploadInvalid', `Content-Range ${range} does not match Content-Length ${length}`);
+    }
+  }
+  const upload = await opts.registry.appendToUpload(opts.registryId, name, id, req.raw, start);
+  reply
+    .code(202)
+    .header('Location', uploadLocation(name, id))
+    .header('Docker-Upload-UUID', id)
+    .header('Range', rangeHeader(upload.size))
+    .header('Content-Length', '0')
+    .send();
+}
+
+async function completeUpload({ req, reply, opts, query }: Ctx, match: RegExpExecArray): Promise<void> {
+  const [, name, id] = match as unknown as [string, string, string];
+  const digest = query.get('digest');
+  if (digest === null) throw new DomainError('DigestMalformed', 'the digest query parameter is required to complete an upload');
+  const length = contentLength(req);
+  const hasBody = (length !== undefined && length > 0) || (length === undefined && req.headers['transfer-encoding'] !== undefined);
+  const blob = await opts.registry.completeUpload(opts.registryId, name, id, digest, hasBody ? req.raw : null);
+  reply.code(201).header('Location', `/v2/${name}/blobs/${blob.digest}`).header('Docker-Content-Digest', blob.digest).header('Content-Length', '0').send();
+}
+
+async function cancelUpload({ reply, opts }: Ctx, match: RegExpExecArray): Promise<void> {
+  const [, name, id] = match as unknown as [string, string, string];
+  await opts.registry.cancelUpload(opts.registryId, name, id);
+  reply.code(204).send();
+}
+
+async function getBlob({ req, reply, opts }: Ctx, match: RegExpExecArray): Promise<void> {
+  const [, name, digest] = match as unknown as [string, string, string];
+  if (req.method === 'HEAD') {
+    const blob = await opts.registry.statBlob(opts.registryId, name, digest);
+    reply
+      .code(200)
+      .header('Content-Length', String(blob.size))
+      .header('Content-Type', 'application/octet-stream')
+      .header('Docker-Content-Digest', blob.digest)
+      .header('Accept-Ranges', 'bytes')
+      .header('ETag', `"${blob.digest}"`)
+      .send();
+    return;
+  }
+  const rangeRequest = parseRangeHeader(req.headers.range);
+  const content = await opts.registry.openBlob(opts.registryId, name, digest, rangeRequest);
+  const { blob, range } = content;
+  reply
+    .header('Content-Type', 'application/octet-stream')
+    .header('Docker-Content-Digest', blob.digest)
+    .header('Accept-Ranges', 'bytes')
+    .header('ETag', `"${blob.digest}"`);
+  if (range) {
+    reply.code(206).header('Content-Range', `bytes ${range.start}-${range.end}/${blob.size}`).header('Content-Length', String(range.end - range.start + 1));
+  } else {
+    reply.code(200).header('Content-Length', String(blob.size));
+  }
+  return reply.send(content.stream);
+}
+
+async function deleteBlob({ reply, opts }: Ctx, match: RegExpExecArray): Promise<void> {
+  const [, name, digest] = match as unknown as [string, string, string];
+  await opts.registry.deleteBlob(opts.registryId, name, digest);
+  reply.code(202).header('Content-Length', '0').send();
+}
+
+async function getManifest({ req, reply, opts }: Ctx, match: RegExpExecArray): Promise<void> {
+  const [, name, reference] = match as unknown as [string, string, string];
+  const accept = parseAccept(req.headers.accept);
+  const head = req.method === 'HEAD';
+  const manifest = head
+    ? await opts.registry.statManifest(opts.registryId, name, reference, accept)
+    : await opts.registry.getManifest(opts.registryId, name, reference, accept);
+  reply
+    .code(200)
+    .header('Content-Type', manifest.mediaType)
+    .header('Content-Length', String(manifest.size))
+    .header('Docker-Content-Digest', manifest.digest)
+    .header('ETag', `"${manifest.digest}"`);
+  return reply.send('content' in manifest ? manifest.content : undefined);
+}
+
+async function putManifest({ req, reply, opts }: Ctx, match: RegExpExecArray): Promise<void> {
+  const [, name, reference] = match as unknown as [string, string, string];
+  const body = await readLimited(req, opts.manifestMaxBytes);
+  const result = await opts.registry.putManifest(opts.registryId, name, reference, req.headers['content-type'], body);
+  reply.code(201).header('Location', `/v2/${name}/manifests/${result.digest}`).header('Docker-Content-Digest', result.digest);
+  if (result.subjectDigest) reply.header('OCI-Subject', result.subjectDigest);
+  reply.header('Content-Length', '0').send();
+}
+
+async function deleteManifest({ reply, opts }: Ctx, match: RegExpExecArray): Promise<void> {
+  const [, name, reference] = match as unknown as [string, string, string];
+  await opts.registry.deleteManifest(opts.registryId, name, reference);
+  reply.code(202).header('Content-Length', '0').send();
+}
+
+async function listTags({ reply, opts, query }: Ctx, match: RegExpExecArray): Promise<void> {
+  const name = match[1]!;
+  const { n, last } = pagination(query);
+  const listing = await opts.registry.listTags(opts.registryId, name, n, last);
+  if (listing.next !== null) reply.header('Link', `</v2/${name}/tags/list?n=${listing.items.length}&last=${encodeURIComponent(listing.next)}>; rel="next"`);
+  reply.code(200).send({ name, tags: listing.items });
+}
+
+async function listReferrers({ reply, opts, query }: Ctx, match: RegExpExecArray): Promise<void> {
+  const [, name, digest] = match as unknown as [string, string, string];
+  const artifactType = query.get('artifactType') ?? undefined;
+  const index = await opts.registry.listReferrers(opts.registryId, name, digest, artifactType);
+  if (artifactType !== undefined) reply.header('OCI-Filters-Applied', 'artifactType');
+  reply.code(200).header('Content-Type', 'application/vnd.oci.image.index.v1+json').send(JSON.stringify(index));
+}
+
+// ---------- request parsing ----------
+
+function pagination(query: URLSearchParams): { n: number | undefined; last: string | undefined } {
+  const rawN = query.get('n');
+  let n: number | undefined;
+  if (rawN !== null && rawN !== '') {
+    if (!/^\d{1,9}$/.test(rawN)) throw new DomainError('PaginationInvalid', `n must be a non-negative integer, got ${rawN.slice(0, 50)}`);
+    n = Number(rawN);
+  }
+  const last = query.get('last') ?? undefined;
+  return { n, last: last === '' ? undefined : last };
+}
+
+function contentLength(req: FastifyRequest): number | undefined {
+  const value = req.headers['content-length'];
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new DomainError('SizeInvalid', `invalid Content-Length: ${value}`);
+  return n;
+}
+
+/** Parses a single `bytes=` range; anything else is 416. */
+export function parseRangeHeader(header: string | undefined): RangeRequest | undefined {
+  if (header === undefined) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) throw new DomainError('RangeNotSatisfiable', `unsupported Range header: ${header.slice(0, 100)}`);
+  if (m[1] === '') return { end: Number(m[2]) }; // suffix: last N bytes
+  return { start: Number(m[1]), end: m[2] === '' ? undefined : Number(m[2]) };
+}
+
+function parseAccept(header: string | string[] | undefined): string[] {
+  if (header === undefined) return [];
+  const values = Array.isArray(header) ? header : [header];
+  return values.flatMap((v) => v.split(',')).map((t) => t.split(';')[0]!.trim().toLowerCase()).filter((t) => t.length > 0);
+}
+
+/** Reads a manifest body, failing fast (and draining the rest) once it passes the limit. */
+function readLimited(req: FastifyRequest, limit: number): Promise<Buffer> {
+  const declared = contentLength(req);
+  if (declared !== undefined && declared > limit) {
+    req.raw.resume();
+    return Promise.reject(new DomainError('ManifestTooLarge', `manifest of ${declared} bytes is larger than the ${limit}-byte limit`));
+  }
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let total = 0;
+    let failed = false;
+    req.raw.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      total += chunk.length;
+      if (total > limit) {
+        failed = true;
+        parts.length = 0;
+        reject(new DomainError('ManifestTooLarge', `manifest is larger than the ${limit}-byte limit`));
+      } else {
+        parts.push(chunk);
+      }
+    });
+    req.raw.on('end', () => {
+      if (!failed) resolve(Buffer.concat(parts));
+    });
+    req.raw.on('error', (err) => {
+      if (!failed) reject(err);
+    });
+  });
+}

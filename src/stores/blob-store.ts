@@ -1,0 +1,68 @@
+import type { Readable } from 'node:stream';
+
+// The blob store is content-addressed bytes and nothing else: it knows nothing of
+// repositories, manifests or tags (those live in the metadata store). Digests are
+// verified by the domain while bytes stream through; the store only keeps them.
+
+export interface BlobStat {
+  size: number;
+  /** When the object was last written (ms since epoch); used by garbage collection. */
+  modifiedAt: number;
+}
+
+export interface ByteRange {
+  /** First byte, inclusive. */
+  start: number;
+  /** Last byte, inclusive. */
+  end: number;
+}
+
+export interface UploadInfo {
+  id: string;
+  size: number;
+  modifiedAt: number;
+}
+
+export interface BlobStore {
+  readonly kind: string;
+
+  /** Creates an empty staging area for an upload. */
+  createUpload(uploadId: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Appends `body` to an upload at `offset`, which must equal the upload's current size
+   * (else UploadOffsetMismatch). Resolves to the new size. On a failed or aborted body the
+   * upload keeps whatever bytes reached storage; its size tells the client where to resume.
+   */
+  appendUpload(uploadId: string, offset: number, body: Readable, signal?: AbortSignal): Promise<number>;
+  /** Current size of an upload, or null when there is no such upload. */
+  statUpload(uploadId: string): Promise<UploadInfo | null>;
+  /** Reads an upload's bytes so far (used to re-hash an upload resumed on another process). */
+  readUpload(uploadId: string): Promise<Readable>;
+  /**
+   * Makes an upload durable and visible under its content address, then removes the
+   * staging area. After it resolves the bytes survive a crash. Idempotent when the
+   * content already exists.
+   */
+  commitUpload(uploadId: string, digest: string, signal?: AbortSignal): Promise<void>;
+  /** Removes an upload's staging area; no error when it is already gone. */
+  deleteUpload(uploadId: string): Promise<void>;
+  /** Every upload staging area, for purging abandoned ones. */
+  listUploads(): AsyncIterable<UploadInfo>;
+
+  stat(digest: string): Promise<BlobStat | null>;
+  /** Streams a blob, or the inclusive range of it. Throws BlobUnknown when it does not exist. */
+  read(digest: string, range?: ByteRange): Promise<Readable>;
+  /** Removes a blob's bytes; no error when they are already gone. */
+  delete(digest: string): Promise<void>;
+  /** Every stored blob, for garbage collection. */
+  list(): AsyncIterable<{ digest: string } & BlobStat>;
+
+  close(): Promise<void>;
+}
+
+/** Raised by appendUpload when a chunk does not start where the upload ends. */
+export class UploadOffsetMismatch extends Error {
+  constructor(readonly expected: number, readonly actual: number) {
+    super(`upload is at ${actual} bytes, chunk starts at ${expected}`);
+  }
+}

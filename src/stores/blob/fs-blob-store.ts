@@ -1,0 +1,146 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, opendir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { DomainError } from '../../domain/errors.js';
+import { UploadOffsetMismatch, type BlobStat, type BlobStore, type ByteRange, type UploadInfo } from '../blob-store.js';
+
+/**
+ * Blobs in a local folder:
+ *   <root>/blobs/<algorithm>/<first two hex>/<hex>   content, written once by rename
+ *   <root>/uploads/<upload id>                          staging files
+ * Both live on one filesystem, so commit is fsync + atomic rename + fsync of the folder.
+ */
+export class FsBlobStore implements BlobStore {
+  readonly kind = 'fs';
+  private readonly blobsDir: string;
+  private readonly uploadsDir: string;
+
+  constructor(readonly root: string) {
+    this.blobsDir = join(root, 'blobs');
+    this.uploadsDir = join(root, 'uploads');
+  }
+
+  async init(): Promise<this> {
+    await mkdir(this.blobsDir, { recursive: true });
+    await mkdir(this.uploadsDir, { recursive: true });
+    return this;
+  }
+
+  private blobPath(digest: string): string {
+    const [algorithm, hex] = splitDigest(digest);
+    return join(this.blobsDir, algorithm, hex.slice(0, 2), hex);
+  }
+
+  private uploadPath(uploadId: string): string {
+    if (!/^[A-Za-z0-9_-]{1,128}$/.test(uploadId)) throw new DomainError('BlobUploadUnknown');
+    return join(this.uploadsDir, uploadId);
+  }
+
+  async createUpload(uploadId: string): Promise<void> {
+    const handle = await open(this.uploadPath(uploadId), 'wx');
+    await handle.close();
+  }
+
+  async appendUpload(uploadId: string, offset: number, body: Readable, signal?: AbortSignal): Promise<number> {
+    const path = this.uploadPath(uploadId);
+    const current = await stat(path).catch(() => null);
+    if (!current) throw new DomainError('BlobUploadUnknown');
+    if (current.size !== offset) throw new UploadOffsetMismatch(offset, current.size);
+    const out = createWriteStream(path, { flags: 'r+', start: offset, highWaterMark: 1 << 20 });
+    try {
+      await pipeline(body, out, signal ? { signal } : {});
+    } finally {
+      out.destroy();
+    }
+    return (await stat(path)).size;
+  }
+
+  async statUpload(uploadId: string): Promise<UploadInfo | null> {
+    const s = await stat(this.uploadPath(uploadId)).catch(() => null);
+    return s ? { id: uploadId, size: s.size, modifiedAt: s.mtimeMs } : null;
+  }
+
+  async readUpload(uploadId: string): Promise<Readable> {
+    const path = this.uploadPath(uploadId);
+    if (!(await stat(path).catch(() => null))) throw new DomainError('BlobUploadUnknown');
+    return createReadStream(path, { highWaterMark: 1 << 20 });
+  }
+
+  async commitUpload(uploadId: string, digest: string): Promise<void> {
+    const source = this.uploadPath(uploadId);
+    const target = this.blobPath(digest);
+    const handle = await open(source, 'r+').catch(() => null);
+    if (!handle) throw new DomainError('BlobUploadUnknown');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    const dir = join(target, '..');
+    await mkdir(dir, { recursive: true });
+    await rename(source, target);
+    await fsyncDir(dir);
+  }
+
+  async deleteUpload(uploadId: string): Promise<void> {
+    await rm(this.uploadPath(uploadId), { force: true });
+  }
+
+  async *listUploads(): AsyncIterable<UploadInfo> {
+    for (const name of await readdir(this.uploadsDir)) {
+      const info = await this.statUpload(name).catch(() => null);
+      if (info) yield info;
+    }
+  }
+
+  async stat(digest: string): Promise<BlobStat | null> {
+    const s = await stat(this.blobPath(digest)).catch(() => null);
+    return s ? { size: s.size, modifiedAt: s.mtimeMs } : null;
+  }
+
+  async read(digest: string, range?: ByteRange): Promise<Readable> {
+    const path = this.blobPath(digest);
+    // Open first so a missing blob is an error here, not on the response stream.
+    const handle = await open(path, 'r').catch(() => null);
+    if (!handle) throw new DomainError('BlobUnknown');
+    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: 1 << 20, autoClose: true });
+  }
+
+  async delete(digest: string): Promise<void> {
+    await rm(this.blobPath(digest), { force: true });
+  }
+
+  async *list(): AsyncIterable<{ digest: string } & BlobStat> {
+    for (const algorithm of await readdir(this.blobsDir)) {
+      const algDir = join(this.blobsDir, algorithm);
+      for (const prefix of await readdir(algDir)) {
+        const dir = await opendir(join(algDir, prefix));
+        for await (const entry of dir) {
+          const s = await this.stat(`${algorithm}:${entry.name}`);
+          if (s) yield { digest: `${algorithm}:${entry.name}`, ...s };
+        }
+      }
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+function splitDigest(digest: string): [string, string] {
+  const i = digest.indexOf(':');
+  const algorithm = digest.slice(0, i);
+  const hex = digest.slice(i + 1);
+  if (i < 1 || !/^[a-z0-9]+$/.test(algorithm) || !/^[a-f0-9]{32,}$/.test(hex)) throw new DomainError('DigestMalformed');
+  return [algorithm, hex];
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

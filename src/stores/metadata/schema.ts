@@ -1,0 +1,78 @@
+import type { Generated } from 'kysely';
+
+// Row shapes of the metadata database, shared by SQLite and PostgreSQL. Times are
+// milliseconds since the epoch (BIGINT), so both engines compare them the same way.
+
+export interface RepositoriesTable {
+  id: Generated<number>;
+  registry_id: string;
+  name: string;
+  created_at: number;
+}
+
+export interface BlobsTable {
+  digest: string;
+  size: number;
+  created_at: number;
+}
+
+export interface RepositoryBlobsTable {
+  repository_id: number;
+  digest: string;
+  created_at: number;
+}
+
+export interface UploadsTable {
+  id: string;
+  repository_id: number;
+  started_at: number;
+}
+
+export interface ManifestsTable {
+  repository_id: number;
+  digest: string;
+  media_type: string;
+  artifact_type: string | null;
+  subject_digest: string | null;
+  size: number;
+  content: Buffer;
+  annotations: string | null;
+  pushed_at: number;
+}
+
+export interface ManifestReferencesTable {
+  repository_id: number;
+  manifest_digest: string;
+  child_digest: string;
+  child_kind: 'blob' | 'manifest';
+}
+
+export interface TagsTable {
+  repository_id: number;
+  name: string;
+  manifest_digest: string;
+  updated_at: number;
+}
+
+export interface JobsTable {
+  id: Generated<number>;
+  kind: string;
+  payload: string;
+  run_at: number;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  attempts: number;
+  last_error: string | null;
+  created_at: number;
+}
+
+export interface Database {
+  repositories: RepositoriesTable;
+  blobs: BlobsTable;
+  repository_blobs: RepositoryBlobsTable;
+  uploads: UploadsTable;
+  manifests: ManifestsTable;
+  manifest_references: ManifestReferencesTable;
+  tags: TagsTable;
+  jobs: JobsTable;
+}

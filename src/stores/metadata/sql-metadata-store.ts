@@ -1,0 +1,368 @@
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import pg from 'pg';
+import type {
+  BlobRecord,
+  JobRecord,
+  ManifestRecord,
+  MetadataStore,
+  NewManifest,
+  Page,
+  PutManifestResult,
+  ReferrerRecord,
+  RepositoryRecord,
+  UploadRecord,
+} from '../metadata-store.js';
+import { migrationProvider, type SqlDialectName } from './migrations.js';
+import type { Database } from './schema.js';
+
+export type SqlConnection = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string; poolSize?: number };
+
+/** One query layer (kysely) over SQLite and PostgreSQL. */
+export class SqlMetadataStore implements MetadataStore {
+  readonly kind: SqlDialectName;
+
+  private constructor(
+    readonly db: Kysely<Database>,
+    dialect: SqlDialectName,
+  ) {
+    this.kind = dialect;
+  }
+
+  static open(connection: SqlConnection): SqlMetadataStore {
+    if (connection.kind === 'sqlite') {
+      const database = new SQLite(connection.path);
+      // WAL lets readers run beside the writer; FULL makes each commit durable before
+      // we acknowledge it; foreign keys keep tags and references consistent.
+      database.pragma('journal_mode = WAL');
+      database.pragma('synchronous = FULL');
+      database.pragma('foreign_keys = ON');
+      database.pragma('busy_timeout = 5000');
+      return new SqlMetadataStore(new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), 'sqlite');
+    }
+    const pool = new pg.Pool({
+      connectionString: connection.url,
+      max: connection.poolSize ?? 10,
+      // BIGINT columns hold sizes and millisecond times, all well inside 2^53.
+      types: { getTypeParser: (oid: number, format?: any) => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) } as any,
+    });
+    return new SqlMetadataStore(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), 'postgres');
+  }
+
+  async migrate(): Promise<void> {
+    const migrator = new Migrator({ db: this.db, provider: migrationProvider(this.kind) });
+    const { error } = await migrator.migrateToLatest();
+    if (error) throw error instanceof Error ? error : new Error(String(error));
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db);
+  }
+
+  // ---- repositories ----
+
+  async getRepository(registryId: string, name: string): Promise<RepositoryRecord | null> {
+    const row = await this.db
+      .selectFrom('repositories')
+      .selectAll()
+      .where('registry_id', '=', registryId)
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return row ? { id: row.id, registryId: row.registry_id, name: row.name, createdAt: row.created_at } : null;
+  }
+
+  async ensureRepository(registryId: string, name: string, now: number): Promise<RepositoryRecord> {
+    const existing = await this.getRepository(registryId, name);
+    if (existing) return existing;
+    await this.db
+      .insertInto('repositories')
+      .values({ registry_id: registryId, name, created_at: now })
+      .onConflict((oc) => oc.columns(['registry_id', 'name']).doNothing())
+      .execute();
+    const created = await this.getRepository(registryId, name);
+    if (!created) throw new Error(`repository ${name} vanished while being created`);
+    return created;
+  }
+
+  async listRepositories(registryId: string, page: Page): Promise<string[]> {
+    let query = this.db.selectFrom('repositories').select('name').where('registry_id', '=', registryId);
+    if (page.after !== undefined) query = query.where('name', '>', page.after);
+    const rows = await query.orderBy('name').limit(page.limit).execute();
+    return rows.map((r) => r.name);
+  }
+
+  // ---- blobs ----
+
+  async linkBlob(repositoryId: number, blob: BlobRecord, now: number): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('blobs')
+        .values({ digest: blob.digest, size: blob.size, created_at: now })
+        .onConflict((oc) => oc.column('digest').doNothing())
+        .execute();
+      await trx
+        .insertInto('repository_blobs')
+        .values({ repository_id: repositoryId, digest: blob.digest, created_at: now })
+        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+        .execute();
+    });
+  }
+
+  async getLinkedBlob(repositoryId: number, digest: string): Promise<BlobRecord | null> {
+    const row = await this.db
+      .selectFrom('repository_blobs as rb')
+      .innerJoin('blobs as b', 'b.digest', 'rb.digest')
+      .select(['b.digest', 'b.size'])
+      .where('rb.repository_id', '=', repositoryId)
+      .where('rb.digest', '=', digest)
+      .executeTakeFirst();
+    return row ?? null;
+  }
+
+  async unlinkBlob(repositoryId: number, digest: string): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('repository_blobs')
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  // ---- uploads ----
+
+  async createUpload(upload: UploadRecord): Promise<void> {
+    await this.db
+      .insertInto('uploads')
+      .values({ id: upload.id, repository_id: upload.repositoryId, started_at: upload.startedAt })
+      .execute();
+  }
+
+  async getUpload(id: string): Promise<UploadRecord | null> {
+    const row = await this.db.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? { id: row.id, repositoryId: row.repository_id, startedAt: row.started_at } : null;
+  }
+
+  async deleteUpload(id: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('uploads').where('id', '=', id).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  // ---- manifests and tags ----
+
+  async putManifest(m: NewManifest): Promise<PutManifestResult> {
+    return this.db.transaction().execute(async (trx) => {
+      const missing = await findMissingReferences(trx, m);
+      if (missing.missingBlobs.length > 0 || missing.missingManifests.length > 0) return { ok: false, ...missing };
+      const inserted = await trx
+        .insertInto('manifests')
+        .values({
+          repository_id: m.repositoryId,
+          digest: m.digest,
+          media_type: m.mediaType,
+          artifact_type: m.artifactType,
+          subject_digest: m.subjectDigest,
+          size: m.content.length,
+          content: m.content,
+          annotations: m.annotations ? JSON.stringify(m.annotations) : null,
+          pushed_at: m.pushedAt,
+        })
+        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+        .executeTakeFirst();
+      const created = Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0;
+      if (created && m.references.length > 0) {
+        const unique = new Map(m.references.map((r) => [r.digest, r.kind]));
+        await trx
+          .insertInto('manifest_references')
+          .values([...unique].map(([digest, kind]) => ({ repository_id: m.repositoryId, manifest_digest: m.digest, child_digest: digest, child_kind: kind })))
+          .onConflict((oc) => oc.doNothing())
+          .execute();
+      }
+      if (m.tag !== null) {
+        await trx
+          .insertInto('tags')
+          .values({ repository_id: m.repositoryId, name: m.tag, manifest_digest: m.digest, updated_at: m.pushedAt })
+          .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_digest: m.digest, updated_at: m.pushedAt }))
+          .execute();
+      }
+      return { ok: true, created };
+    });
+  }
+
+  async getManifest(repositoryId: number, digest: string): Promise<ManifestRecord | null> {
+    const row = await this.db
+      .selectFrom('manifests')
+      .selectAll()
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return row ? { ...toManifestHead(row), content: Buffer.from(row.content) } : null;
+  }
+
+  async statManifest(repositoryId: number, digest: string): Promise<Omit<ManifestRecord, 'content'> | null> {
+    const row = await this.db
+      .selectFrom('manifests')
+      .select(['repository_id', 'digest', 'media_type', 'artifact_type', 'subject_digest', 'size', 'annotations', 'pushed_at'])
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return row ? toManifestHead(row) : null;
+  }
+
+  async resolveTag(repositoryId: number, tag: string): Promise<string | null> {
+    const row = await this.db
+      .selectFrom('tags')
+      .select('manifest_digest')
+      .where('repository_id', '=', repositoryId)
+      .where('name', '=', tag)
+      .executeTakeFirst();
+    return row?.manifest_digest ?? null;
+  }
+
+  async deleteManifest(repositoryId: number, digest: string): Promise<boolean> {
+    // Tags and references go with it (ON DELETE CASCADE).
+    const result = await this.db
+      .deleteFrom('manifests')
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async deleteTag(repositoryId: number, tag: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('tags').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async listTags(repositoryId: number, page: Page): Promise<string[]> {
+    let query = this.db.selectFrom('tags').select('name').where('repository_id', '=', repositoryId);
+    if (page.after !== undefined) query = query.where('name', '>', page.after);
+    const rows = await query.orderBy('name').limit(page.limit).execute();
+    return rows.map((r) => r.name);
+  }
+
+  async listReferrers(repositoryId: number, subjectDigest: string, artifactType?: string): Promise<ReferrerRecord[]> {
+    let query = this.db
+      .selectFrom('manifests')
+      .select(['digest', 'media_type', 'artifact_type', 'size', 'annotations'])
+      .where('repository_id', '=', repositoryId)
+      .where('subject_digest', '=', subjectDigest);
+    if (artifactType !== undefined) query = query.where('artifact_type', '=', artifactType);
+    const rows = await query.orderBy('pushed_at').orderBy('digest').execute();
+    return rows.map((r) => ({
+      digest: r.digest,
+      mediaType: r.media_type,
+      artifactType: r.artifact_type,
+      size: r.size,
+      annotations: r.annotations ? (JSON.parse(r.annotations) as Record<string, string>) : null,
+    }));
+  }
+
+  // ---- jobs ----
+
+  async enqueueJob(kind: string, payload: unknown, runAt: number): Promise<number> {
+    const row = await this.db
+      .insertInto('jobs')
+      .values({ kind, payload: JSON.stringify(payload ?? null), run_at: runAt, attempts: 0, created_at: Date.now() })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return row.id;
+  }
+
+  async claimJob(kinds: readonly string[], owner: string, now: number, leaseMs: number): Promise<JobRecord | null> {
+    if (kinds.length === 0) return null;
+    return this.db.transaction().execute(async (trx) => {
+      let candidate = trx
+        .selectFrom('jobs')
+        .select('id')
+        .where('kind', 'in', kinds)
+        .where('run_at', '<=', now)
+        .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]))
+        .orderBy('run_at')
+        .limit(1);
+      // PostgreSQL: concurrent claimers skip each other's rows. SQLite has one writer.
+      if (this.kind === 'postgres') candidate = candidate.forUpdate().skipLocked();
+      const picked = await candidate.executeTakeFirst();
+      if (!picked) return null;
+      const row = await trx
+        .updateTable('jobs')
+        .set((eb) => ({ lease_owner: owner, lease_expires_at: now + leaseMs, attempts: eb('attempts', '+', 1) }))
+        .where('id', '=', picked.id)
+        .returning(['id', 'kind', 'payload', 'attempts'])
+        .executeTakeFirstOrThrow();
+      return { id: row.id, kind: row.kind, payload: JSON.parse(row.payload), attempts: row.attempts };
+    });
+  }
+
+  async completeJob(id: number, owner: string): Promise<void> {
+    await this.db.deleteFrom('jobs').where('id', '=', id).where('lease_owner', '=', owner).execute();
+  }
+
+  async failJob(id: number, owner: string, error: string, retryAt: number): Promise<void> {
+    await this.db
+      .updateTable('jobs')
+      .set({ lease_owner: null, lease_expires_at: null, last_error: error.slice(0, 2000), run_at: retryAt })
+      .where('id', '=', id)
+      .where('lease_owner', '=', owner)
+      .execute();
+  }
+}
+
+function toManifestHead(row: {
+  repository_id: number;
+  digest: string;
+  media_type: string;
+  artifact_type: string | null;
+  subject_digest: string | null;
+  size: number;
+  annotations: string | null;
+  pushed_at: number;
+}): Omit<ManifestRecord, 'content'> {
+  return {
+    repositoryId: row.repository_id,
+    digest: row.digest,
+    mediaType: row.media_type,
+    artifactType: row.artifact_type,
+    subjectDigest: row.subject_digest,
+    size: row.size,
+    annotations: row.annotations ? (JSON.parse(row.annotations) as Record<string, string>) : null,
+    pushedAt: row.pushed_at,
+  };
+}
+
+async function findMissingReferences(trx: Transaction<Database>, m: NewManifest): Promise<{ missingBlobs: string[]; missingManifests: string[] }> {
+  const blobs = [...new Set(m.references.filter((r) => r.kind === 'blob').map((r) => r.digest))];
+  const manifests = [...new Set(m.references.filter((r) => r.kind === 'manifest').map((r) => r.digest))];
+  const missingBlobs: string[] = [];
+  const missingManifests: string[] = [];
+  for (const chunk of chunks(blobs, 500)) {
+    const found = await trx
+      .selectFrom('repository_blobs')
+      .select('digest')
+      .where('repository_id', '=', m.repositoryId)
+      .where('digest', 'in', chunk)
+      .execute();
+    const present = new Set(found.map((r) => r.digest));
+    missingBlobs.push(...chunk.filter((d) => !present.has(d)));
+  }
+  for (const chunk of chunks(manifests, 500)) {
+    const found = await trx
+      .selectFrom('manifests')
+      .select('digest')
+      .where('repository_id', '=', m.repositoryId)
+      .where('digest', 'in', chunk)
+      .execute();
+    const present = new Set(found.map((r) => r.digest));
+    missingManifests.push(...chunk.filter((d) => !present.has(d)));
+  }
+  return { missingBlobs, missingManifests };
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

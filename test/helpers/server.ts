@@ -1,0 +1,53 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createApp, type Berth } from '../../src/app.js';
+import { parseConfig, type ConfigInput } from '../../src/config/config.js';
+import { createTestDatabase, type TestDatabase } from './postgres.js';
+
+export interface TestServer {
+  berth: Berth;
+  /** http://127.0.0.1:PORT */
+  url: string;
+  /** 127.0.0.1:PORT, as registry clients write it */
+  host: string;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+export interface TestServerOptions extends Partial<ConfigInput> {
+  /** Put metadata in a fresh PostgreSQL database instead of SQLite. */
+  postgres?: boolean;
+}
+
+/** Starts a Berth in this process on a free loopback port with a fresh data folder. */
+export async function startBerth(options: TestServerOptions = {}): Promise<TestServer> {
+  const { postgres, ...overrides } = options;
+  const dataDir = await mkdtemp(join(tmpdir(), 'berth-test-'));
+  let database: TestDatabase | undefined;
+  if (postgres) database = await createTestDatabase();
+  const config = parseConfig({
+    host: '127.0.0.1',
+    port: 0,
+    dataDir,
+    log: { level: 'warn' },
+    ...(database ? { metadata: { kind: 'postgres', url: database.url } } : {}),
+    ...overrides,
+  });
+  const berth = await createApp(config);
+  await berth.http.listen({ host: '127.0.0.1', port: 0 });
+  const address = berth.http.server.address();
+  if (!address || typeof address === 'string') throw new Error('server has no TCP address');
+  const host = `127.0.0.1:${address.port}`;
+  return {
+    berth,
+    url: `http://${host}`,
+    host,
+    dataDir,
+    async stop() {
+      await berth.close();
+      await database?.drop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
