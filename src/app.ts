@@ -1,6 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { resolvedPaths, type BerthConfig } from './config/config.js';
+import { JobRunner } from './domain/jobs.js';
+import { purgeStaleUploads } from './domain/maintenance.js';
 import { RegistryService } from './domain/registry-service.js';
 import { ociEdge } from './edges/oci/routes.js';
 import { installMetrics } from './observability/metrics.js';
@@ -15,6 +17,7 @@ export interface Berth {
   blobs: BlobStore;
   meta: MetadataStore;
   registry: RegistryService;
+  jobs: JobRunner;
   /** Stops accepting requests, finishes in-flight ones, then closes the stores. */
   close(): Promise<void>;
 }
@@ -61,6 +64,19 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   });
   await http.register(ociEdge, { registry, registryId: config.registryId, manifestMaxBytes: config.limits.manifestMaxBytes });
 
+  const jobs = new JobRunner({
+    meta,
+    pollMs: config.jobs.pollSeconds * 1000,
+    leaseMs: config.jobs.leaseSeconds * 1000,
+    onError: (job, err) => http.log.error({ err, job: { id: job.id, kind: job.kind } }, 'background job failed'),
+  });
+  jobs.every('uploads.purge-stale', config.uploads.purgeIntervalMinutes * 60_000, async ({ signal }) => {
+    const cutoff = Date.now() - config.uploads.staleAfterHours * 3_600_000;
+    const purged = await purgeStaleUploads(blobs, meta, cutoff, signal);
+    if (purged.uploads > 0) http.log.info(purged, 'purged abandoned uploads');
+  });
+  if (config.jobs.enabled) jobs.start();
+
   let closed = false;
   return {
     config,
@@ -68,9 +84,11 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     blobs,
     meta,
     registry,
+    jobs,
     async close() {
       if (closed) return;
       closed = true;
+      await jobs.stop();
       await http.close();
       await meta.close();
       await blobs.close();

@@ -29,6 +29,23 @@ export const configSchema = z
       })
       .strict()
       .default({ manifestMaxBytes: 4 * 1024 * 1024, maxPageSize: 10_000 }),
+    uploads: z
+      .object({
+        /** An upload not written to for this long is abandoned and purged. */
+        staleAfterHours: z.number().positive().default(24),
+        purgeIntervalMinutes: z.number().positive().default(60),
+      })
+      .strict()
+      .default({ staleAfterHours: 24, purgeIntervalMinutes: 60 }),
+    jobs: z
+      .object({
+        /** Run background jobs on this node. Every node may; each job runs once. */
+        enabled: z.boolean().default(true),
+        pollSeconds: z.number().positive().default(5),
+        leaseSeconds: z.number().positive().default(600),
+      })
+      .strict()
+      .default({ enabled: true, pollSeconds: 5, leaseSeconds: 600 }),
   })
   .strict();
 

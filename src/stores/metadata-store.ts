@@ -97,6 +97,8 @@ export interface MetadataStore {
   createUpload(upload: UploadRecord): Promise<void>;
   getUpload(id: string): Promise<UploadRecord | null>;
   deleteUpload(id: string): Promise<boolean>;
+  /** Uploads started before the given time (for purging abandoned ones). */
+  listUploadsStartedBefore(before: number, limit: number): Promise<UploadRecord[]>;
 
   putManifest(manifest: NewManifest): Promise<PutManifestResult>;
   getManifest(repositoryId: number, digest: string): Promise<ManifestRecord | null>;
@@ -110,8 +112,14 @@ export interface MetadataStore {
   listReferrers(repositoryId: number, subjectDigest: string, artifactType?: string): Promise<ReferrerRecord[]>;
 
   /** Background work, claimed with a lease so each job runs once across nodes. */
-  enqueueJob(kind: string, payload: unknown, runAt: number): Promise<number>;
+  /**
+   * Adds a job. With a uniqueKey, a job with that key that already exists is left as it
+   * is and its id returned (so every node can ensure a recurring job without duplicates).
+   */
+  enqueueJob(kind: string, payload: unknown, runAt: number, uniqueKey?: string): Promise<number>;
   claimJob(kinds: readonly string[], owner: string, now: number, leaseMs: number): Promise<JobRecord | null>;
   completeJob(id: number, owner: string): Promise<void>;
+  /** Releases a claimed job to run again at `runAt` (recurring jobs). */
+  rescheduleJob(id: number, owner: string, runAt: number): Promise<void>;
   failJob(id: number, owner: string, error: string, retryAt: number): Promise<void>;
 }

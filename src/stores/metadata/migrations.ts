@@ -94,6 +94,13 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
         await db.schema.createIndex('jobs_due').on('jobs').columns(['kind', 'run_at']).execute();
       },
     },
+    '0002_job_keys': {
+      // A job with a unique key exists at most once (recurring jobs, deduplicated work).
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('jobs').addColumn('unique_key', 'text').execute();
+        await db.schema.createIndex('jobs_unique_key').on('jobs').column('unique_key').unique().execute();
+      },
+    },
   };
 }
 

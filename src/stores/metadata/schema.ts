@@ -64,6 +64,7 @@ export interface JobsTable {
   attempts: number;
   last_error: string | null;
   created_at: number;
+  unique_key: string | null;
 }
 
 export interface Database {

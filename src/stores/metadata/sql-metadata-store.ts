@@ -151,6 +151,11 @@ export class SqlMetadataStore implements MetadataStore {
     return Number(result.numDeletedRows) > 0;
   }
 
+  async listUploadsStartedBefore(before: number, limit: number): Promise<UploadRecord[]> {
+    const rows = await this.db.selectFrom('uploads').selectAll().where('started_at', '<', before).orderBy('started_at').limit(limit).execute();
+    return rows.map((row) => ({ id: row.id, repositoryId: row.repository_id, startedAt: row.started_at }));
+  }
+
   // ---- manifests and tags ----
 
   async putManifest(m: NewManifest): Promise<PutManifestResult> {
@@ -263,13 +268,25 @@ export class SqlMetadataStore implements MetadataStore {
 
   // ---- jobs ----
 
-  async enqueueJob(kind: string, payload: unknown, runAt: number): Promise<number> {
+  async enqueueJob(kind: string, payload: unknown, runAt: number, uniqueKey?: string): Promise<number> {
     const row = await this.db
       .insertInto('jobs')
-      .values({ kind, payload: JSON.stringify(payload ?? null), run_at: runAt, attempts: 0, created_at: Date.now() })
+      .values({ kind, payload: JSON.stringify(payload ?? null), run_at: runAt, attempts: 0, created_at: Date.now(), unique_key: uniqueKey ?? null })
+      .onConflict((oc) => oc.column('unique_key').doNothing())
       .returning('id')
-      .executeTakeFirstOrThrow();
-    return row.id;
+      .executeTakeFirst();
+    if (row) return row.id;
+    const existing = await this.db.selectFrom('jobs').select('id').where('unique_key', '=', uniqueKey!).executeTakeFirstOrThrow();
+    return existing.id;
+  }
+
+  async rescheduleJob(id: number, owner: string, runAt: number): Promise<void> {
+    await this.db
+      .updateTable('jobs')
+      .set({ lease_owner: null, lease_expires_at: null, attempts: 0, last_error: null, run_at: runAt })
+      .where('id', '=', id)
+      .where('lease_owner', '=', owner)
+      .execute();
   }
 
   async claimJob(kinds: readonly string[], owner: string, now: number, leaseMs: number): Promise<JobRecord | null> {

@@ -1,0 +1,115 @@
+import { randomUUID } from 'node:crypto';
+import type { JobRecord, MetadataStore } from '../stores/metadata-store.js';
+
+// Background work as rows in the metadata store: a job is claimed with a lease, so it
+// survives a restart and, on PostgreSQL, runs once across many nodes; a job held by a dead
+// node is taken over when its lease expires. Handlers must be idempotent.
+
+export interface JobContext {
+  job: JobRecord;
+  signal: AbortSignal;
+}
+
+export type JobHandler = (ctx: JobContext) => Promise<void>;
+
+export interface JobRunnerOptions {
+  meta: MetadataStore;
+  /** How often an idle runner looks for due jobs. */
+  pollMs?: number;
+  /** How long a claim lasts before another node may take the job over. */
+  leaseMs?: number;
+  /** Delay before a failed job is retried (doubles per attempt, capped at an hour). */
+  retryBaseMs?: number;
+  onError?: (job: JobRecord, err: unknown) => void;
+  clock?: () => number;
+}
+
+export class JobRunner {
+  readonly owner = `node-${randomUUID()}`;
+  private readonly handlers = new Map<string, JobHandler>();
+  /** Recurring job kinds and their intervals: one row each, rescheduled after every run. */
+  private readonly recurring = new Map<string, number>();
+  private readonly meta: MetadataStore;
+  private readonly pollMs: number;
+  private readonly leaseMs: number;
+  private readonly retryBaseMs: number;
+  private readonly now: () => number;
+  private readonly onError: (job: JobRecord, err: unknown) => void;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private readonly abort = new AbortController();
+
+  constructor(options: JobRunnerOptions) {
+    this.meta = options.meta;
+    this.pollMs = options.pollMs ?? 5_000;
+    this.leaseMs = options.leaseMs ?? 10 * 60_000;
+    this.retryBaseMs = options.retryBaseMs ?? 30_000;
+    this.now = options.clock ?? Date.now;
+    this.onError = options.onError ?? (() => {});
+  }
+
+  register(kind: string, handler: JobHandler): this {
+    this.handlers.set(kind, handler);
+    return this;
+  }
+
+  /** A job that runs every `intervalMs` across the cluster (first run: at start). */
+  every(kind: string, intervalMs: number, handler: JobHandler): this {
+    this.recurring.set(kind, intervalMs);
+    return this.register(kind, handler);
+  }
+
+  /** Makes sure every recurring job has its row; safe to call from every node. */
+  async ensureRecurring(): Promise<void> {
+    for (const kind of this.recurring.keys()) await this.meta.enqueueJob(kind, null, this.now(), `recurring:${kind}`);
+  }
+
+  /** Runs due jobs until none is left; returns how many ran. */
+  async drain(): Promise<number> {
+    let count = 0;
+    while (!this.abort.signal.aborted) {
+      const job = await this.meta.claimJob([...this.handlers.keys()], this.owner, this.now(), this.leaseMs);
+      if (!job) break;
+      count++;
+      await this.execute(job);
+    }
+    return count;
+  }
+
+  start(): void {
+    if (this.timer) return;
+    const tick = () => {
+      if (this.abort.signal.aborted) return;
+      this.running = this.drain()
+        .then(() => undefined)
+        .catch(() => undefined)
+        .finally(() => {
+          this.running = null;
+          if (!this.abort.signal.aborted) this.timer = setTimeout(tick, this.pollMs).unref();
+        });
+    };
+    this.running = this.ensureRecurring().catch((err) => this.onError({ id: 0, kind: 'ensure-recurring', payload: null, attempts: 0 }, err));
+    this.timer = setTimeout(tick, 0).unref();
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  private async execute(job: JobRecord): Promise<void> {
+    const handler = this.handlers.get(job.kind)!;
+    try {
+      await handler({ job, signal: this.abort.signal });
+      const interval = this.recurring.get(job.kind);
+      if (interval !== undefined) await this.meta.rescheduleJob(job.id, this.owner, this.now() + interval);
+      else await this.meta.completeJob(job.id, this.owner);
+    } catch (err) {
+      this.onError(job, err);
+      const delay = Math.min(this.retryBaseMs * 2 ** Math.max(0, job.attempts - 1), 3_600_000);
+      await this.meta.failJob(job.id, this.owner, err instanceof Error ? err.message : String(err), this.now() + delay);
+    }
+  }
+}

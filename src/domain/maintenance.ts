@@ -1,0 +1,31 @@
+import type { BlobStore } from '../stores/blob-store.js';
+import type { MetadataStore } from '../stores/metadata-store.js';
+
+export interface PurgeResult {
+  uploads: number;
+  bytes: number;
+}
+
+/**
+ * Removes abandoned uploads: staging data not written to since `cutoff`, and upload rows
+ * older than `cutoff` whose staging data is gone (a crash between the two writes).
+ */
+export async function purgeStaleUploads(blobs: BlobStore, meta: MetadataStore, cutoff: number, signal?: AbortSignal): Promise<PurgeResult> {
+  const result: PurgeResult = { uploads: 0, bytes: 0 };
+  for await (const upload of blobs.listUploads()) {
+    if (signal?.aborted) return result;
+    if (upload.modifiedAt >= cutoff) continue;
+    await meta.deleteUpload(upload.id);
+    await blobs.deleteUpload(upload.id);
+    result.uploads++;
+    result.bytes += upload.size;
+  }
+  for (;;) {
+    const rows = await meta.listUploadsStartedBefore(cutoff, 500);
+    const orphaned = [];
+    for (const row of rows) if (!(await blobs.statUpload(row.id))) orphaned.push(row);
+    for (const row of orphaned) await meta.deleteUpload(row.id);
+    result.uploads += orphaned.length;
+    if (rows.length < 500 || orphaned.length === 0 || signal?.aborted) return result;
+  }
+}
