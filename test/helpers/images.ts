@@ -200,6 +200,8 @@ export async function layoutRef(layoutDir: string, ref: string): Promise<Descrip
 
 export interface TestImages {
   dir: string;
+  /** Random text written into files of the layers, unique to this build. */
+  nonce: string;
   /** Three layers (one of a few MiB of random data), linux/amd64; named `multilayer`. */
   multiLayer: BuiltImage;
   /** linux/amd64 + linux/arm64 images under one OCI index; named `multiarch`. */
@@ -253,7 +255,7 @@ export async function buildTestImages(dir: string, options: { bigLayerBytes?: nu
   const small = await layout.addImage([smallLayer]);
   await layout.tag('small', small.manifest);
 
-  return { dir, multiLayer, multiArch, small };
+  return { dir, nonce, multiLayer, multiArch, small };
 }
 
 /** The digests of an image's manifest, config and layers. */
