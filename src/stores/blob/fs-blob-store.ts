@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, opendir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DomainError } from '../../domain/errors.js';
@@ -78,8 +78,13 @@ export class FsBlobStore implements BlobStore {
     } finally {
       await handle.close();
     }
-    const dir = join(target, '..');
-    await mkdir(dir, { recursive: true });
+    const dir = dirname(target);
+    const created = await mkdir(dir, { recursive: true });
+    // A folder made just now is durable only once its parent's entry for it is synced too.
+    for (let made = dir; created !== undefined; made = dirname(made)) {
+      await fsyncDir(dirname(made));
+      if (made === created) break;
+    }
     await rename(source, target);
     await fsyncDir(dir);
   }
