@@ -23,8 +23,16 @@ export class FsBlobStore implements BlobStore {
   }
 
   async init(): Promise<this> {
-    await mkdir(this.blobsDir, { recursive: true });
     await mkdir(this.uploadsDir, { recursive: true });
+    // All 256 sha256 prefix folders exist (and are synced) before the first commit, so two
+    // commits racing into a new folder cannot acknowledge before its entry is durable.
+    const sha256Dir = join(this.blobsDir, 'sha256');
+    const prefixes = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+    await mkdir(sha256Dir, { recursive: true });
+    await Promise.all(prefixes.map((p) => mkdir(join(sha256Dir, p), { recursive: true })));
+    await fsyncDir(sha256Dir);
+    await fsyncDir(this.blobsDir);
+    await fsyncDir(this.root);
     return this;
   }
 
