@@ -52,7 +52,9 @@ export class FsBlobStore implements BlobStore {
     try {
       await pipeline(body, out, signal ? { signal } : {});
     } finally {
-      out.destroy();
+      // When the body fails, pipeline rejects while a write may still be in flight: wait
+      // for the file to close so the size we (and statUpload) report next is final.
+      if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()).destroy());
     }
     return (await stat(path)).size;
   }
