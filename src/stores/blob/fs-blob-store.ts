@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, opendir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DomainError } from '../../domain/errors.js';
@@ -80,10 +80,15 @@ export class FsBlobStore implements BlobStore {
     } finally {
       await handle.close();
     }
-    const dir = join(target, '..');
-    await mkdir(dir, { recursive: true });
+    const dir = dirname(target);
+    const firstCreated = await mkdir(dir, { recursive: true });
     await rename(source, target);
     await fsyncDir(dir);
+    // A folder made just now (a new digest prefix) is itself an entry in its parent, which
+    // must reach the disk too, or a crash can lose the whole folder with the blob in it.
+    if (firstCreated) {
+      for (let parent = dirname(dir); parent.length >= dirname(firstCreated).length; parent = dirname(parent)) await fsyncDir(parent);
+    }
   }
 
   async deleteUpload(uploadId: string): Promise<void> {
