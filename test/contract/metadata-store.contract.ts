@@ -216,6 +216,20 @@ export function metadataStoreContract(name: string, make: () => Promise<Metadata
       assert.equal(await store.resolveTag(other.id, 'v1'), null);
     });
 
+    test('concurrent links and puts of the same content: one blob, one manifest created once, every tag set', async () => {
+      const repo = await newRepository();
+      const layer = { digest: digestOf(randomBytes(8)), size: 42 };
+      await Promise.all(Array.from({ length: 8 }, (_, i) => store.linkBlob(repo.id, layer, NOW + i)));
+      assert.deepEqual(await store.getLinkedBlob(repo.id, layer.digest), layer);
+      const m = newManifest(repo.id, { references: [{ digest: layer.digest, kind: 'blob' }] });
+      const tags = Array.from({ length: 8 }, (_, i) => `t${i}`);
+      const results = await Promise.all(tags.map((tag) => store.putManifest({ ...m, tag })));
+      assert.equal(results.filter((r) => r.ok && r.created).length, 1, 'created exactly once');
+      assert.ok(results.every((r) => r.ok));
+      assert.deepEqual(await store.listTags(repo.id, { limit: 100 }), tags);
+      for (const tag of tags) assert.equal(await store.resolveTag(repo.id, tag), m.digest);
+    });
+
     test('putManifest without a tag stores an untagged manifest', async () => {
       const repo = await newRepository();
       const m = await putImage(repo.id, { tag: null });
