@@ -30,18 +30,19 @@ export interface BlobStore {
   createUpload(uploadId: string, signal?: AbortSignal): Promise<void>;
   /**
    * Appends `body` to an upload at `offset`, which must equal the upload's current size
-   * (else UploadOffsetMismatch). Resolves to the new size. On a failed or aborted body the
-   * upload keeps whatever bytes reached storage; its size tells the client where to resume.
+   * (else UploadOffsetMismatch; BlobUploadUnknown when there is no such upload). Resolves to
+   * the new size. On a failed or aborted body the upload keeps whatever bytes reached storage;
+   * its size tells the client where to resume, and it no longer changes once this settles.
    */
   appendUpload(uploadId: string, offset: number, body: Readable, signal?: AbortSignal): Promise<number>;
   /** Current size of an upload, or null when there is no such upload. */
   statUpload(uploadId: string): Promise<UploadInfo | null>;
-  /** Reads an upload's bytes so far (used to re-hash an upload resumed on another process). */
+  /** Reads an upload's bytes so far (used to re-hash an upload resumed on another process). BlobUploadUnknown when missing. */
   readUpload(uploadId: string): Promise<Readable>;
   /**
    * Makes an upload durable and visible under its content address, then removes the
    * staging area. After it resolves the bytes survive a crash. Idempotent when the
-   * content already exists.
+   * content already exists. BlobUploadUnknown when there is no such upload.
    */
   commitUpload(uploadId: string, digest: string, signal?: AbortSignal): Promise<void>;
   /** Removes an upload's staging area; no error when it is already gone. */

@@ -60,7 +60,9 @@ export class FsBlobStore implements BlobStore {
     try {
       await pipeline(body, out, signal ? { signal } : {});
     } finally {
-      out.destroy();
+      // When the body fails, pipeline rejects while a write may still be in flight: wait
+      // for the file to close so the size we (and statUpload) report next is final.
+      if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()).destroy());
     }
     return (await stat(path)).size;
   }
@@ -87,14 +89,14 @@ export class FsBlobStore implements BlobStore {
       await handle.close();
     }
     const dir = dirname(target);
-    const created = await mkdir(dir, { recursive: true });
-    // A folder made just now is durable only once its parent's entry for it is synced too.
-    for (let made = dir; created !== undefined; made = dirname(made)) {
-      await fsyncDir(dirname(made));
-      if (made === created) break;
-    }
+    const firstCreated = await mkdir(dir, { recursive: true });
     await rename(source, target);
     await fsyncDir(dir);
+    // A folder made just now (a new digest prefix) is itself an entry in its parent, which
+    // must reach the disk too, or a crash can lose the whole folder with the blob in it.
+    if (firstCreated) {
+      for (let parent = dirname(dir); parent.length >= dirname(firstCreated).length; parent = dirname(parent)) await fsyncDir(parent);
+    }
   }
 
   async deleteUpload(uploadId: string): Promise<void> {

@@ -180,11 +180,12 @@ export class SqlMetadataStore implements MetadataStore {
       const created = Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0;
       if (created && m.references.length > 0) {
         const unique = new Map(m.references.map((r) => [r.digest, r.kind]));
-        await trx
-          .insertInto('manifest_references')
-          .values([...unique].map(([digest, kind]) => ({ repository_id: m.repositoryId, manifest_digest: m.digest, child_digest: digest, child_kind: kind })))
-          .onConflict((oc) => oc.doNothing())
-          .execute();
+        const rows = [...unique].map(([digest, kind]) => ({ repository_id: m.repositoryId, manifest_digest: m.digest, child_digest: digest, child_kind: kind }));
+        // In slices: a 4 MiB manifest can name tens of thousands of blobs, more than one
+        // statement may bind (SQLite allows 32766 parameters, PostgreSQL 65535).
+        for (const slice of chunks(rows, 500)) {
+          await trx.insertInto('manifest_references').values(slice).onConflict((oc) => oc.doNothing()).execute();
+        }
       }
       if (m.tag !== null) {
         await trx
