@@ -278,10 +278,11 @@ async function listTags({ reply, opts, query }: Ctx, match: RegExpExecArray): Pr
 
 async function listReferrers({ reply, opts, query }: Ctx, match: RegExpExecArray): Promise<void> {
   const [, name, digest] = match as unknown as [string, string, string];
-  const artifactType = query.get('artifactType') ?? undefined;
+  const artifactType = query.get('artifactType') || undefined; // an empty filter is no filter
   const index = await opts.registry.listReferrers(opts.registryId, name, digest, artifactType);
   if (artifactType !== undefined) reply.header('OCI-Filters-Applied', 'artifactType');
-  reply.code(200).header('Content-Type', 'application/vnd.oci.image.index.v1+json').send(JSON.stringify(index));
+  // A Buffer, so fastify does not append "; charset=utf-8" to the spec's exact media type.
+  reply.code(200).header('Content-Type', 'application/vnd.oci.image.index.v1+json').send(Buffer.from(JSON.stringify(index)));
 }
 
 // ---------- request parsing ----------
