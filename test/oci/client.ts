@@ -178,18 +178,19 @@ export interface RawResponse {
  * Sends a request whose body stops short of its Content-Length, then closes the socket:
  * a client that died mid-upload. Resolves once the server has seen the close (or replied).
  */
-export function sendTruncated(url: string, method: string, path: string, headers: Record<string, string>, body: Buffer, waitMs = 150): Promise<void> {
+export function sendTruncated(url: string, method: string, path: string, headers: Record<string, string>, body: Buffer, hangUpAfterMs = 50, waitMs = 150): Promise<void> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), hostname, () => {
       const head = [`${method} ${path} HTTP/1.1`, `Host: ${hostname}:${port}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), '', ''].join('\r\n');
       socket.write(head);
       socket.write(body, () => {
-        // Give the server a moment to stream what arrived, then hang up mid-body.
+        // Hang up mid-body: at once (while the server is still setting up), or after it
+        // has had a moment to stream what arrived.
         setTimeout(() => {
           socket.destroy();
           setTimeout(resolve, waitMs);
-        }, 50);
+        }, hangUpAfterMs);
       });
     });
     socket.on('error', reject);
