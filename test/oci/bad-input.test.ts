@@ -25,8 +25,7 @@ describe('OCI bad input', () => {
   /** Everything a bad request must not change: listings, stored bytes, open uploads. */
   async function snapshot(): Promise<Snapshot> {
     const catalog = ((await (await registry.request('GET', '/v2/_catalog')).json()) as { repositories: string[] }).repositories;
-    const tags: Record<string, string[]> = {};
-    for (const name of catalog) tags[name] = await registry.tags(name);
+    const tags: Record<string, string[]> = Object.fromEntries(await Promise.all(catalog.map(async (name) => [name, await registry.tags(name)])));
     const manifests: Record<string, number> = { [image.digest]: await registry.manifestStatus(repo, image.digest) };
     const blobsOnDisk: string[] = [];
     for await (const blob of server.berth.blobs.list()) blobsOnDisk.push(`${blob.digest}:${blob.size}`);
