@@ -98,11 +98,17 @@ describe('OCI pull', () => {
     }
 
     for (const range of ['bytes=abc', 'items=0-10', 'bytes=-', 'bytes=0-1,5-6', 'bytes=99999999999999999999-']) {
-      test(`bogus ${range} → 416, never 500`, async () => {
+      test(`bogus ${range} → 416 with Content-Range bytes */size, never 500`, async () => {
         const res = await registry.request('GET', `/v2/${repo}/blobs/${layerDigest}`, { headers: { Range: range } });
+        assert.equal(res.headers.get('content-range'), `bytes */${layer.length}`);
         await expectError(res, 416, 'RANGE_INVALID');
       });
     }
+
+    test('a bogus Range on an unknown blob: 404 BLOB_UNKNOWN', async () => {
+      const res = await registry.request('GET', `/v2/${repo}/blobs/${sha256('absent')}`, { headers: { Range: 'bytes=abc' } });
+      await expectError(res, 404, 'BLOB_UNKNOWN');
+    });
   });
 
   test('manifest GET by tag and by digest: the pushed bytes, media type and digest', async () => {

@@ -82,6 +82,21 @@ describe('OCI push: blob uploads', () => {
     assert.equal(res.status, 201);
     assert.equal(res.headers.get('docker-content-digest'), sha256(bytes));
     assert.deepEqual(await bytesOf(await registry.request('GET', `/v2/${repo}/blobs/${sha256(bytes)}`)), bytes);
+    // A completed session is gone.
+    await expectError(await registry.request('GET', location), 404, 'BLOB_UPLOAD_UNKNOWN');
+    await expectError(await registry.request('PATCH', location, { headers: chunkHeaders(10_000, 1), body: 'x' }), 404, 'BLOB_UPLOAD_UNKNOWN');
+  });
+
+  test('an empty PATCH changes nothing; an empty blob can be pushed', async () => {
+    const location = await registry.startUpload(repo);
+    const patch = await registry.request('PATCH', location, { headers: { ...octet, 'Content-Length': '0' }, body: '' });
+    assert.equal(patch.status, 202);
+    assert.equal(patch.headers.get('range'), '0-0');
+    const res = await registry.request('PUT', withQuery(location, 'digest', sha256('')));
+    assert.equal(res.status, 201);
+    const head = await registry.request('HEAD', `/v2/${repo}/blobs/${sha256('')}`);
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-length'), '0');
   });
 
   test('chunk then final chunk in the PUT body', async () => {

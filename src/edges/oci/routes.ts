@@ -215,7 +215,14 @@ async function getBlob({ req, reply, opts }: Ctx, match: RegExpExecArray): Promi
       .send();
     return;
   }
-  const rangeRequest = parseRangeHeader(req.headers.range);
+  let rangeRequest: RangeRequest | undefined;
+  try {
+    rangeRequest = parseRangeHeader(req.headers.range);
+  } catch (err) {
+    // An unknown blob is still a 404; a known one answers 416 with its size (RFC 9110 §15.5.17).
+    const blob = await opts.registry.statBlob(opts.registryId, name, digest);
+    throw new DomainError('RangeNotSatisfiable', (err as Error).message, { size: blob.size });
+  }
   const content = await opts.registry.openBlob(opts.registryId, name, digest, rangeRequest);
   const { blob, range } = content;
   reply
