@@ -401,6 +401,31 @@ describe('OCI bad input', () => {
     }
   });
 
+  describe('malformed Content-Type headers: never a 500', () => {
+    for (const type of ['', 'foo', 'a/b/c', ';;']) {
+      test(`Content-Type ${JSON.stringify(type)}`, async () => {
+        // Blob bodies are opaque: their Content-Type does not matter.
+        const bytes = randomBytes(100);
+        const location = await registry.startUpload(repo);
+        const patch = await registry.request('PATCH', location, { headers: { 'Content-Type': type }, body: bytes });
+        assert.equal(patch.status, 202);
+        const put = await registry.request('PUT', withQuery(location, 'digest', sha256(bytes)), { headers: { 'Content-Type': type }, body: '' });
+        assert.equal(put.status, 201);
+        assert.equal((await registry.request('DELETE', `/v2/${repo}/blobs/${sha256(bytes)}`)).status, 202);
+        // A manifest's Content-Type names its media type: blank means "read the mediaType field".
+        const res = await registry.request('PUT', `/v2/${repo}/manifests/odd-type`, { headers: { 'Content-Type': type }, body: image.bytes });
+        if (type.split(';')[0]!.trim() === '') {
+          assert.equal(res.status, 201);
+          assert.equal((await registry.request('DELETE', `/v2/${repo}/manifests/odd-type`)).status, 202);
+        } else {
+          await expectError(res, 400, 'MANIFEST_INVALID');
+        }
+        baseline.blobsOnDisk = (await snapshot()).blobsOnDisk; // deleted bytes stay until garbage collection
+        await assertUnchanged(`Content-Type ${JSON.stringify(type)}`);
+      });
+    }
+  });
+
   describe('unknown upload sessions: 404 BLOB_UPLOAD_UNKNOWN', () => {
     for (const id of ['3f1c1a0e-0000-4000-8000-000000000000', 'x'.repeat(500), '%2e%2e%2f%2e%2e', 'a%00b', 'uploads']) {
       test(`upload id ${id.slice(0, 40)}`, async () => {

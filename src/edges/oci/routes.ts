@@ -45,6 +45,16 @@ export async function ociEdge(app: FastifyInstance, opts: OciEdgeOptions): Promi
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null));
 
+  // fastify answers a malformed Content-Type (even an empty one) with its own 415 before any
+  // handler runs. This edge never lets fastify parse a body, so it keeps the client's value
+  // for itself (manifest PUT reads it) and shows fastify a type it always accepts.
+  app.addHook('onRequest', async (req) => {
+    const contentType = req.headers['content-type'];
+    if (contentType === undefined) return;
+    clientContentTypes.set(req, contentType);
+    req.headers['content-type'] = 'application/octet-stream';
+  });
+
   app.setErrorHandler((err, req, reply) => sendError(req, reply, err));
   app.setNotFoundHandler((req, reply) => sendError(req, reply, new DomainError('Unsupported', `no such endpoint: ${req.method} ${req.url.split('?')[0]}`)));
 
@@ -76,6 +86,8 @@ export async function ociEdge(app: FastifyInstance, opts: OciEdgeOptions): Promi
     throw new DomainError('Unsupported', `no such endpoint: ${req.method} ${path.slice(0, 300)}`);
   }
 }
+
+const clientContentTypes = new WeakMap<FastifyRequest, string>();
 
 function sendError(req: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
   reply.header('Docker-Distribution-API-Version', 'registry/2.0');
@@ -263,7 +275,7 @@ async function getManifest({ req, reply, opts }: Ctx, match: RegExpExecArray): P
 async function putManifest({ req, reply, opts }: Ctx, match: RegExpExecArray): Promise<void> {
   const [, name, reference] = match as unknown as [string, string, string];
   const body = await readLimited(req, opts.manifestMaxBytes);
-  const result = await opts.registry.putManifest(opts.registryId, name, reference, req.headers['content-type'], body);
+  const result = await opts.registry.putManifest(opts.registryId, name, reference, clientContentTypes.get(req), body);
   reply.code(201).header('Location', `/v2/${name}/manifests/${result.digest}`).header('Docker-Content-Digest', result.digest);
   if (result.subjectDigest) reply.header('OCI-Subject', result.subjectDigest);
   reply.header('Content-Length', '0').send();
