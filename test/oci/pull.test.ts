@@ -24,9 +24,13 @@ describe('OCI pull', () => {
   });
   after(() => server.stop());
 
-  test('GET /v2/ answers 200 with the API version header', async () => {
-    for (const path of ['/v2/', '/v2']) {
-      const res = await registry.request('GET', path);
+  test('GET and HEAD /v2/ answer 200 with the API version header', async () => {
+    for (const [method, path] of [
+      ['GET', '/v2/'],
+      ['GET', '/v2'],
+      ['HEAD', '/v2/'],
+    ] as const) {
+      const res = await registry.request(method, path);
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0');
       await res.arrayBuffer();
