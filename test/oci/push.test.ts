@@ -134,6 +134,18 @@ describe('OCI push: blob uploads', () => {
     assert.deepEqual(await bytesOf(await registry.request('GET', `/v2/${repo}/blobs/${sha256(bytes)}`)), bytes);
   });
 
+  test('two clients racing the same chunk: one 202, one 416, and the blob is intact', async () => {
+    const bytes = randomBytes(200_000);
+    const location = await registry.startUpload(repo);
+    const send = () => registry.request('PATCH', location, { headers: chunkHeaders(0, bytes.length), body: bytes });
+    const results = await Promise.all([send(), send()]);
+    for (const r of results) await r.arrayBuffer();
+    assert.deepEqual(results.map((r) => r.status).sort(), [202, 416]);
+    const put = await registry.request('PUT', withQuery(location, 'digest', sha256(bytes)));
+    assert.equal(put.status, 201);
+    assert.deepEqual(await bytesOf(await registry.request('GET', `/v2/${repo}/blobs/${sha256(bytes)}`)), bytes);
+  });
+
   test('PATCH without Content-Range: a streamed body of unknown length', async () => {
     const parts = [randomBytes(70_000), randomBytes(70_000), randomBytes(123)];
     const bytes = Buffer.concat(parts);

@@ -73,13 +73,45 @@ export async function corePushPullWorkflow(registry: Registry, repo: string): Pr
   assert.equal(res.headers.get('content-range'), `bytes 100-199/${layerB.length}`);
   assert.deepEqual(await bytesOf(res), layerB.subarray(100, 200));
 
-  assert.deepEqual(await registry.tags(repo), ['v1']);
+  // More tags, listed a page at a time (byte-wise order on both databases).
+  for (const tag of ['v2', 'V3', 'v1.1']) assert.equal((await registry.pushManifest(repo, tag, pushed.bytes, MediaTypes.ociManifest)).res.status, 201);
+  assert.deepEqual(await registry.tags(repo), ['V3', 'v1', 'v1.1', 'v2']);
+  res = await registry.request('GET', `/v2/${repo}/tags/list?n=2`);
+  assert.equal(res.headers.get('link'), `</v2/${repo}/tags/list?n=2&last=v1>; rel="next"`);
+  assert.deepEqual(((await res.json()) as { tags: string[] }).tags, ['V3', 'v1']);
+  res = await registry.request('GET', `/v2/${repo}/tags/list?n=2&last=v1`);
+  assert.equal(res.headers.get('link'), null);
+  assert.deepEqual(((await res.json()) as { tags: string[] }).tags, ['v1.1', 'v2']);
   res = await registry.request('GET', '/v2/_catalog');
   assert.ok(((await res.json()) as { repositories: string[] }).repositories.includes(repo));
 
-  // Delete: the tag goes with its manifest.
+  // A referrer, found through the Referrers API with and without a filter.
+  const empty = await registry.pushBlob(repo, '{}', MediaTypes.ociEmpty);
+  const referrer = await registry.pushManifest(repo, 'sig', {
+    schemaVersion: 2,
+    mediaType: MediaTypes.ociManifest,
+    artifactType: 'application/vnd.example.sig',
+    config: empty,
+    layers: [empty],
+    subject: { mediaType: MediaTypes.ociManifest, digest: pushed.digest, size: pushed.bytes.length },
+  });
+  assert.equal(referrer.res.headers.get('oci-subject'), pushed.digest);
+  for (const filter of ['', '?artifactType=application/vnd.example.sig']) {
+    res = await registry.request('GET', `/v2/${repo}/referrers/${pushed.digest}${filter}`);
+    assert.equal(res.status, 200);
+    const index = (await res.json()) as { manifests: Array<{ digest: string; artifactType: string }> };
+    assert.deepEqual(index.manifests.map((m) => [m.digest, m.artifactType]), [[referrer.digest, 'application/vnd.example.sig']]);
+  }
+
+  // Delete: by tag only the tag goes; by digest the manifest goes with all its tags.
+  res = await registry.request('DELETE', `/v2/${repo}/manifests/sig`);
+  assert.equal(res.status, 202);
+  assert.equal(await registry.manifestStatus(repo, referrer.digest), 200);
   res = await registry.request('DELETE', `/v2/${repo}/manifests/${pushed.digest}`);
   assert.equal(res.status, 202);
   assert.equal(await registry.manifestStatus(repo, 'v1'), 404);
   assert.deepEqual(await registry.tags(repo), []);
+  res = await registry.request('DELETE', `/v2/${repo}/blobs/${a.digest}`);
+  assert.equal(res.status, 202);
+  assert.equal(await registry.blobStatus(repo, a.digest), 404);
 }
