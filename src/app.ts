@@ -89,7 +89,15 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       if (closed) return;
       closed = true;
       await jobs.stop();
-      await http.close();
+      // close() drops only connections idle at that instant; one whose last response is
+      // still finishing (a streamed blob) would linger until keepAliveTimeout (72 s).
+      // Keep dropping connections as they go idle until the server has closed.
+      const sweeper = setInterval(() => http.server.closeIdleConnections(), 50);
+      try {
+        await http.close();
+      } finally {
+        clearInterval(sweeper);
+      }
       await meta.close();
       await blobs.close();
     },

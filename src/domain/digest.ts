@@ -64,6 +64,11 @@ export function newHash(algorithm: DigestAlgorithm): Hash {
  */
 export function hashThrough(source: Readable, hash: Hash): HashingStream {
   const hashing = new HashingStream(hash);
+  // The source can fail before the consumer attaches (a client that hangs up while the
+  // store is still opening its file): without a listener that 'error' would crash the
+  // process. The consumer still sees the failure, as pipeline/finished report a stream
+  // that is already destroyed with an error.
+  hashing.on('error', () => {});
   finished(source, (err) => {
     if (err) hashing.destroy(err);
   });

@@ -35,7 +35,7 @@ export interface Descriptor {
 /** What the registry needs to know about a manifest: its kind and what it refers to. */
 export interface ParsedManifest {
   mediaType: string;
-  /** Referrers-API artifact type: `artifactType`, else the config media type of an artifact. */
+  /** Referrers-API artifact type: `artifactType`, else the config media type (null for an index without one). */
   artifactType: string | null;
   subject: Descriptor | null;
   config: Descriptor | null;
@@ -127,10 +127,9 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
   if (!Array.isArray(m.layers)) fail('a manifest must have a layers array');
   const layers = m.layers.map((d, i) => descriptor(d, `layers[${i}]`));
   if (mediaType === MediaTypes.dockerManifest && layers.length === 0) fail('a Docker image manifest needs at least one layer');
-  let artifactType = (m.artifactType as string | undefined) ?? null;
-  if (artifactType === null && config.mediaType !== MediaTypes.ociConfig && config.mediaType !== MediaTypes.dockerConfig) {
-    artifactType = config.mediaType;
-  }
+  // distribution-spec (Referrers API): when a manifest has no artifactType, its config's
+  // media type stands in, image configs included.
+  const artifactType = (m.artifactType as string | undefined) || config.mediaType;
   // Non-distributable layers (with external urls) are not expected to be in the registry.
   const blobs = [config, ...layers.filter((l) => !l.urls || l.urls.length === 0)];
   return { mediaType, artifactType, subject, config, blobs, manifests: [], annotations };

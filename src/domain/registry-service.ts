@@ -366,8 +366,10 @@ export class RegistryService {
   /** The referrers of a manifest as an OCI image index (the Referrers API). */
   async listReferrers(registryId: string, name: string, digest: string, artifactType?: string) {
     parseDigest(digest);
-    const repo = await this.repository(registryId, name, false);
-    const rows = await this.meta.listReferrers(repo.id, digest, artifactType);
+    validateRepositoryName(name);
+    // The Referrers API never answers 404: a repository nobody pushed to has no referrers.
+    const repo = await this.meta.getRepository(registryId, name);
+    const rows = repo ? await this.meta.listReferrers(repo.id, digest, artifactType) : [];
     const manifests: Descriptor[] = rows.map((r) => ({
       mediaType: r.mediaType,
       digest: r.digest,

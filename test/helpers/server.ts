@@ -18,12 +18,17 @@ export interface TestServer {
 export interface TestServerOptions extends Partial<ConfigInput> {
   /** Put metadata in a fresh PostgreSQL database instead of SQLite. */
   postgres?: boolean;
+  /**
+   * Reuse this data folder (e.g. to restart on the data of a stopped server). The caller
+   * owns it: stop() leaves it in place. Without it each server gets a fresh folder.
+   */
+  dataDir?: string;
 }
 
 /** Starts a Berth in this process on a free loopback port with a fresh data folder. */
 export async function startBerth(options: TestServerOptions = {}): Promise<TestServer> {
-  const { postgres, ...overrides } = options;
-  const dataDir = await mkdtemp(join(tmpdir(), 'berth-test-'));
+  const { postgres, dataDir: reuseDir, ...overrides } = options;
+  const dataDir = reuseDir ?? (await mkdtemp(join(tmpdir(), 'berth-test-')));
   let database: TestDatabase | undefined;
   if (postgres) database = await createTestDatabase();
   const config = parseConfig({
@@ -47,7 +52,7 @@ export async function startBerth(options: TestServerOptions = {}): Promise<TestS
     async stop() {
       await berth.close();
       await database?.drop();
-      await rm(dataDir, { recursive: true, force: true });
+      if (reuseDir === undefined) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

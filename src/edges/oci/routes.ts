@@ -45,6 +45,16 @@ export async function ociEdge(app: FastifyInstance, opts: OciEdgeOptions): Promi
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null));
 
+  // fastify answers a malformed Content-Type (even an empty one) with its own 415 before any
+  // handler runs. This edge never lets fastify parse a body, so it keeps the client's value
+  // for itself (manifest PUT reads it) and shows fastify a type it always accepts.
+  app.addHook('onRequest', async (req) => {
+    const contentType = req.headers['content-type'];
+    if (contentType === undefined) return;
+    clientContentTypes.set(req, contentType);
+    req.headers['content-type'] = 'application/octet-stream';
+  });
+
   app.setErrorHandler((err, req, reply) => sendError(req, reply, err));
   app.setNotFoundHandler((req, reply) => sendError(req, reply, new DomainError('Unsupported', `no such endpoint: ${req.method} ${req.url.split('?')[0]}`)));
 
@@ -76,6 +86,8 @@ export async function ociEdge(app: FastifyInstance, opts: OciEdgeOptions): Promi
     throw new DomainError('Unsupported', `no such endpoint: ${req.method} ${path.slice(0, 300)}`);
   }
 }
+
+const clientContentTypes = new WeakMap<FastifyRequest, string>();
 
 function sendError(req: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
   reply.header('Docker-Distribution-API-Version', 'registry/2.0');
@@ -215,7 +227,14 @@ async function getBlob({ req, reply, opts }: Ctx, match: RegExpExecArray): Promi
       .send();
     return;
   }
-  const rangeRequest = parseRangeHeader(req.headers.range);
+  let rangeRequest: RangeRequest | undefined;
+  try {
+    rangeRequest = parseRangeHeader(req.headers.range);
+  } catch (err) {
+    // An unknown blob is still a 404; a known one answers 416 with its size (RFC 9110 §15.5.17).
+    const blob = await opts.registry.statBlob(opts.registryId, name, digest);
+    throw new DomainError('RangeNotSatisfiable', (err as Error).message, { size: blob.size });
+  }
   const content = await opts.registry.openBlob(opts.registryId, name, digest, rangeRequest);
   const { blob, range } = content;
   reply
@@ -256,7 +275,7 @@ async function getManifest({ req, reply, opts }: Ctx, match: RegExpExecArray): P
 async function putManifest({ req, reply, opts }: Ctx, match: RegExpExecArray): Promise<void> {
   const [, name, reference] = match as unknown as [string, string, string];
   const body = await readLimited(req, opts.manifestMaxBytes);
-  const result = await opts.registry.putManifest(opts.registryId, name, reference, req.headers['content-type'], body);
+  const result = await opts.registry.putManifest(opts.registryId, name, reference, clientContentTypes.get(req), body);
   reply.code(201).header('Location', `/v2/${name}/manifests/${result.digest}`).header('Docker-Content-Digest', result.digest);
   if (result.subjectDigest) reply.header('OCI-Subject', result.subjectDigest);
   reply.header('Content-Length', '0').send();
@@ -278,10 +297,11 @@ async function listTags({ reply, opts, query }: Ctx, match: RegExpExecArray): Pr
 
 async function listReferrers({ reply, opts, query }: Ctx, match: RegExpExecArray): Promise<void> {
   const [, name, digest] = match as unknown as [string, string, string];
-  const artifactType = query.get('artifactType') ?? undefined;
+  const artifactType = query.get('artifactType') || undefined; // an empty filter is no filter
   const index = await opts.registry.listReferrers(opts.registryId, name, digest, artifactType);
   if (artifactType !== undefined) reply.header('OCI-Filters-Applied', 'artifactType');
-  reply.code(200).header('Content-Type', 'application/vnd.oci.image.index.v1+json').send(JSON.stringify(index));
+  // A Buffer, so fastify does not append "; charset=utf-8" to the spec's exact media type.
+  reply.code(200).header('Content-Type', 'application/vnd.oci.image.index.v1+json').send(Buffer.from(JSON.stringify(index)));
 }
 
 // ---------- request parsing ----------
