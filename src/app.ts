@@ -1,10 +1,11 @@
 import { mkdir } from 'node:fs/promises';
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import { resolvedPaths, type BerthConfig } from './config/config.js';
 import { JobRunner } from './domain/jobs.js';
 import { purgeStaleUploads } from './domain/maintenance.js';
 import { RegistryService } from './domain/registry-service.js';
-import { ociEdge } from './edges/oci/routes.js';
+import { ociEdge, sendError as sendOciError } from './edges/oci/routes.js';
+import { DomainError } from './domain/errors.js';
 import { installMetrics } from './observability/metrics.js';
 import type { BlobStore } from './stores/blob-store.js';
 import { FsBlobStore } from './stores/blob/fs-blob-store.js';
@@ -50,6 +51,12 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Requests fastify rejects before routing (a malformed URL, say) still get the
+    // protocol's own error form on /v2.
+    frameworkErrors: (err, req, reply) => {
+      if (req.url.startsWith('/v2')) return void sendOciError(req, reply as FastifyReply, new DomainError('NameInvalid', `malformed request: ${err.message}`));
+      void (reply as FastifyReply).code(400).send({ error: 'Bad Request', message: err.message });
+    },
   });
   installMetrics(http);
 

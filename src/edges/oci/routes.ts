@@ -89,7 +89,8 @@ export async function ociEdge(app: FastifyInstance, opts: OciEdgeOptions): Promi
 
 const clientContentTypes = new WeakMap<FastifyRequest, string>();
 
-function sendError(req: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+/** Answers with the OCI error JSON for any failure (DomainErrors keep their code and status). */
+export function sendError(req: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
   reply.header('Docker-Distribution-API-Version', 'registry/2.0');
   let domain: DomainError;
   if (isDomainError(err)) {
