@@ -303,6 +303,9 @@ export class RegistryService {
       pushedAt: this.now(),
     });
     if (!result.ok) {
+      if (result.immutableTag !== undefined) {
+        throw new DomainError('ImageTagAlreadyExists', `The image tag '${result.immutableTag}' already exists in the '${name}' repository and cannot be overwritten because the tag is immutable.`);
+      }
       if (result.missingBlobs.length > 0) {
         throw new DomainError('ManifestBlobUnknown', `manifest references blobs unknown to ${name}: ${result.missingBlobs.slice(0, 10).join(', ')}`, {
           missing: result.missingBlobs,
