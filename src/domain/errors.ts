@@ -56,6 +56,8 @@ export const errorTable = {
   TemplateNotFound: { oci: 'NAME_UNKNOWN', status: 404, ecr: 'TemplateNotFoundException', message: 'no repository creation template with this prefix' },
   InvalidParameter: { oci: 'UNSUPPORTED', status: 400, ecr: 'InvalidParameterException', message: 'invalid parameter' },
   Validation: { oci: 'UNSUPPORTED', status: 400, ecr: 'ValidationException', message: 'the request failed validation' },
+  UnknownOperation: { oci: 'UNSUPPORTED', status: 404, ecr: 'UnknownOperationException', message: 'unknown operation' },
+  Serialization: { oci: 'UNSUPPORTED', status: 400, ecr: 'SerializationException', message: 'the request body is not valid JSON' },
   ImageNotFound: { oci: 'MANIFEST_UNKNOWN', status: 404, ecr: 'ImageNotFoundException', message: 'the requested image does not exist' },
   LayersNotFound: { oci: 'BLOB_UNKNOWN', status: 404, ecr: 'LayersNotFoundException', message: 'the layers do not exist' },
 } as const satisfies Record<string, ErrorSpec>;
