@@ -77,7 +77,7 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
       downloadUrl: (token) => `${req.protocol}://${host}${layerDownloadPath}${token}`,
     };
     const output = await operation.handle(input, ctx);
-    reply.code(200).header('Content-Type', 'application/x-amz-json-1.1').send(serialize(output));
+    reply.code(200).header('Content-Type', 'application/x-amz-json-1.1').send(Buffer.from(serialize(output)));
   });
 
   app.get(`${layerDownloadPath}:token`, async (req, reply) => {
@@ -131,7 +131,7 @@ function sendError(req: FastifyRequest, reply: FastifyReply, err: DomainError): 
     .code(status)
     .header('x-amzn-errortype', type)
     .header('Content-Type', 'application/x-amz-json-1.1')
-    .send(JSON.stringify({ __type: type, message: err.message, ...pickErrorFields(detail) }));
+    .send(Buffer.from(JSON.stringify({ __type: type, message: err.message, ...pickErrorFields(detail) })));
 }
 
 /** Extra members some ECR exceptions carry (InvalidLayerPartException's byte counts). */
