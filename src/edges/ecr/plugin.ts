@@ -80,8 +80,9 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     reply.code(200).header('Content-Type', 'application/x-amz-json-1.1').send(Buffer.from(serialize(output)));
   });
 
-  app.get(`${layerDownloadPath}:token`, async (req, reply) => {
-    const { token } = req.params as { token: string };
+  // A wildcard, not `:token`: tokens are longer than fastify's 100-character param limit.
+  app.get(`${layerDownloadPath}*`, async (req, reply) => {
+    const token = (req.params as { '*': string })['*'];
     const content = await opts.ecr.layers.openDownload(token);
     reply
       .code(200)
