@@ -3,7 +3,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { resolvedPaths, type BerthConfig } from './config/config.js';
 import { JobRunner } from './domain/jobs.js';
 import { purgeStaleUploads } from './domain/maintenance.js';
-import { RegistryService } from './domain/registry-service.js';
+import { RegistryService, type RegistryHooks } from './domain/registry-service.js';
 import { createEcrServices, type EcrServices } from './domain/ecr/index.js';
 import { ecrEdge } from './edges/ecr/plugin.js';
 import { ociEdge } from './edges/oci/routes.js';
@@ -44,8 +44,14 @@ export async function openStores(config: BerthConfig): Promise<{ blobs: BlobStor
 /** The one composition root: stores, then domain services, then edges. */
 export async function createApp(config: BerthConfig): Promise<Berth> {
   const { blobs, meta, ecrStore } = await openStores(config);
-  const registry = new RegistryService({ blobs, meta, limits: config.limits });
+  const hooks: RegistryHooks = {};
+  const registry = new RegistryService({ blobs, meta, limits: config.limits, hooks });
   const ecr = createEcrServices({ registry, meta, ecr: ecrStore }, { downloadUrlTtlMs: config.ecr.downloadUrlTtlSeconds * 1000 });
+  if (config.ecr.enabled) {
+    // Pushes to new repositories follow creation templates; pulls refresh lastRecordedPullTime.
+    hooks.createRepositoryOnPush = (registryId, name) => ecr.templates.createOnPush(registryId, name, config.ecr.createOnPush);
+    hooks.manifestPulled = (repositoryId, digest) => void ecrStore.recordPull(repositoryId, digest, Date.now(), 3_600_000).catch(() => {});
+  }
 
   const http = Fastify({
     logger: {

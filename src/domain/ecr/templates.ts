@@ -1,4 +1,4 @@
-import type { CreationTemplateRecord } from '../../stores/ecr-store.js';
+import type { CreationTemplateRecord, EcrRepository, RepositorySettings } from '../../stores/ecr-store.js';
 import { DomainError } from '../errors.js';
 import { EcrCaller, EcrDeps, invalidParameter, pageOf, PageRequest, PageResult, tagMutabilitySettings } from './context.js';
 import { encryptionSettings, maxResourceTags, resourceTags } from './repositories.js';
@@ -68,6 +68,36 @@ export class EcrTemplates {
     return { items: result.items.map(view), next: result.next };
   }
 
+  /**
+   * Creates a repository a push names, from the CREATE_ON_PUSH template with the longest
+   * matching prefix (ROOT matches every name). Without one: defaults when `fallback` is
+   * 'always', else null (the push is refused, as ECR refuses it).
+   */
+  async createOnPush(registryId: string, name: string, fallback: 'always' | 'template'): Promise<EcrRepository | null> {
+    const candidates: CreationTemplateRecord[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const rows = await this.deps.ecr.listTemplates(registryId, { limit: 500, after });
+      candidates.push(...rows.filter((r) => ((r.template.appliedFor as string[] | undefined) ?? []).includes('CREATE_ON_PUSH') && prefixMatches(r.prefix, name)));
+      if (rows.length < 500) break;
+      after = rows[rows.length - 1]!.prefix;
+    }
+    const template = candidates.sort((a, b) => rank(b.prefix) - rank(a.prefix))[0];
+    if (!template && fallback === 'template') return null;
+    const t = (template?.template ?? {}) as Record<string, any>;
+    const settings: RepositorySettings = {
+      imageTagMutability: t.imageTagMutability ?? 'MUTABLE',
+      imageTagMutabilityExclusionFilters: t.imageTagMutabilityExclusionFilters ?? [],
+      scanOnPush: false,
+      encryption: t.encryptionConfiguration ?? { encryptionType: 'AES256' },
+    };
+    const tags = ((t.resourceTags ?? []) as Array<{ Key: string; Value: string }>).map((x) => ({ key: x.Key, value: x.Value }));
+    const created = await this.deps.ecr.createRepository(registryId, name, settings, tags, this.now());
+    if (!created) return this.deps.ecr.getRepository(registryId, name); // a concurrent push created it
+    if (typeof t.repositoryPolicy === 'string') await this.deps.ecr.putRepositoryPolicy(created.id, t.repositoryPolicy);
+    return created;
+  }
+
   /** The stored template: given fields over the previous ones, each checked. */
   private normalize(caller: EcrCaller, input: TemplateInput, previous: Record<string, unknown>): Record<string, unknown> {
     const t: Record<string, unknown> = { ...previous };
@@ -96,6 +126,15 @@ export class EcrTemplates {
     if (input.customRoleArn !== undefined) t.customRoleArn = input.customRoleArn;
     return t;
   }
+}
+
+function prefixMatches(prefix: string, name: string): boolean {
+  if (prefix === 'ROOT') return true;
+  return name.startsWith(prefix.endsWith('/') ? prefix : `${prefix}/`);
+}
+
+function rank(prefix: string): number {
+  return prefix === 'ROOT' ? 0 : prefix.length;
 }
 
 function checkPrefix(prefix: string): void {
