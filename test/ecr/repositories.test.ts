@@ -180,7 +180,7 @@ test('the wire protocol: unknown operations, unsigned requests, bad JSON, error 
   assert.equal(typeof created.repository.createdAt, 'number', 'timestamps are epoch seconds');
 
   res = await post('AmazonEC2ContainerRegistry_V20150921.DescribeRepositories', '{}', { Authorization: '' });
-  assert.equal(res.status, 400);
+  assert.equal(res.status, 403);
   assert.equal(res.headers.get('x-amzn-errortype'), 'UnrecognizedClientException');
 });
 

@@ -122,7 +122,8 @@ function toDomainError(err: unknown, req: FastifyRequest): DomainError {
 
 function sendError(req: FastifyRequest, reply: FastifyReply, err: DomainError): FastifyReply {
   const type = err.spec.ecr;
-  const status = type === 'ServerException' ? 500 : 400;
+  // AWS answers authentication and authorization failures with 403, its own faults with 500.
+  const status = type === 'ServerException' ? 500 : err.errorName === 'Unauthorized' || err.errorName === 'Denied' ? 403 : 400;
   const detail = typeof err.detail === 'object' && err.detail !== null && !Array.isArray(err.detail) ? (err.detail as Record<string, unknown>) : {};
   if (req.url.startsWith(layerDownloadPath)) {
     // Layer URLs answer like a plain HTTP download.
