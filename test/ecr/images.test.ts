@@ -164,6 +164,7 @@ test('ListImages, DescribeImages filters and BatchGetImage failures', async () =
   await rejectsWith(server.client.send(new DescribeImagesCommand({ repositoryName: 'list/repo', imageIds: [{ imageTag: 'nope' }] })), 'ImageNotFoundException', /nope/);
   await rejectsWith(server.client.send(new DescribeImagesCommand({ repositoryName: 'list/repo', imageIds: [{ imageTag: 'one' }], maxResults: 5 })), 'InvalidParameterException');
   await rejectsWith(server.client.send(new DescribeImagesCommand({ repositoryName: 'list/none' })), 'RepositoryNotFoundException');
+  await rejectsWith(server.client.send(new DescribeImagesCommand({ repositoryName: 'list/repo', imageIds: [{ imageDigest: 'sha256:short' }] })), 'InvalidParameterException', /digest/);
 
   const got = await server.client.send(
     new BatchGetImageCommand({

@@ -70,6 +70,9 @@ export class EcrImages {
       const digests: string[] = [];
       for (const id of imageIds) {
         const resolved = await this.resolve(repo.id, id);
+        if (typeof resolved !== 'string' && resolved.failureCode !== 'ImageNotFound' && resolved.failureCode !== 'ImageTagDoesNotMatchDigest') {
+          throw new DomainError('InvalidParameter', `Invalid parameter at 'imageIds' failed to satisfy constraint: '${resolved.failureReason}'`);
+        }
         if (typeof resolved !== 'string') {
           throw new DomainError('ImageNotFound', `The image with imageId {imageDigest:'${id.imageDigest ?? 'null'}', imageTag:'${id.imageTag ?? 'null'}'} does not exist within the repository with name '${name}' in the registry with id '${caller.accountId}'`);
         }
