@@ -65,6 +65,8 @@ export interface LayerUploadRecord {
   lastPartSize: number;
   /** A part smaller than the minimum was followed by another part. */
   undersizedPart: boolean;
+  /** Parts received so far. */
+  parts: number;
 }
 
 export interface KeysetPage<K> {

@@ -10,7 +10,7 @@ import {
   PutImageCommand,
   UploadLayerPartCommand,
 } from '@aws-sdk/client-ecr';
-import { DownloadTokens } from '../../src/domain/ecr/layers.js';
+import { DownloadTokens, EcrLayers, layerPartLimits } from '../../src/domain/ecr/layers.js';
 import { imageManifest, rejectsWith, sha256, startEcr, type EcrTestServer } from './helpers.js';
 
 let server: EcrTestServer;
@@ -128,4 +128,21 @@ test('download tokens expire and cannot be forged', () => {
   assert.equal(tokens.verify(token, 10_001), null);
   assert.equal(new DownloadTokens().verify(token, 0), null, 'another key rejects it');
   assert.equal(tokens.verify(`${token}x`, 0), null);
+});
+
+test('a layer upload is limited in parts and size (LimitExceededException)', async () => {
+  // The same service over the test server's stores, with a part limit small enough to reach.
+  const { registry, meta, ecrStore, config } = server.berth;
+  const layers = new EcrLayers({ registry, meta, ecr: ecrStore }, new DownloadTokens(), 60_000, { ...layerPartLimits, maxParts: 3 });
+  const caller = { accountId: config.registryId, region: 'us-east-1', registryHost: server.host };
+  const { uploadId } = await layers.initiate(caller, repositoryName);
+  for (let i = 0; i < 3; i++) await layers.uploadPart(caller, repositoryName, uploadId, i, i, Buffer.from([i]));
+  await assert.rejects(layers.uploadPart(caller, repositoryName, uploadId, 3, 3, Buffer.from([3])), (err: Error & { spec?: { ecr: string } }) => {
+    assert.equal(err.spec?.ecr, 'LimitExceededException');
+    return true;
+  });
+  await rejectsWith(
+    server.client.send(new UploadLayerPartCommand({ repositoryName, uploadId, partFirstByte: 52_000 * MiB, partLastByte: 52_000 * MiB, layerPartBlob: Buffer.from([1]) })),
+    'LimitExceededException',
+  );
 });

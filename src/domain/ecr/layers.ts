@@ -11,7 +11,12 @@ export const layerPartLimits = {
   maxPartBytes: 20 * 1024 * 1024,
   /** What InitiateLayerUpload advertises. */
   partSize: 10 * 1024 * 1024,
-} as const;
+  maxParts: 4200,
+  /** ECR's largest layer, 52,000 MiB. */
+  maxLayerBytes: 52_000 * 1024 * 1024,
+};
+
+export type LayerPartLimits = typeof layerPartLimits;
 
 export interface DownloadGrant {
   registryId: string;
@@ -71,6 +76,7 @@ export class EcrLayers {
     private readonly deps: EcrDeps,
     private readonly tokens: DownloadTokens,
     private readonly downloadUrlTtlMs: number,
+    private readonly limits: LayerPartLimits = layerPartLimits,
   ) {
     this.now = deps.clock ?? Date.now;
   }
@@ -95,7 +101,7 @@ export class EcrLayers {
   async initiate(caller: EcrCaller, name: string) {
     await requireRepository(this.deps.ecr, caller, name);
     const upload = await this.deps.registry.startUpload(caller.accountId, name);
-    return { uploadId: upload.id, partSize: layerPartLimits.partSize };
+    return { uploadId: upload.id, partSize: this.limits.partSize };
   }
 
   async uploadPart(caller: EcrCaller, name: string, uploadId: string, first: number, last: number, bytes: Buffer) {
@@ -105,9 +111,12 @@ export class EcrLayers {
       throw new DomainError('InvalidLayerPart', `The part spans bytes ${first}-${last} (${Math.max(length, 0)} bytes) but carries ${bytes.length} bytes`);
     }
     if (bytes.length === 0) throw new DomainError('InvalidLayerPart', 'The layer part is empty');
-    if (bytes.length > layerPartLimits.maxPartBytes) {
-      throw new DomainError('InvalidLayerPart', `A layer part may be at most ${layerPartLimits.maxPartBytes} bytes; this one is ${bytes.length}`);
+    if (bytes.length > this.limits.maxPartBytes) {
+      throw new DomainError('InvalidLayerPart', `A layer part may be at most ${this.limits.maxPartBytes} bytes; this one is ${bytes.length}`);
     }
+    if (last + 1 > this.limits.maxLayerBytes) throw new DomainError('LimitExceeded', `A layer may be at most ${this.limits.maxLayerBytes} bytes`);
+    const previous = await this.deps.ecr.getLayerUpload(uploadId);
+    if (previous && previous.parts >= this.limits.maxParts) throw new DomainError('LimitExceeded', `A layer upload may have at most ${this.limits.maxParts} parts`);
     let size: number;
     try {
       size = (await this.deps.registry.appendToUpload(caller.accountId, name, uploadId, Readable.from([bytes]), first)).size;
@@ -118,7 +127,7 @@ export class EcrLayers {
       }
       throw err;
     }
-    await this.deps.ecr.recordLayerPart(uploadId, bytes.length, layerPartLimits.minPartBytes);
+    await this.deps.ecr.recordLayerPart(uploadId, bytes.length, this.limits.minPartBytes);
     return { registryId: caller.accountId, repositoryName: name, uploadId, lastByteReceived: size - 1 };
   }
 
@@ -130,7 +139,7 @@ export class EcrLayers {
     const status = await this.deps.registry.uploadStatus(caller.accountId, name, uploadId);
     if (status.size === 0) throw new DomainError('EmptyUpload', `The upload ${uploadId} contains no layer parts`);
     const parts = await this.deps.ecr.getLayerUpload(uploadId);
-    if (parts?.undersizedPart) throw new DomainError('LayerPartTooSmall', `Every layer part but the last must be at least ${layerPartLimits.minPartBytes} bytes`);
+    if (parts?.undersizedPart) throw new DomainError('LayerPartTooSmall', `Every layer part but the last must be at least ${this.limits.minPartBytes} bytes`);
     if (await this.deps.meta.getLinkedBlob(repo.id, digest)) {
       await this.deps.registry.cancelUpload(caller.accountId, name, uploadId);
       throw new DomainError('LayerAlreadyExists', `The layer '${digest}' already exists in the repository with name '${name}' in registry with id '${caller.accountId}'`);

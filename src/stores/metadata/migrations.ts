@@ -148,6 +148,7 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
           .addColumn('upload_id', 'text', (c) => c.primaryKey().references('uploads.id').onDelete('cascade'))
           .addColumn('last_part_size', 'bigint', (c) => c.notNull())
           .addColumn('undersized_part', 'integer', (c) => c.notNull())
+          .addColumn('parts', 'integer', (c) => c.notNull())
           .execute();
         await db.schema
           .createTable('ecr_image_pulls')

@@ -23,7 +23,7 @@ export interface EcrTables {
   ecr_registry_policies: { registry_id: string; policy_text: string };
   ecr_account_settings: { registry_id: string; name: string; value: string };
   ecr_creation_templates: { registry_id: string; prefix: string; template: string; created_at: number; updated_at: number };
-  ecr_layer_uploads: { upload_id: string; last_part_size: number; undersized_part: number };
+  ecr_layer_uploads: { upload_id: string; last_part_size: number; undersized_part: number; parts: number };
   ecr_image_pulls: { repository_id: number; digest: string; pulled_at: number };
 }
 
@@ -360,17 +360,18 @@ export class SqlEcrStore implements EcrStore {
       // A part below the minimum is allowed only as the last one: another part after it
       // marks the upload, and completing it then fails.
       const undersized = prev ? prev.undersized_part === 1 || prev.last_part_size < minPartSize : false;
+      const parts = (prev?.parts ?? 0) + 1;
       await trx
         .insertInto('ecr_layer_uploads')
-        .values({ upload_id: uploadId, last_part_size: size, undersized_part: undersized ? 1 : 0 })
-        .onConflict((oc) => oc.column('upload_id').doUpdateSet({ last_part_size: size, undersized_part: undersized ? 1 : 0 }))
+        .values({ upload_id: uploadId, last_part_size: size, undersized_part: undersized ? 1 : 0, parts })
+        .onConflict((oc) => oc.column('upload_id').doUpdateSet({ last_part_size: size, undersized_part: undersized ? 1 : 0, parts }))
         .execute();
     });
   }
 
   async getLayerUpload(uploadId: string): Promise<LayerUploadRecord | null> {
     const row = await this.db.selectFrom('ecr_layer_uploads').selectAll().where('upload_id', '=', uploadId).executeTakeFirst();
-    return row ? { uploadId: row.upload_id, lastPartSize: row.last_part_size, undersizedPart: row.undersized_part === 1 } : null;
+    return row ? { uploadId: row.upload_id, lastPartSize: row.last_part_size, undersizedPart: row.undersized_part === 1, parts: row.parts } : null;
   }
 
   async recordPull(repositoryId: number, digest: string, now: number, minIntervalMs: number): Promise<void> {
