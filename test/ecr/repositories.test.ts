@@ -166,6 +166,7 @@ test('the wire protocol: unknown operations, unsigned requests, bad JSON, error 
   res = await post('AmazonEC2ContainerRegistry_V20150921.DescribeRepositories', '{not json');
   assert.equal(res.status, 400);
   assert.equal(res.headers.get('x-amzn-errortype'), 'SerializationException');
+  assert.match(res.headers.get('x-amzn-requestid') ?? '', /^[0-9a-f-]{36}$/);
 
   res = await post('AmazonEC2ContainerRegistry_V20150921.CreateRepository', '{}');
   assert.equal(res.status, 400);

@@ -55,9 +55,12 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
 
   app.setErrorHandler((err, req, reply) => sendError(req, reply, toDomainError(err, req)));
+  // Every answer carries a request id, errors raised while reading the body included.
+  app.addHook('onRequest', async (_req, reply) => {
+    reply.header('x-amzn-RequestId', randomUUID());
+  });
 
   app.post('/', { bodyLimit }, async (req, reply) => {
-    reply.header('x-amzn-RequestId', randomUUID());
     const target = req.headers['x-amz-target'];
     if (typeof target !== 'string' || !target.startsWith(targetPrefix)) {
       throw new DomainError('UnknownOperation', `The X-Amz-Target header must name an operation as ${targetPrefix}<Operation>`);
