@@ -3,13 +3,17 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 
 import { resolvedPaths, type BerthConfig } from './config/config.js';
 import { JobRunner } from './domain/jobs.js';
 import { purgeStaleUploads } from './domain/maintenance.js';
-import { RegistryService } from './domain/registry-service.js';
-import { ociEdge, sendError as sendOciError } from './edges/oci/routes.js';
+import { RegistryService, type RegistryHooks } from './domain/registry-service.js';
+import { createEcrServices, type EcrServices } from './domain/ecr/index.js';
 import { DomainError } from './domain/errors.js';
+import { ecrEdge } from './edges/ecr/plugin.js';
+import { ociEdge, sendError as sendOciError } from './edges/oci/routes.js';
 import { installMetrics } from './observability/metrics.js';
 import type { BlobStore } from './stores/blob-store.js';
+import type { EcrStore } from './stores/ecr-store.js';
 import { FsBlobStore } from './stores/blob/fs-blob-store.js';
 import type { MetadataStore } from './stores/metadata-store.js';
+import { SqlEcrStore } from './stores/metadata/sql-ecr-store.js';
 import { SqlMetadataStore } from './stores/metadata/sql-metadata-store.js';
 
 export interface Berth {
@@ -18,12 +22,15 @@ export interface Berth {
   blobs: BlobStore;
   meta: MetadataStore;
   registry: RegistryService;
+  /** ECR API services (also when the ECR edge is switched off, for tests and tools). */
+  ecr: EcrServices;
+  ecrStore: EcrStore;
   jobs: JobRunner;
   /** Stops accepting requests, finishes in-flight ones, then closes the stores. */
   close(): Promise<void>;
 }
 
-export async function openStores(config: BerthConfig): Promise<{ blobs: BlobStore; meta: MetadataStore }> {
+export async function openStores(config: BerthConfig): Promise<{ blobs: BlobStore; meta: MetadataStore; ecrStore: EcrStore }> {
   const paths = resolvedPaths(config);
   await mkdir(config.dataDir, { recursive: true });
   const blobs = await new FsBlobStore(paths.blobRoot).init();
@@ -32,13 +39,20 @@ export async function openStores(config: BerthConfig): Promise<{ blobs: BlobStor
       ? SqlMetadataStore.open({ kind: 'sqlite', path: paths.sqlitePath! })
       : SqlMetadataStore.open({ kind: 'postgres', url: config.metadata.url, poolSize: config.metadata.poolSize });
   await meta.migrate();
-  return { blobs, meta };
+  return { blobs, meta, ecrStore: new SqlEcrStore(meta.db) };
 }
 
 /** The one composition root: stores, then domain services, then edges. */
 export async function createApp(config: BerthConfig): Promise<Berth> {
-  const { blobs, meta } = await openStores(config);
-  const registry = new RegistryService({ blobs, meta, limits: config.limits });
+  const { blobs, meta, ecrStore } = await openStores(config);
+  const hooks: RegistryHooks = {};
+  const registry = new RegistryService({ blobs, meta, limits: config.limits, hooks });
+  const ecr = createEcrServices({ registry, meta, ecr: ecrStore }, { downloadUrlTtlMs: config.ecr.downloadUrlTtlSeconds * 1000 });
+  if (config.ecr.enabled) {
+    // Pushes to new repositories follow creation templates; pulls refresh lastRecordedPullTime.
+    hooks.createRepositoryOnPush = (registryId, name) => ecr.templates.createOnPush(registryId, name, config.ecr.createOnPush);
+    hooks.manifestPulled = (repositoryId, digest) => void ecrStore.recordPull(repositoryId, digest, Date.now(), 3_600_000).catch(() => {});
+  }
 
   const http = Fastify({
     logger: {
@@ -70,6 +84,8 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     }
   });
   await http.register(ociEdge, { registry, registryId: config.registryId, manifestMaxBytes: config.limits.manifestMaxBytes });
+  // NOTE: until SigV4 verification lands, the ECR edge accepts any SigV4-shaped request.
+  if (config.ecr.enabled) await http.register(ecrEdge, { ecr, registryId: config.registryId });
 
   const jobs = new JobRunner({
     meta,
@@ -91,6 +107,8 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     blobs,
     meta,
     registry,
+    ecr,
+    ecrStore,
     jobs,
     async close() {
       if (closed) return;

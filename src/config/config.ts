@@ -37,6 +37,21 @@ export const configSchema = z
       })
       .strict()
       .default({ staleAfterHours: 24, purgeIntervalMinutes: 60 }),
+    ecr: z
+      .object({
+        /** Serve Amazon ECR's API (POST / with X-Amz-Target) beside /v2. */
+        enabled: z.boolean().default(true),
+        /** How long a GetDownloadUrlForLayer URL stays valid. */
+        downloadUrlTtlSeconds: z.number().int().min(1).max(86_400).default(600),
+        /**
+         * A push to a repository that does not exist: 'always' creates it (from the matching
+         * CREATE_ON_PUSH template, else with defaults); 'template' refuses it without a
+         * matching template, as ECR does.
+         */
+        createOnPush: z.enum(['always', 'template']).default('always'),
+      })
+      .strict()
+      .default({ enabled: true, downloadUrlTtlSeconds: 600, createOnPush: 'always' }),
     jobs: z
       .object({
         /** Run background jobs on this node. Every node may; each job runs once. */

@@ -38,6 +38,28 @@ export const errorTable = {
   Denied: { oci: 'DENIED', status: 403, ecr: 'AccessDeniedException', message: 'requested access to the resource is denied' },
   TooManyRequests: { oci: 'TOOMANYREQUESTS', status: 429, ecr: 'ThrottlingException', message: 'too many requests' },
   Internal: { oci: 'UNKNOWN', status: 500, ecr: 'ServerException', message: 'internal server error' },
+  // ECR-only failures; on /v2 they surface with the nearest OCI code.
+  RepositoryAlreadyExists: { oci: 'DENIED', status: 409, ecr: 'RepositoryAlreadyExistsException', message: 'the repository already exists' },
+  RepositoryNotEmpty: { oci: 'DENIED', status: 409, ecr: 'RepositoryNotEmptyException', message: 'the repository contains images' },
+  RepositoryPolicyNotFound: { oci: 'NAME_UNKNOWN', status: 404, ecr: 'RepositoryPolicyNotFoundException', message: 'the repository has no policy' },
+  RegistryPolicyNotFound: { oci: 'NAME_UNKNOWN', status: 404, ecr: 'RegistryPolicyNotFoundException', message: 'the registry has no policy' },
+  ImageAlreadyExists: { oci: 'MANIFEST_INVALID', status: 409, ecr: 'ImageAlreadyExistsException', message: 'the image already exists' },
+  ImageTagAlreadyExists: { oci: 'DENIED', status: 409, ecr: 'ImageTagAlreadyExistsException', message: 'the tag is immutable and already points at another image' },
+  LayerAlreadyExists: { oci: 'BLOB_UPLOAD_INVALID', status: 409, ecr: 'LayerAlreadyExistsException', message: 'the layer already exists' },
+  LayerPartTooSmall: { oci: 'BLOB_UPLOAD_INVALID', status: 400, ecr: 'LayerPartTooSmallException', message: 'layer parts other than the last must be at least 5 MiB' },
+  EmptyUpload: { oci: 'BLOB_UPLOAD_INVALID', status: 400, ecr: 'EmptyUploadException', message: 'the upload contains no data' },
+  InvalidLayerPart: { oci: 'BLOB_UPLOAD_INVALID', status: 416, ecr: 'InvalidLayerPartException', message: 'the layer part is invalid' },
+  TooManyTags: { oci: 'DENIED', status: 400, ecr: 'TooManyTagsException', message: 'a resource may carry at most 50 tags' },
+  InvalidTagParameter: { oci: 'DENIED', status: 400, ecr: 'InvalidTagParameterException', message: 'invalid resource tag' },
+  LimitExceeded: { oci: 'TOOMANYREQUESTS', status: 429, ecr: 'LimitExceededException', message: 'a service limit was exceeded' },
+  TemplateAlreadyExists: { oci: 'DENIED', status: 409, ecr: 'TemplateAlreadyExistsException', message: 'a repository creation template with this prefix already exists' },
+  TemplateNotFound: { oci: 'NAME_UNKNOWN', status: 404, ecr: 'TemplateNotFoundException', message: 'no repository creation template with this prefix' },
+  InvalidParameter: { oci: 'UNSUPPORTED', status: 400, ecr: 'InvalidParameterException', message: 'invalid parameter' },
+  Validation: { oci: 'UNSUPPORTED', status: 400, ecr: 'ValidationException', message: 'the request failed validation' },
+  UnknownOperation: { oci: 'UNSUPPORTED', status: 404, ecr: 'UnknownOperationException', message: 'unknown operation' },
+  Serialization: { oci: 'UNSUPPORTED', status: 400, ecr: 'SerializationException', message: 'the request body is not valid JSON' },
+  ImageNotFound: { oci: 'MANIFEST_UNKNOWN', status: 404, ecr: 'ImageNotFoundException', message: 'the requested image does not exist' },
+  LayersNotFound: { oci: 'BLOB_UNKNOWN', status: 404, ecr: 'LayersNotFoundException', message: 'the layers do not exist' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorName = keyof typeof errorTable;

@@ -15,11 +15,20 @@ export interface RegistryLimits {
   maxPageSize: number;
 }
 
+/** Optional extension points (the ECR API uses them); the object may be filled in after construction. */
+export interface RegistryHooks {
+  /** Creates a repository a push names that does not exist yet; null refuses the push. */
+  createRepositoryOnPush?(registryId: string, name: string, now: number): Promise<RepositoryRecord | null>;
+  /** A manifest's content was fetched (a pull). */
+  manifestPulled?(repositoryId: number, digest: string): void;
+}
+
 export interface RegistryServiceDeps {
   blobs: BlobStore;
   meta: MetadataStore;
   limits: RegistryLimits;
   clock?: () => number;
+  hooks?: RegistryHooks;
 }
 
 /** A byte range as a client asked for it, before it is checked against the blob's size. */
@@ -68,6 +77,7 @@ export class RegistryService {
   private readonly meta: MetadataStore;
   private readonly limits: RegistryLimits;
   private readonly now: () => number;
+  private readonly hooks: RegistryHooks;
   // Running hash per in-progress chunked upload, so completing it needs no second read.
   // Lost on restart or when the upload continues on another node: then we re-read the bytes.
   private readonly uploadHashes = new Map<string, ActiveHash>();
@@ -78,13 +88,19 @@ export class RegistryService {
     this.meta = deps.meta;
     this.limits = deps.limits;
     this.now = deps.clock ?? Date.now;
+    this.hooks = deps.hooks ?? {};
   }
 
   // ---------- repositories ----------
 
   private async repository(registryId: string, name: string, create: boolean): Promise<RepositoryRecord> {
     validateRepositoryName(name);
-    const repo = create ? await this.meta.ensureRepository(registryId, name, this.now()) : await this.meta.getRepository(registryId, name);
+    let repo = await this.meta.getRepository(registryId, name);
+    if (!repo && create) {
+      const onPush = this.hooks.createRepositoryOnPush;
+      repo = onPush ? await onPush(registryId, name, this.now()) : await this.meta.ensureRepository(registryId, name, this.now());
+      if (!repo) throw new DomainError('NameUnknown', `The repository with name '${name}' does not exist in the registry with id '${registryId}'`);
+    }
     if (!repo) throw new DomainError('NameUnknown', `repository ${name} not found`);
     return repo;
   }
@@ -303,6 +319,9 @@ export class RegistryService {
       pushedAt: this.now(),
     });
     if (!result.ok) {
+      if (result.immutableTag !== undefined) {
+        throw new DomainError('ImageTagAlreadyExists', `The image tag '${result.immutableTag}' already exists in the '${name}' repository and cannot be overwritten because the tag is immutable.`);
+      }
       if (result.missingBlobs.length > 0) {
         throw new DomainError('ManifestBlobUnknown', `manifest references blobs unknown to ${name}: ${result.missingBlobs.slice(0, 10).join(', ')}`, {
           missing: result.missingBlobs,
@@ -321,6 +340,7 @@ export class RegistryService {
     const manifest = await this.meta.getManifest(repo.id, digest);
     if (!manifest) throw new DomainError('ManifestUnknown', `manifest ${reference} not found in ${name}`);
     checkAcceptable(manifest.mediaType, accept);
+    this.hooks.manifestPulled?.(repo.id, digest);
     return manifest;
   }
 

@@ -53,7 +53,7 @@ export interface NewManifest {
 /** Outcome of putManifest: references that were missing make the whole put fail. */
 export type PutManifestResult =
   | { ok: true; created: boolean }
-  | { ok: false; missingBlobs: string[]; missingManifests: string[] };
+  | { ok: false; missingBlobs: string[]; missingManifests: string[]; /** Set when the tag is immutable and points elsewhere. */ immutableTag?: string };
 
 export interface Page {
   limit: number;

@@ -101,6 +101,65 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
         await db.schema.createIndex('jobs_unique_key').on('jobs').column('unique_key').unique().execute();
       },
     },
+    '0010_ecr': {
+      // What the ECR API keeps beside images: repository settings, resource tags, policies,
+      // account settings, creation templates, layer-upload part bookkeeping, pull times.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('ecr_repository_settings')
+          .addColumn('repository_id', 'integer', (c) => c.primaryKey().references('repositories.id').onDelete('cascade'))
+          .addColumn('settings', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('ecr_resource_tags')
+          .addColumn('repository_id', 'integer', (c) => c.notNull().references('repositories.id').onDelete('cascade'))
+          .addColumn('key', text, (c) => c.notNull())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('ecr_resource_tags_pk', ['repository_id', 'key'])
+          .execute();
+        await db.schema
+          .createTable('ecr_repository_policies')
+          .addColumn('repository_id', 'integer', (c) => c.primaryKey().references('repositories.id').onDelete('cascade'))
+          .addColumn('policy_text', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('ecr_registry_policies')
+          .addColumn('registry_id', 'text', (c) => c.primaryKey())
+          .addColumn('policy_text', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('ecr_account_settings')
+          .addColumn('registry_id', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('ecr_account_settings_pk', ['registry_id', 'name'])
+          .execute();
+        await db.schema
+          .createTable('ecr_creation_templates')
+          .addColumn('registry_id', 'text', (c) => c.notNull())
+          .addColumn('prefix', text, (c) => c.notNull())
+          .addColumn('template', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('ecr_creation_templates_pk', ['registry_id', 'prefix'])
+          .execute();
+        await db.schema
+          .createTable('ecr_layer_uploads')
+          .addColumn('upload_id', 'text', (c) => c.primaryKey().references('uploads.id').onDelete('cascade'))
+          .addColumn('last_part_size', 'bigint', (c) => c.notNull())
+          .addColumn('undersized_part', 'integer', (c) => c.notNull())
+          .addColumn('parts', 'integer', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('ecr_image_pulls')
+          .addColumn('repository_id', 'integer', (c) => c.notNull())
+          .addColumn('digest', 'text', (c) => c.notNull())
+          .addColumn('pulled_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('ecr_image_pulls_pk', ['repository_id', 'digest'])
+          .addForeignKeyConstraint('ecr_image_pulls_manifest', ['repository_id', 'digest'], 'manifests', ['repository_id', 'digest'], (c) => c.onDelete('cascade'))
+          .execute();
+      },
+    },
   };
 }
 

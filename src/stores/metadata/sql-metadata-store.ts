@@ -15,6 +15,7 @@ import type {
 } from '../metadata-store.js';
 import { migrationProvider, type SqlDialectName } from './migrations.js';
 import type { Database } from './schema.js';
+import { immutableTagConflict } from './sql-ecr-store.js';
 
 export type SqlConnection = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string; poolSize?: number };
 
@@ -159,6 +160,13 @@ export class SqlMetadataStore implements MetadataStore {
   // ---- manifests and tags ----
 
   async putManifest(m: NewManifest): Promise<PutManifestResult> {
+    return this.putManifestTransaction(m).catch((err) => {
+      if (err instanceof ImmutableTagConflict) return { ok: false, missingBlobs: [], missingManifests: [], immutableTag: err.tag };
+      throw err;
+    });
+  }
+
+  private async putManifestTransaction(m: NewManifest): Promise<PutManifestResult> {
     return this.db.transaction().execute(async (trx) => {
       const missing = await findMissingReferences(trx, m);
       if (missing.missingBlobs.length > 0 || missing.missingManifests.length > 0) return { ok: false, ...missing };
@@ -188,6 +196,9 @@ export class SqlMetadataStore implements MetadataStore {
         }
       }
       if (m.tag !== null) {
+        // Immutable tags (ECR repository settings) are checked here, in the transaction,
+        // so concurrent pushes of one tag cannot both win. Throwing rolls back the manifest.
+        if (await immutableTagConflict(trx, m.repositoryId, m.tag, m.digest)) throw new ImmutableTagConflict(m.tag);
         await trx
           .insertInto('tags')
           .values({ repository_id: m.repositoryId, name: m.tag, manifest_digest: m.digest, updated_at: m.pushedAt })
@@ -326,6 +337,12 @@ export class SqlMetadataStore implements MetadataStore {
       .where('id', '=', id)
       .where('lease_owner', '=', owner)
       .execute();
+  }
+}
+
+class ImmutableTagConflict extends Error {
+  constructor(readonly tag: string) {
+    super(`tag ${tag} is immutable`);
   }
 }
 

@@ -1,0 +1,269 @@
+import type { ImageIdRecord, ImageRecord, TagStatus } from '../../stores/ecr-store.js';
+import { digestOf, looksLikeDigest, parseDigest } from '../digest.js';
+import { DomainError, isDomainError } from '../errors.js';
+import { indexMediaTypes, parseManifest } from '../manifest.js';
+import { isValidTag } from '../names.js';
+import { EcrCaller, EcrDeps, pageOf, PageRequest, PageResult, requireRepository } from './context.js';
+
+export interface ImageId {
+  imageDigest?: string;
+  imageTag?: string;
+}
+
+export type ImageFailureCode =
+  | 'ImageNotFound'
+  | 'ImageTagDoesNotMatchDigest'
+  | 'InvalidImageDigest'
+  | 'InvalidImageTag'
+  | 'MissingDigestAndTag'
+  | 'ImageReferencedByManifestList';
+
+export interface ImageFailure {
+  imageId: ImageId;
+  failureCode: ImageFailureCode;
+  failureReason: string;
+}
+
+export interface ImageDetailView {
+  registryId: string;
+  repositoryName: string;
+  imageDigest: string;
+  imageTags?: string[];
+  imageSizeInBytes: number;
+  imagePushedAt: Date;
+  imageManifestMediaType: string;
+  artifactMediaType?: string;
+  lastRecordedPullTime?: Date;
+  subjectManifestDigest?: string;
+}
+
+export interface ImageView {
+  registryId: string;
+  repositoryName: string;
+  imageId: ImageId;
+  imageManifest: string;
+  imageManifestMediaType: string;
+}
+
+/** lastRecordedPullTime is refreshed at most this often per image (ECR: at least daily). */
+const pullRecordIntervalMs = 3_600_000;
+
+/** Images as the ECR API sees them: the manifests and tags the /v2 API stores. */
+export class EcrImages {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: EcrDeps) {
+    this.now = deps.clock ?? Date.now;
+  }
+
+  async describe(
+    caller: EcrCaller,
+    name: string,
+    imageIds: ImageId[] | undefined,
+    tagStatus: TagStatus,
+    page: PageRequest<string>,
+  ): Promise<PageResult<ImageDetailView, string>> {
+    const repo = await requireRepository(this.deps.ecr, caller, name);
+    let rows: ImageRecord[];
+    let next: string | null = null;
+    if (imageIds && imageIds.length > 0) {
+      const digests: string[] = [];
+      for (const id of imageIds) {
+        const resolved = await this.resolve(repo.id, id);
+        if (typeof resolved !== 'string' && resolved.failureCode !== 'ImageNotFound' && resolved.failureCode !== 'ImageTagDoesNotMatchDigest') {
+          throw new DomainError('InvalidParameter', `Invalid parameter at 'imageIds' failed to satisfy constraint: '${resolved.failureReason}'`);
+        }
+        if (typeof resolved !== 'string') {
+          throw new DomainError('ImageNotFound', `The image with imageId {imageDigest:'${id.imageDigest ?? 'null'}', imageTag:'${id.imageTag ?? 'null'}'} does not exist within the repository with name '${name}' in the registry with id '${caller.accountId}'`);
+        }
+        if (!digests.includes(resolved)) digests.push(resolved);
+      }
+      const found = await this.deps.ecr.getImages(repo.id, digests);
+      rows = digests.map((d) => found.find((r) => r.digest === d)).filter((r): r is ImageRecord => r !== undefined);
+    } else {
+      const result = pageOf(await this.deps.ecr.listImages(repo.id, tagStatus, { limit: page.limit + 1, after: page.after }), page.limit, (r) => r.digest);
+      rows = result.items;
+      next = result.next;
+    }
+    const sizes = await this.imageSizes(repo.id, rows);
+    return {
+      items: rows.map((r) => ({
+        registryId: caller.accountId,
+        repositoryName: name,
+        imageDigest: r.digest,
+        ...(r.tags.length > 0 ? { imageTags: r.tags } : {}),
+        imageSizeInBytes: sizes.get(r.digest) ?? 0,
+        imagePushedAt: new Date(r.pushedAt),
+        imageManifestMediaType: r.mediaType,
+        ...artifactMediaType(r),
+        ...(r.lastPulledAt !== null ? { lastRecordedPullTime: new Date(r.lastPulledAt) } : {}),
+        ...(r.subjectDigest ? { subjectManifestDigest: r.subjectDigest } : {}),
+      })),
+      next,
+    };
+  }
+
+  /**
+   * Image size as ECR reports it: the config and layer blobs an image manifest references;
+   * for an index, the sum over the images it lists.
+   */
+  private async imageSizes(repositoryId: number, rows: ImageRecord[]): Promise<Map<string, number>> {
+    const sizes = await this.deps.ecr.referencedBlobSizes(repositoryId, rows.map((r) => r.digest));
+    const indexes = rows.filter((r) => indexMediaTypes.includes(r.mediaType)).map((r) => r.digest);
+    if (indexes.length > 0) {
+      const children = await this.deps.ecr.childManifests(repositoryId, indexes);
+      const childSizes = await this.deps.ecr.referencedBlobSizes(repositoryId, [...new Set([...children.values()].flat())]);
+      for (const [index, list] of children) sizes.set(index, list.reduce((sum, d) => sum + (childSizes.get(d) ?? 0), 0));
+    }
+    return sizes;
+  }
+
+  async list(caller: EcrCaller, name: string, tagStatus: TagStatus, page: PageRequest<ImageIdRecord>): Promise<PageResult<ImageId, ImageIdRecord>> {
+    const repo = await requireRepository(this.deps.ecr, caller, name);
+    const rows = await this.deps.ecr.listImageIds(repo.id, tagStatus, { limit: page.limit + 1, after: page.after });
+    const result = pageOf(rows, page.limit, (r) => r);
+    return { items: result.items.map((r) => ({ imageDigest: r.digest, ...(r.tag !== null ? { imageTag: r.tag } : {}) })), next: result.next };
+  }
+
+  async batchGet(caller: EcrCaller, name: string, imageIds: ImageId[], acceptedMediaTypes: string[] | undefined): Promise<{ images: ImageView[]; failures: ImageFailure[] }> {
+    const repo = await requireRepository(this.deps.ecr, caller, name);
+    const images: ImageView[] = [];
+    const failures: ImageFailure[] = [];
+    for (const id of imageIds) {
+      const resolved = await this.resolve(repo.id, id);
+      if (typeof resolved !== 'string') {
+        failures.push({ imageId: id, ...resolved });
+        continue;
+      }
+      const manifest = await this.deps.meta.getManifest(repo.id, resolved);
+      if (!manifest) {
+        failures.push({ imageId: id, failureCode: 'ImageNotFound', failureReason: 'Requested image not found' });
+        continue;
+      }
+      if (acceptedMediaTypes && acceptedMediaTypes.length > 0 && !acceptedMediaTypes.includes(manifest.mediaType)) {
+        // Berth stores manifests as pushed and does not convert between formats.
+        failures.push({ imageId: id, failureCode: 'ImageNotFound', failureReason: `Requested image is ${manifest.mediaType}, which is not among the accepted media types` });
+        continue;
+      }
+      await this.deps.ecr.recordPull(repo.id, resolved, this.now(), pullRecordIntervalMs);
+      images.push({
+        registryId: caller.accountId,
+        repositoryName: name,
+        imageId: { imageDigest: resolved, ...(id.imageTag !== undefined ? { imageTag: id.imageTag } : {}) },
+        imageManifest: manifest.content.toString('utf8'),
+        imageManifestMediaType: manifest.mediaType,
+      });
+    }
+    return { images, failures };
+  }
+
+  async batchDelete(caller: EcrCaller, name: string, imageIds: ImageId[]): Promise<{ imageIds: ImageId[]; failures: ImageFailure[] }> {
+    const repo = await requireRepository(this.deps.ecr, caller, name);
+    const deleted: ImageId[] = [];
+    const failures: ImageFailure[] = [];
+    for (const id of imageIds) {
+      const resolved = await this.resolve(repo.id, id);
+      if (typeof resolved !== 'string') {
+        failures.push({ imageId: id, ...resolved });
+        continue;
+      }
+      const [image] = await this.deps.ecr.getImages(repo.id, [resolved]);
+      if (!image) {
+        failures.push({ imageId: id, failureCode: 'ImageNotFound', failureReason: 'Requested image not found' });
+        continue;
+      }
+      const untagOnly = id.imageTag !== undefined && image.tags.length > 1;
+      if (!untagOnly && (await this.deps.ecr.referencingIndexes(repo.id, resolved)).length > 0) {
+        failures.push({ imageId: id, failureCode: 'ImageReferencedByManifestList', failureReason: 'Requested image is referenced by an image index' });
+        continue;
+      }
+      try {
+        if (untagOnly) {
+          // Removing one of several tags leaves the image; removing the last deletes it.
+          await this.deps.registry.deleteManifest(caller.accountId, name, id.imageTag!);
+          deleted.push({ imageDigest: resolved, imageTag: id.imageTag! });
+        } else {
+          await this.deps.registry.deleteManifest(caller.accountId, name, resolved);
+          if (image.tags.length === 0) deleted.push({ imageDigest: resolved });
+          for (const tag of image.tags) deleted.push({ imageDigest: resolved, imageTag: tag });
+        }
+      } catch (err) {
+        if (!isDomainError(err, 'ManifestUnknown')) throw err;
+        failures.push({ imageId: id, failureCode: 'ImageNotFound', failureReason: 'Requested image not found' });
+      }
+    }
+    return { imageIds: deleted, failures };
+  }
+
+  async put(
+    caller: EcrCaller,
+    name: string,
+    input: { imageManifest: string; imageManifestMediaType?: string; imageTag?: string; imageDigest?: string },
+  ): Promise<ImageView> {
+    const repo = await requireRepository(this.deps.ecr, caller, name);
+    const body = Buffer.from(input.imageManifest, 'utf8');
+    const algorithm = input.imageDigest !== undefined ? parseDigest(input.imageDigest).algorithm : 'sha256';
+    const digest = digestOf(body, algorithm);
+    if (input.imageDigest !== undefined && input.imageDigest !== digest) {
+      throw new DomainError('ManifestDigestMismatch', `Manifest digest '${digest}' does not match the provided imageDigest '${input.imageDigest}'`);
+    }
+    const existing = input.imageTag !== undefined ? await this.deps.meta.resolveTag(repo.id, input.imageTag) : (await this.deps.meta.statManifest(repo.id, digest)) ? digest : null;
+    if (existing === digest) {
+      const tagPart = input.imageTag !== undefined ? ` and tag '${input.imageTag}'` : '';
+      throw new DomainError('ImageAlreadyExists', `Image with digest '${digest}'${tagPart} already exists in the repository with name '${name}' in registry with id '${caller.accountId}'`);
+    }
+    const result = await this.deps.registry.putManifest(caller.accountId, name, input.imageTag ?? digest, input.imageManifestMediaType, body);
+    const stored = await this.deps.meta.statManifest(repo.id, result.digest);
+    return {
+      registryId: caller.accountId,
+      repositoryName: name,
+      imageId: { imageDigest: result.digest, ...(input.imageTag !== undefined ? { imageTag: input.imageTag } : {}) },
+      imageManifest: input.imageManifest,
+      imageManifestMediaType: stored?.mediaType ?? input.imageManifestMediaType ?? '',
+    };
+  }
+
+  async referrers(caller: EcrCaller, name: string, subjectDigest: string, artifactTypes: string[] | undefined, page: PageRequest<number>) {
+    await requireRepository(this.deps.ecr, caller, name);
+    if (!looksLikeDigest(subjectDigest)) throw new DomainError('InvalidParameter', `Invalid parameter at 'subjectId.imageDigest' failed to satisfy constraint: 'must be a digest'`);
+    const index = await this.deps.registry.listReferrers(caller.accountId, name, subjectDigest);
+    const all = index.manifests
+      .filter((m) => !artifactTypes || artifactTypes.length === 0 || (m.artifactType !== undefined && artifactTypes.includes(m.artifactType)))
+      .map((m) => ({ digest: m.digest, mediaType: m.mediaType, size: m.size, ...(m.artifactType ? { artifactType: m.artifactType } : {}), ...(m.annotations ? { annotations: m.annotations } : {}), artifactStatus: 'ACTIVE' as const }));
+    const start = page.after ?? 0;
+    const items = all.slice(start, start + page.limit);
+    return { items, next: start + page.limit < all.length ? start + page.limit : null };
+  }
+
+  /** The digest an image id names, or why it names nothing. */
+  private async resolve(repositoryId: number, id: ImageId): Promise<string | Omit<ImageFailure, 'imageId'>> {
+    if (id.imageDigest === undefined && id.imageTag === undefined) return { failureCode: 'MissingDigestAndTag', failureReason: 'Invalid request: an image id needs an imageDigest or an imageTag' };
+    if (id.imageDigest !== undefined) {
+      try {
+        parseDigest(id.imageDigest);
+      } catch {
+        return { failureCode: 'InvalidImageDigest', failureReason: `Invalid image digest '${id.imageDigest.slice(0, 200)}'` };
+      }
+    }
+    if (id.imageTag !== undefined && !isValidTag(id.imageTag)) return { failureCode: 'InvalidImageTag', failureReason: `Invalid image tag '${id.imageTag.slice(0, 300)}'` };
+    if (id.imageTag !== undefined) {
+      const digest = await this.deps.meta.resolveTag(repositoryId, id.imageTag);
+      if (digest === null) return { failureCode: 'ImageNotFound', failureReason: 'Requested image not found' };
+      if (id.imageDigest !== undefined && id.imageDigest !== digest) return { failureCode: 'ImageTagDoesNotMatchDigest', failureReason: `Tag '${id.imageTag}' points at ${digest}, not ${id.imageDigest}` };
+      return digest;
+    }
+    const found = await this.deps.meta.statManifest(repositoryId, id.imageDigest!);
+    return found ? found.digest : { failureCode: 'ImageNotFound', failureReason: 'Requested image not found' };
+  }
+}
+
+function artifactMediaType(r: ImageRecord): { artifactMediaType?: string } {
+  if (indexMediaTypes.includes(r.mediaType)) return r.artifactType ? { artifactMediaType: r.artifactType } : {};
+  try {
+    const parsed = parseManifest(r.content, r.mediaType);
+    const type = parsed.config?.mediaType ?? parsed.artifactType;
+    return type ? { artifactMediaType: type } : {};
+  } catch {
+    return {};
+  }
+}

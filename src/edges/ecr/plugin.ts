@@ -1,0 +1,147 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { DomainError, isDomainError } from '../../domain/errors.js';
+import type { EcrServices } from '../../domain/ecr/index.js';
+import { operations, type OperationContext } from './operations.js';
+import { validate } from './shapes.js';
+
+// Amazon ECR's API over AWS JSON 1.1: `POST /` with
+// `X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.<Operation>`, dispatched through the
+// operations table. Also serves the short-lived layer URLs GetDownloadUrlForLayer returns.
+
+export const targetPrefix = 'AmazonEC2ContainerRegistry_V20150921.';
+export const layerDownloadPath = '/ecr/layer-downloads/';
+
+/** The authenticated caller. */
+export interface Principal {
+  accountId: string;
+  /** Region the request was signed for. */
+  region: string;
+  arn?: string;
+}
+
+export interface EcrEdgeOptions {
+  ecr: EcrServices;
+  /** The account whose registry this Berth serves. */
+  registryId: string;
+  /** The one seam for request authentication (SigV4 and IAM arrive here). */
+  authenticate?: (request: FastifyRequest) => Promise<Principal>;
+  /** Largest request body; UploadLayerPart carries up to 20 MiB as base64. */
+  bodyLimit?: number;
+}
+
+const credentialScope = /Credential=[^/\s,]+\/\d{8}\/([a-z0-9-]+)\/([a-z0-9-]+)\/aws4_request/;
+
+/**
+ * Placeholder until SigV4 verification lands: any request that carries a SigV4-shaped
+ * Authorization header is accepted as the registry's own account. NOT authentication.
+ */
+export function placeholderAuthenticate(registryId: string) {
+  return async (request: FastifyRequest): Promise<Principal> => {
+    const header = request.headers.authorization;
+    const scope = typeof header === 'string' && header.startsWith('AWS4-HMAC-SHA256 ') ? credentialScope.exec(header) : null;
+    if (!scope) throw new DomainError('Unauthorized', 'Missing Authentication Token: requests must be signed with AWS Signature Version 4');
+    return { accountId: registryId, region: scope[1]! };
+  };
+}
+
+export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promise<void> {
+  const authenticate = opts.authenticate ?? placeholderAuthenticate(opts.registryId);
+  const bodyLimit = opts.bodyLimit ?? 28 * 1024 * 1024;
+
+  // This scope only: the body is read whole (it is JSON) and parsed here, so any
+  // content type is taken and a bad body gets an AWS error rather than fastify's.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((err, req, reply) => sendError(req, reply, toDomainError(err, req)));
+  // Every answer carries a request id, errors raised while reading the body included.
+  app.addHook('onRequest', async (_req, reply) => {
+    reply.header('x-amzn-RequestId', randomUUID());
+  });
+
+  app.post('/', { bodyLimit }, async (req, reply) => {
+    const target = req.headers['x-amz-target'];
+    if (typeof target !== 'string' || !target.startsWith(targetPrefix)) {
+      throw new DomainError('UnknownOperation', `The X-Amz-Target header must name an operation as ${targetPrefix}<Operation>`);
+    }
+    const name = target.slice(targetPrefix.length);
+    const operation = Object.hasOwn(operations, name) ? operations[name] : undefined;
+    if (!operation) throw new DomainError('UnknownOperation', `Berth does not implement the ECR operation ${name.slice(0, 100)}`);
+    const principal = await authenticate(req);
+    const input = validate(parseBody(req.body), operation.input, '') as { registryId?: string };
+    if (input.registryId !== undefined && input.registryId !== principal.accountId) {
+      throw new DomainError('InvalidParameter', `Invalid parameter at 'registryId' failed to satisfy constraint: 'this endpoint serves registry ${principal.accountId}, not ${input.registryId}'`);
+    }
+    const host = req.headers.host ?? `${req.hostname}`;
+    const ctx: OperationContext = {
+      ecr: opts.ecr,
+      caller: { accountId: principal.accountId, region: principal.region, registryHost: host },
+      downloadUrl: (token) => `${req.protocol}://${host}${layerDownloadPath}${token}`,
+    };
+    const output = await operation.handle(input, ctx);
+    reply.code(200).header('Content-Type', 'application/x-amz-json-1.1').send(Buffer.from(serialize(output)));
+  });
+
+  // A wildcard, not `:token`: tokens are longer than fastify's 100-character param limit.
+  app.get(`${layerDownloadPath}*`, async (req, reply) => {
+    const token = (req.params as { '*': string })['*'];
+    const content = await opts.ecr.layers.openDownload(token);
+    reply
+      .code(200)
+      .header('Content-Type', 'application/octet-stream')
+      .header('Content-Length', String(content.blob.size))
+      .header('Docker-Content-Digest', content.blob.digest);
+    return reply.send(content.stream);
+  });
+}
+
+function parseBody(body: unknown): unknown {
+  const text = Buffer.isBuffer(body) ? body.toString('utf8') : '';
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new DomainError('Serialization', 'The request body is not valid JSON');
+  }
+}
+
+/** AWS JSON timestamps are seconds since the epoch. */
+function serialize(value: unknown): string {
+  return JSON.stringify(value, function (this: Record<string, unknown>, key, v) {
+    const raw = this[key];
+    return raw instanceof Date ? raw.getTime() / 1000 : v;
+  });
+}
+
+function toDomainError(err: unknown, req: FastifyRequest): DomainError {
+  if (isDomainError(err)) return err;
+  const code = (err as { code?: string } | null)?.code;
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new DomainError('Validation', 'The request body is larger than this endpoint accepts');
+  if (code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') return new DomainError('Serialization', (err as Error).message);
+  req.log.error({ err }, 'unhandled error in the ECR API');
+  return new DomainError('Internal', 'An internal error occurred');
+}
+
+function sendError(req: FastifyRequest, reply: FastifyReply, err: DomainError): FastifyReply {
+  const type = err.spec.ecr;
+  // AWS answers authentication and authorization failures with 403, its own faults with 500.
+  const status = type === 'ServerException' ? 500 : err.errorName === 'Unauthorized' || err.errorName === 'Denied' ? 403 : 400;
+  const detail = typeof err.detail === 'object' && err.detail !== null && !Array.isArray(err.detail) ? (err.detail as Record<string, unknown>) : {};
+  if (req.url.startsWith(layerDownloadPath)) {
+    // Layer URLs answer like a plain HTTP download.
+    return reply.code(err.errorName === 'Denied' ? 403 : err.spec.status).send({ __type: type, message: err.message });
+  }
+  return reply
+    .code(status)
+    .header('x-amzn-errortype', type)
+    .header('Content-Type', 'application/x-amz-json-1.1')
+    .send(Buffer.from(JSON.stringify({ __type: type, message: err.message, ...pickErrorFields(detail) })));
+}
+
+/** Extra members some ECR exceptions carry (InvalidLayerPartException's byte counts). */
+function pickErrorFields(detail: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of ['lastValidByteReceived', 'uploadId', 'registryId', 'repositoryName']) if (detail[key] !== undefined) out[key] = detail[key];
+  return out;
+}

@@ -1,0 +1,128 @@
+import type { RepositoryRecord } from './metadata-store.js';
+
+// What the ECR API stores beside the images the metadata store already holds. A separate
+// interface (implemented over the same database) so the core store stays small.
+
+export type ImageTagMutability = 'MUTABLE' | 'IMMUTABLE' | 'IMMUTABLE_WITH_EXCLUSION' | 'MUTABLE_WITH_EXCLUSION';
+export type EncryptionType = 'AES256' | 'KMS' | 'KMS_DSSE';
+export type TagStatus = 'TAGGED' | 'UNTAGGED' | 'ANY';
+
+export interface TagMutabilityFilter {
+  filterType: 'WILDCARD';
+  filter: string;
+}
+
+export interface RepositorySettings {
+  imageTagMutability: ImageTagMutability;
+  imageTagMutabilityExclusionFilters: TagMutabilityFilter[];
+  scanOnPush: boolean;
+  encryption: { encryptionType: EncryptionType; kmsKey?: string };
+}
+
+export const defaultRepositorySettings: RepositorySettings = Object.freeze({
+  imageTagMutability: 'MUTABLE',
+  imageTagMutabilityExclusionFilters: [],
+  scanOnPush: false,
+  encryption: { encryptionType: 'AES256' },
+}) as RepositorySettings;
+
+export interface ResourceTag {
+  key: string;
+  value: string;
+}
+
+export interface EcrRepository extends RepositoryRecord {
+  settings: RepositorySettings;
+}
+
+export interface ImageRecord {
+  digest: string;
+  mediaType: string;
+  artifactType: string | null;
+  subjectDigest: string | null;
+  /** Manifest bytes, so sizes and config types can be read from it. */
+  content: Buffer;
+  pushedAt: number;
+  lastPulledAt: number | null;
+  tags: string[];
+}
+
+export interface ImageIdRecord {
+  digest: string;
+  tag: string | null;
+}
+
+export interface CreationTemplateRecord {
+  prefix: string;
+  /** The template as the API shows it, minus prefix and times. */
+  template: Record<string, unknown>;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface LayerUploadRecord {
+  uploadId: string;
+  lastPartSize: number;
+  /** A part smaller than the minimum was followed by another part. */
+  undersizedPart: boolean;
+  /** Parts received so far. */
+  parts: number;
+}
+
+export interface KeysetPage<K> {
+  limit: number;
+  /** Exclusive lower bound. */
+  after?: K;
+}
+
+export interface EcrStore {
+  /** Creates the repository with its settings and tags; null when the name is taken. */
+  createRepository(registryId: string, name: string, settings: RepositorySettings, tags: ResourceTag[], now: number): Promise<EcrRepository | null>;
+  getRepository(registryId: string, name: string): Promise<EcrRepository | null>;
+  /** Repositories in name order. */
+  listRepositories(registryId: string, page: KeysetPage<string>): Promise<EcrRepository[]>;
+  putRepositorySettings(repositoryId: number, settings: RepositorySettings): Promise<void>;
+  /** Deletes the repository and everything in it; without force only when it has no images. */
+  deleteRepository(repositoryId: number, force: boolean): Promise<'deleted' | 'not-empty' | 'missing'>;
+
+  listResourceTags(repositoryId: number): Promise<ResourceTag[]>;
+  /** Adds or replaces tags; false (and nothing changed) when the result would exceed `max`. */
+  putResourceTags(repositoryId: number, tags: ResourceTag[], max: number): Promise<boolean>;
+  deleteResourceTags(repositoryId: number, keys: string[]): Promise<void>;
+
+  getRepositoryPolicy(repositoryId: number): Promise<string | null>;
+  putRepositoryPolicy(repositoryId: number, text: string): Promise<void>;
+  deleteRepositoryPolicy(repositoryId: number): Promise<string | null>;
+  getRegistryPolicy(registryId: string): Promise<string | null>;
+  putRegistryPolicy(registryId: string, text: string): Promise<void>;
+  deleteRegistryPolicy(registryId: string): Promise<string | null>;
+
+  getAccountSetting(registryId: string, name: string): Promise<string | null>;
+  putAccountSetting(registryId: string, name: string, value: string): Promise<void>;
+
+  /** False when a template with this prefix exists. */
+  createTemplate(registryId: string, record: CreationTemplateRecord): Promise<boolean>;
+  getTemplate(registryId: string, prefix: string): Promise<CreationTemplateRecord | null>;
+  listTemplates(registryId: string, page: KeysetPage<string>): Promise<CreationTemplateRecord[]>;
+  /** False when there is no template with this prefix. */
+  updateTemplate(registryId: string, record: CreationTemplateRecord): Promise<boolean>;
+  deleteTemplate(registryId: string, prefix: string): Promise<CreationTemplateRecord | null>;
+
+  /** Images (manifests) in digest order, with their tags and last pull time. */
+  listImages(repositoryId: number, tagStatus: TagStatus, page: KeysetPage<string>): Promise<ImageRecord[]>;
+  getImages(repositoryId: number, digests: string[]): Promise<ImageRecord[]>;
+  /** One id per (digest, tag) pair, untagged images once with a null tag, in that order. */
+  listImageIds(repositoryId: number, tagStatus: TagStatus, page: KeysetPage<ImageIdRecord>): Promise<ImageIdRecord[]>;
+  /** Index manifests in the repository that list this manifest. */
+  referencingIndexes(repositoryId: number, digest: string): Promise<string[]>;
+  /** Sums of blob sizes referenced by each manifest (config and layers). */
+  referencedBlobSizes(repositoryId: number, digests: string[]): Promise<Map<string, number>>;
+  /** Children of index manifests. */
+  childManifests(repositoryId: number, digests: string[]): Promise<Map<string, string[]>>;
+
+  recordLayerPart(uploadId: string, size: number, minPartSize: number): Promise<void>;
+  getLayerUpload(uploadId: string): Promise<LayerUploadRecord | null>;
+
+  /** Records a pull unless one was recorded within `minIntervalMs`. */
+  recordPull(repositoryId: number, digest: string, now: number, minIntervalMs: number): Promise<void>;
+}
