@@ -6,6 +6,7 @@ import { ociEdge } from './edges/oci/routes.js';
 import { installMetrics } from './observability/metrics.js';
 import type { BlobStore } from './stores/blob-store.js';
 import { FsBlobStore } from './stores/blob/fs-blob-store.js';
+import { S3BlobStore } from './stores/blob/s3-blob-store.js';
 import type { MetadataStore } from './stores/metadata-store.js';
 import { SqlMetadataStore } from './stores/metadata/sql-metadata-store.js';
 
@@ -22,7 +23,7 @@ export interface Berth {
 export async function openStores(config: BerthConfig): Promise<{ blobs: BlobStore; meta: MetadataStore }> {
   const paths = resolvedPaths(config);
   await mkdir(config.dataDir, { recursive: true });
-  const blobs = await new FsBlobStore(paths.blobRoot).init();
+  const blobs = config.storage.kind === 's3' ? await S3BlobStore.open(config.storage) : await new FsBlobStore(paths.blobRoot!).init();
   const meta =
     config.metadata.kind === 'sqlite'
       ? SqlMetadataStore.open({ kind: 'sqlite', path: paths.sqlitePath! })
