@@ -20,7 +20,14 @@ import { Readable } from 'node:stream';
 import { DomainError } from '../../domain/errors.js';
 import { UploadOffsetMismatch, type BlobStat, type BlobStore, type ByteRange, type UploadInfo } from '../blob-store.js';
 import { createS3Client, ensureBucket, httpStatus, type S3Settings } from './s3-client.js';
-import { MAX_COPY_PART_SIZE, MAX_PARTS, planParts, type Segment, type StagedChunk } from './s3-parts.js';
+import { MAX_COPY_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, planParts, type Segment, type StagedChunk } from './s3-parts.js';
+
+export interface S3BlobStoreOptions {
+  /** Size of the parts an appended chunk is streamed to the engine in; at least 5 MiB, default 8 MiB. */
+  partSize?: number;
+  /** Keys per listing page, at most 1000 (smaller only to exercise paging in tests). */
+  pageSize?: number;
+}
 
 /**
  * Blobs in an S3 bucket, under an optional key prefix:
@@ -39,21 +46,24 @@ export class S3BlobStore implements BlobStore {
   readonly kind = 's3';
   readonly bucket: string;
   readonly prefix: string;
-  /** Size of the parts a chunk is streamed to the engine in (the body's length is unknown). */
+  /** Parts a chunk is streamed to the engine in (a body's length is not known up front). */
   private readonly partSize: number;
+  /** Keys per listing page (S3's maximum is 1000). */
+  private readonly pageSize: number;
 
   private constructor(
     private readonly client: S3Client,
     settings: S3Settings,
-    partSize: number,
+    options: S3BlobStoreOptions,
   ) {
     this.bucket = settings.bucket;
     this.prefix = normalizePrefix(settings.prefix);
-    this.partSize = partSize;
+    this.partSize = Math.max(options.partSize ?? 8 * 1024 * 1024, MIN_PART_SIZE);
+    this.pageSize = Math.min(Math.max(options.pageSize ?? 1000, 1), 1000);
   }
 
   /** Builds the client from the settings and the usual AWS sources, and checks (or creates) the bucket. */
-  static async open(settings: S3Settings, options: { partSize?: number } = {}): Promise<S3BlobStore> {
+  static async open(settings: S3Settings, options: S3BlobStoreOptions = {}): Promise<S3BlobStore> {
     const client = await createS3Client(settings);
     try {
       await ensureBucket(client, settings);
@@ -61,7 +71,7 @@ export class S3BlobStore implements BlobStore {
       client.destroy();
       throw err;
     }
-    return new S3BlobStore(client, settings, Math.max(options.partSize ?? 8 * 1024 * 1024, 5 * 1024 * 1024));
+    return new S3BlobStore(client, settings, options);
   }
 
   // ---------- keys ----------
@@ -340,7 +350,7 @@ export class S3BlobStore implements BlobStore {
   private async *objectsUnder(prefix: string): AsyncIterable<_Object> {
     let token: string | undefined;
     do {
-      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
+      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: this.pageSize }));
       yield* page.Contents ?? [];
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
