@@ -187,11 +187,17 @@ test('a failed chunk body keeps the bytes that arrived, and the upload resumes t
   assert.equal(await store.appendUpload('broken', kept, Readable.from([data.subarray(kept)])), data.length);
   assert.equal(sha256(await readAll(await store.readUpload('broken'))), sha256(data));
 
-  // An aborted request likewise.
+  // An aborted request likewise: once the store has taken 1000 bytes, the request is aborted.
   const controller = new AbortController();
-  const endless = new Readable({ read() {} });
-  endless.push(Buffer.alloc(1000, 1));
-  setTimeout(() => controller.abort(), 50);
+  let served = false;
+  const endless = new Readable({
+    highWaterMark: 1,
+    read() {
+      if (served) return void setTimeout(() => controller.abort(), 20);
+      served = true;
+      this.push(Buffer.alloc(1000, 1));
+    },
+  });
   await assert.rejects(store.appendUpload('broken', data.length, endless, controller.signal));
   assert.equal((await store.statUpload('broken'))!.size, data.length + 1000);
 });

@@ -23,7 +23,7 @@ import { createS3Client, ensureBucket, httpStatus, type S3Settings } from './s3-
 import { MAX_COPY_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, planParts, type Segment, type StagedChunk } from './s3-parts.js';
 
 export interface S3BlobStoreOptions {
-  /** Size of the parts an appended chunk is streamed to the engine in; at least 5 MiB, default 8 MiB. */
+  /** Size of the parts an appended chunk is sent to the engine in; at least and by default 5 MiB. */
   partSize?: number;
   /** Keys per listing page, at most 1000 (smaller only to exercise paging in tests). */
   pageSize?: number;
@@ -40,7 +40,7 @@ export interface S3BlobStoreOptions {
  * push may send pieces far smaller than S3's 5 MiB part minimum; commit assembles them into
  * the blob with a multipart upload (server-side copies for big stretches, small ones
  * streamed through) or one CopyObject, which the engine publishes atomically.
- * Memory per transfer is bounded by the part size, never by the blob.
+ * Memory per transfer is at most one part (5 MiB), never the blob.
  */
 export class S3BlobStore implements BlobStore {
   readonly kind = 's3';
@@ -58,7 +58,7 @@ export class S3BlobStore implements BlobStore {
   ) {
     this.bucket = settings.bucket;
     this.prefix = normalizePrefix(settings.prefix);
-    this.partSize = Math.max(options.partSize ?? 8 * 1024 * 1024, MIN_PART_SIZE);
+    this.partSize = Math.max(options.partSize ?? MIN_PART_SIZE, MIN_PART_SIZE);
     this.pageSize = Math.min(Math.max(options.pageSize ?? 1000, 1), 1000);
   }
 
@@ -164,10 +164,12 @@ export class S3BlobStore implements BlobStore {
   }
 
   /**
-   * Streams `body` into one staged object. The length is not known up front, so the bytes
-   * go in parts of `partSize` (one PutObject when the body fits in one part). When the body
-   * fails (client gone, aborted) the bytes received so far are still stored, so the upload's
-   * size tells the client where to resume, as with the filesystem store.
+   * Streams `body` into one staged object. Its length is not known up front and S3 wants a
+   * length for every request, so the bytes are gathered into parts of `partSize` (S3's
+   * 5 MiB minimum by default), each sent before more is read: one part is the most held in
+   * memory. A body that fits one part is one PutObject. When the body fails (client gone,
+   * aborted) the bytes received so far are still stored, so the upload's size tells the
+   * client where to resume, as with the filesystem store.
    */
   private async writeChunk(key: string, body: Readable, signal?: AbortSignal): Promise<number> {
     const onAbort = () => body.destroy(signal?.reason ?? new Error('aborted'));
@@ -177,26 +179,23 @@ export class S3BlobStore implements BlobStore {
     let bufferedSize = 0;
     let total = 0;
     let multipart: { uploadId: string; parts: CompletedPart[] } | null = null;
-    // One part may be on its way to the engine while the next one is read.
-    let inFlight: Promise<void> = Promise.resolve();
-    let inFlightError: unknown = null;
 
     const sendPart = async () => {
-      const data = Buffer.concat(buffered, bufferedSize);
+      const upload = (multipart ??= {
+        uploadId: (await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key }))).UploadId!,
+        parts: [],
+      });
+      const PartNumber = upload.parts.length + 1;
+      if (PartNumber > MAX_PARTS) throw new DomainError('BlobUploadInvalid', 'chunk too large for one staged object');
+      const ContentLength = bufferedSize;
+      const Body = drainingStream(buffered);
       buffered = [];
       bufferedSize = 0;
-      multipart ??= { uploadId: (await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key }))).UploadId!, parts: [] };
-      const upload = multipart;
-      await inFlight;
-      if (inFlightError) throw inFlightError;
-      const partNumber = upload.parts.length + 1;
-      if (partNumber > MAX_PARTS) throw new DomainError('BlobUploadInvalid', 'chunk too large for one staged object');
-      upload.parts.push({ PartNumber: partNumber });
-      inFlight = this.client
-        .send(new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: upload.uploadId, PartNumber: partNumber, Body: data, ContentLength: data.length }))
-        .then((r) => void (upload.parts[partNumber - 1]!.ETag = r.ETag))
-        .catch((err) => void (inFlightError = err));
+      const r = await this.client.send(new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: upload.uploadId, PartNumber, Body, ContentLength }));
+      upload.parts.push({ PartNumber, ETag: r.ETag });
     };
+    // Parts grow every 1000 parts, so the 10,000 S3 allows reach far past 50 GB.
+    const partLimit = () => this.partSize * (1 + Math.floor((multipart?.parts.length ?? 0) / 1000));
 
     let bodyError: unknown = null;
     try {
@@ -214,22 +213,20 @@ export class S3BlobStore implements BlobStore {
         buffered.push(piece);
         bufferedSize += piece.length;
         total += piece.length;
-        if (bufferedSize >= this.partSize) await sendPart();
+        if (bufferedSize >= partLimit()) await sendPart();
       }
       // Store what arrived, the whole body or what came before it failed.
       if (multipart) {
         if (bufferedSize > 0) await sendPart();
-        await inFlight;
-        if (inFlightError) throw inFlightError;
         const { uploadId, parts } = multipart as { uploadId: string; parts: CompletedPart[] };
         await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
       } else if (total > 0) {
-        const data = Buffer.concat(buffered, bufferedSize);
+        const data = buffered.length === 1 ? buffered[0]! : Buffer.concat(buffered, bufferedSize);
+        buffered = [];
         await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: data, ContentLength: data.length }));
       }
     } catch (err) {
       body.destroy();
-      await inFlight;
       const upload = multipart as { uploadId: string } | null;
       if (upload) await this.abortMultipart(key, upload.uploadId);
       throw err;
@@ -340,7 +337,7 @@ export class S3BlobStore implements BlobStore {
         yield* object.Body as Readable;
       }
     }
-    return Readable.from(bytes(), { objectMode: false, highWaterMark: 1 << 20 });
+    return Readable.from(bytes(), { objectMode: false, highWaterMark: 64 * 1024 });
   }
 
   private copySource(key: string): string {
@@ -424,6 +421,23 @@ function uploadInfo(id: string, objects: _Object[]): UploadInfo | null {
   const state = uploadState(objects);
   return state && { id, size: state.size, modifiedAt: state.modifiedAt };
 }
+
+/**
+ * A request body over gathered pieces that lets go of each piece as it is sent (the HTTP
+ * stack may keep a finished request, and a Buffer body with it, referenced for seconds).
+ */
+function drainingStream(pieces: Buffer[]): Readable {
+  let next = 0;
+  return new Readable({
+    read() {
+      const piece = pieces[next];
+      if (piece === undefined) return void this.push(null);
+      pieces[next++] = EMPTY;
+      this.push(piece);
+    },
+  });
+}
+const EMPTY = Buffer.alloc(0);
 
 async function* filter<T>(items: AsyncIterable<T>, keep: (item: T) => boolean): AsyncIterable<T> {
   for await (const item of items) if (keep(item)) yield item;
