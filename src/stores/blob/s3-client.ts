@@ -8,7 +8,7 @@ export interface S3Settings {
   bucket: string;
   /** Key prefix inside the bucket ('' or ending in '/'). */
   prefix?: string;
-  /** Else AWS_REGION / AWS_DEFAULT_REGION / the shared config file; else us-east-1. */
+  /** Else AWS_REGION / the shared config file / AWS_DEFAULT_REGION; else us-east-1. */
   region?: string;
   /** Else AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / the shared config file; else AWS. */
   endpoint?: string;
@@ -51,13 +51,13 @@ export async function createS3Client(settings: S3Settings): Promise<S3Client> {
   });
 }
 
-/** The region from the SDK's own sources, or us-east-1 (what S3-compatible engines expect) when none is set. */
+/** The region from the SDK's own sources (AWS_REGION, the shared config file), else AWS_DEFAULT_REGION, else us-east-1 (what S3-compatible engines expect). */
 async function defaultRegion(): Promise<string> {
   const probe = new S3Client({});
   try {
     return await probe.config.region();
   } catch {
-    return 'us-east-1';
+    return process.env.AWS_DEFAULT_REGION || 'us-east-1';
   } finally {
     probe.destroy();
   }
