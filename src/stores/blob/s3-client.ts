@@ -106,7 +106,9 @@ async function explainRefusal(client: S3Client, settings: S3Settings, where: str
 
 function describe(where: string, err: unknown): S3StorageError {
   const code = errorCode(err);
-  const message = (err as Error)?.message ?? String(err);
+  const raw = (err as Error)?.message ?? String(err);
+  // Engines often send no message with a HEAD or a refusal: the SDK then says 'UnknownError'.
+  const message = raw && raw !== code && raw !== 'UnknownError' ? ` ${raw}` : '';
   const hint =
     code === 'SignatureDoesNotMatch'
       ? ': the secret key is wrong (check AWS_SECRET_ACCESS_KEY or the credentials in use)'
@@ -117,7 +119,7 @@ function describe(where: string, err: unknown): S3StorageError {
           : code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'TimeoutError'
             ? ': the endpoint cannot be reached (check the endpoint setting or AWS_ENDPOINT_URL_S3)'
             : '';
-  return new S3StorageError(`${where}: ${code ?? 'error'} ${message}${hint}`, { cause: err });
+  return new S3StorageError(`${where}: ${code ?? 'error'}${message}${hint}`, { cause: err });
 }
 
 export function httpStatus(err: unknown): number | undefined {
