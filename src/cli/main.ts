@@ -13,7 +13,7 @@ program
   .addOption(new Option('--port <port>', 'port to listen on (default 5000)').env('BERTH_PORT'))
   .addOption(new Option('--data-dir <dir>', 'folder for the embedded database and blobs (default ./data)').env('BERTH_DATA_DIR'))
   .addOption(new Option('--metadata <sqlite-path|postgres-url>', 'metadata store: a SQLite file or a postgres:// URL').env('BERTH_METADATA'))
-  .addOption(new Option('--storage <path>', 'blob storage folder (default <data-dir>/storage)').env('BERTH_STORAGE'))
+  .addOption(new Option('--storage <path|s3-url>', 'blob storage: a folder (default <data-dir>/storage) or s3://<bucket>/<prefix>').env('BERTH_STORAGE'))
   .addOption(new Option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent').env('BERTH_LOG_LEVEL'))
   .action(async (flags: Record<string, string | undefined>) => {
     // commander already merged env vars into flags; loadConfig adds the config file and validates.
@@ -22,7 +22,7 @@ program
     const address = await berth.http.listen({ host: config.host, port: config.port });
     const paths = resolvedPaths(config);
     const metadata = config.metadata.kind === 'sqlite' ? `SQLite ${paths.sqlitePath}` : `PostgreSQL ${redactUrl(config.metadata.url)}`;
-    process.stdout.write(`Berth listening on ${address}\n  metadata: ${metadata}\n  blobs:    ${paths.blobRoot}\n`);
+    process.stdout.write(`Berth listening on ${address}\n  metadata: ${metadata}\n  blobs:    ${paths.blobLocation}\n`);
     const stop = async (signal: string) => {
       berth.http.log.info({ signal }, 'shutting down');
       await berth.close();
@@ -40,6 +40,10 @@ program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError) {
     process.stderr.write(`berth: ${err.message}\n`);
     process.exit(2);
+  }
+  if (err instanceof Error && err.name === 'S3StorageError') {
+    process.stderr.write(`berth: ${err.message}\n`);
+    process.exit(1);
   }
   process.stderr.write(`berth: ${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);

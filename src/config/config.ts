@@ -10,7 +10,26 @@ const metadataSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('postgres'), url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'), poolSize: z.number().int().min(1).max(200).default(10) }).strict(),
 ]);
 
-const storageSchema = z.discriminatedUnion('kind', [z.object({ kind: z.literal('fs'), path: z.string().min(1).optional() }).strict()]);
+// Region, endpoint, credentials and checksum behaviour left unset here come from the usual
+// AWS sources (AWS_REGION, AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
+// ~/.aws/config, instance roles ...). See docs/storage-s3.md.
+const s3StorageSchema = z
+  .object({
+    kind: z.literal('s3'),
+    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name (3-63 of a-z 0-9 . -)'),
+    /** Key prefix inside the bucket, so several registries can share one bucket. */
+    prefix: z.string().regex(/^[A-Za-z0-9!_.*'()\/-]*$/, 'may hold letters, digits, / and !_.*\'()-').default(''),
+    region: z.string().min(1).optional(),
+    endpoint: z.string().url().optional(),
+    /** Default: true when an endpoint is set (self-hosted engines), else false. */
+    forcePathStyle: z.boolean().optional(),
+    createBucket: z.boolean().default(false),
+    /** 'when_required' for engines that refuse the SDK's streaming checksums (Ceph 16). */
+    checksums: z.enum(['when_required', 'when_supported']).optional(),
+  })
+  .strict();
+
+const storageSchema = z.discriminatedUnion('kind', [z.object({ kind: z.literal('fs'), path: z.string().min(1).optional() }).strict(), s3StorageSchema]);
 
 export const configSchema = z
   .object({
@@ -74,10 +93,33 @@ export function metadataFromString(value: string): NonNullable<ConfigInput['meta
   return /^postgres(ql)?:\/\//.test(value) ? { kind: 'postgres', url: value } : { kind: 'sqlite', path: value };
 }
 
+/**
+ * `--storage` and BERTH_STORAGE take a folder path or `s3://<bucket>/<prefix>`, the latter
+ * with optional query settings: ?region=&endpoint=&forcePathStyle=&createBucket=&checksums=
+ */
 export function storageFromString(value: string): NonNullable<ConfigInput['storage']> {
+  if (value.startsWith('s3://')) return s3FromUrl(value);
   const path = value.startsWith('file://') ? value.slice('file://'.length) : value;
-  if (/^[a-z0-9]+:\/\//.test(path)) throw new ConfigError(`unsupported storage ${value}: use a folder path`);
+  if (/^[a-z0-9]+:\/\//.test(path)) throw new ConfigError(`unsupported storage ${value}: use a folder path or s3://<bucket>/<prefix>`);
   return { kind: 'fs', path };
+}
+
+function s3FromUrl(value: string): NonNullable<ConfigInput['storage']> {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`invalid storage URL ${value}: use s3://<bucket>/<prefix>`);
+  }
+  if (!url.hostname) throw new ConfigError(`storage URL ${value} names no bucket: use s3://<bucket>/<prefix>`);
+  const out: Record<string, unknown> = { kind: 's3', bucket: url.hostname, prefix: decodeURIComponent(url.pathname.replace(/^\/+/, '')) };
+  const booleans = new Set(['forcePathStyle', 'createBucket']);
+  for (const [key, raw] of url.searchParams) {
+    if (!['region', 'endpoint', 'forcePathStyle', 'createBucket', 'checksums'].includes(key)) throw new ConfigError(`unknown storage URL setting ${key}`);
+    if (booleans.has(key) && raw !== 'true' && raw !== 'false') throw new ConfigError(`storage URL setting ${key} must be true or false`);
+    out[key] = booleans.has(key) ? raw === 'true' : raw;
+  }
+  return out as NonNullable<ConfigInput['storage']>;
 }
 
 export interface ConfigOverrides {
@@ -146,11 +188,16 @@ export function parseConfig(input: unknown): BerthConfig {
   return config;
 }
 
-/** Where the SQLite file and the blob folder live once defaults are applied. */
+/** Where the SQLite file and the blob folder (or bucket) live once defaults are applied. */
 export function resolvedPaths(config: BerthConfig) {
+  const storage = config.storage;
+  const blobRoot = storage.kind === 'fs' ? resolve(config.dataDir, storage.path ?? 'storage') : null;
   return {
     sqlitePath: config.metadata.kind === 'sqlite' ? resolve(config.dataDir, config.metadata.path ?? 'berth.db') : null,
-    blobRoot: resolve(config.dataDir, config.storage.path ?? 'storage'),
+    /** The blob folder; null when blobs are in S3. */
+    blobRoot,
+    /** Where blobs are, for people: the folder or s3://bucket/prefix. */
+    blobLocation: storage.kind === 's3' ? `s3://${storage.bucket}/${storage.prefix}` : blobRoot!,
   };
 }
 

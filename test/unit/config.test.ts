@@ -37,5 +37,5 @@ test('invalid settings are refused with every problem named', () => {
   );
   writeFileSync(file, '{not json');
   assert.throws(() => loadConfig({ config: file }, {}), (err: unknown) => err instanceof ConfigError && /cannot read config file/.test(err.message));
-  assert.throws(() => loadConfig({ storage: 's3://bucket' }, {}), ConfigError);
+  assert.throws(() => loadConfig({ storage: 'gs://bucket' }, {}), ConfigError);
 });
