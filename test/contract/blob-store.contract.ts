@@ -408,6 +408,9 @@ function retainedMemory(): number {
     v8.setFlagsFromString('--expose-gc');
     gc = vm.runInNewContext('gc') as () => void;
   }
+  // V8 frees dead Buffers' backing stores after a collection; a second one finishes that,
+  // so garbage from the previous step is not counted as held.
+  gc();
   gc();
   const usage = process.memoryUsage();
   return usage.heapUsed + usage.arrayBuffers;
