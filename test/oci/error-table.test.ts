@@ -57,7 +57,7 @@ const ociCodes = new Set([
 
 // Errors every AWS JSON service may answer with, and ECR Public's UnsupportedCommandException:
 // not modelled in @aws-sdk/client-ecr, so not exported by it.
-const awsCommonExceptions = new Set(['AccessDeniedException', 'ThrottlingException', 'UnrecognizedClientException', 'UnsupportedCommandException']);
+const awsCommonExceptions = new Set(['AccessDeniedException', 'ThrottlingException', 'UnrecognizedClientException', 'UnsupportedCommandException', 'UnknownOperationException', 'SerializationException']);
 
 test('every entry uses a real OCI code, an error status, and an exception the ECR SDK knows', () => {
   for (const [name, spec] of Object.entries(errorTable)) {
