@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { identityMigration } from './migrations/0002-identity.js';
 
 export type SqlDialectName = 'sqlite' | 'postgres';
 
@@ -94,6 +95,7 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
         await db.schema.createIndex('jobs_due').on('jobs').columns(['kind', 'run_at']).execute();
       },
     },
+    '0002_identity': identityMigration(),
   };
 }
 
