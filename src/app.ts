@@ -1,12 +1,19 @@
 import { mkdir } from 'node:fs/promises';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import { bootstrapAdministrator, writeClientConfig, type BootstrapResult } from './auth/bootstrap.js';
+import { AesGcmSecretCipher, loadServerKey } from './auth/secret-box.js';
 import { resolvedPaths, type BerthConfig } from './config/config.js';
+import { IdentityService } from './domain/iam/identity-service.js';
 import { RegistryService } from './domain/registry-service.js';
+import { awsQueryEdge } from './edges/aws/query-edge.js';
+import { iamService } from './edges/iam/index.js';
 import { ociEdge } from './edges/oci/routes.js';
+import { stsService } from './edges/sts/index.js';
 import { installMetrics } from './observability/metrics.js';
 import type { BlobStore } from './stores/blob-store.js';
 import { FsBlobStore } from './stores/blob/fs-blob-store.js';
 import type { MetadataStore } from './stores/metadata-store.js';
+import { SqlIdentityStore } from './stores/metadata/sql-identity-store.js';
 import { SqlMetadataStore } from './stores/metadata/sql-metadata-store.js';
 
 export interface Berth {
@@ -15,6 +22,9 @@ export interface Berth {
   blobs: BlobStore;
   meta: MetadataStore;
   registry: RegistryService;
+  identity: IdentityService;
+  /** Set on the first start only: the administrator created then (secret included). */
+  bootstrap: BootstrapResult | null;
   /** Stops accepting requests, finishes in-flight ones, then closes the stores. */
   close(): Promise<void>;
 }
@@ -35,6 +45,16 @@ export async function openStores(config: BerthConfig): Promise<{ blobs: BlobStor
 export async function createApp(config: BerthConfig): Promise<Berth> {
   const { blobs, meta } = await openStores(config);
   const registry = new RegistryService({ blobs, meta, limits: config.limits });
+  if (!(meta instanceof SqlMetadataStore)) throw new Error('the identity store needs the SQL metadata store');
+  const cipher = new AesGcmSecretCipher(await loadServerKey(config.dataDir));
+  const identity = new IdentityService({ store: new SqlIdentityStore(meta.db, cipher), defaultRegion: config.region });
+  const bootstrap = await bootstrapAdministrator(identity, {
+    dataDir: config.dataDir,
+    accountId: config.bootstrap.accountId ?? config.registryId,
+    region: config.region,
+    ...(config.bootstrap.accessKeyId ? { accessKeyId: config.bootstrap.accessKeyId } : {}),
+    ...(config.bootstrap.secretAccessKey ? { secretAccessKey: config.bootstrap.secretAccessKey } : {}),
+  });
 
   const http = Fastify({
     logger: {
@@ -60,6 +80,18 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     }
   });
   await http.register(ociEdge, { registry, registryId: config.registryId, manifestMaxBytes: config.limits.manifestMaxBytes });
+  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)] });
+  if (bootstrap) {
+    http.addHook('onListen', async () => {
+      const address = http.server.address();
+      if (!address || typeof address === 'string') return;
+      const host = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      await writeClientConfig(bootstrap.configFile, config.region, `http://${host}:${address.port}`);
+    });
+  }
+  // Expired temporary credentials are refused at once; their rows are purged hourly.
+  const purge = setInterval(() => void identity.store.deleteExpiredSessions(Date.now()).catch(() => {}), 3600_000);
+  purge.unref();
 
   let closed = false;
   return {
@@ -68,9 +100,12 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     blobs,
     meta,
     registry,
+    identity,
+    bootstrap,
     async close() {
       if (closed) return;
       closed = true;
+      clearInterval(purge);
       await http.close();
       await meta.close();
       await blobs.close();

@@ -21,6 +21,21 @@ export const configSchema = z
     storage: storageSchema.default({ kind: 'fs' }),
     /** The 12-digit account whose registry /v2 serves. */
     registryId: z.string().regex(/^\d{12}$/, 'must be a 12-digit account id').default('000000000000'),
+    /** Region of the accounts this server hosts (ARNs, credential files). */
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must look like us-east-1').default('us-east-1'),
+    /**
+     * The first administrator, created on the first start with an empty store. Unset
+     * fields get fresh random values (the account id defaults to registryId). From
+     * BERTH_BOOTSTRAP_ACCOUNT_ID, BERTH_BOOTSTRAP_ACCESS_KEY_ID, BERTH_BOOTSTRAP_SECRET_ACCESS_KEY.
+     */
+    bootstrap: z
+      .object({
+        accountId: z.string().regex(/^\d{12}$/, 'must be a 12-digit account id').optional(),
+        accessKeyId: z.string().regex(/^[A-Z0-9]{16,128}$/, 'must be 16-128 upper-case letters and digits').optional(),
+        secretAccessKey: z.string().min(16).max(128).optional(),
+      })
+      .strict()
+      .default({}),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
     limits: z
       .object({
@@ -100,8 +115,17 @@ export function loadConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEnv =
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
+  const bootstrap: Record<string, string> = { ...(input.bootstrap as Record<string, string> | undefined) };
+  for (const [name, key] of Object.entries(bootstrapEnvVars)) if (env[name]) bootstrap[key] = env[name]!;
+  if (Object.keys(bootstrap).length) input.bootstrap = bootstrap;
   return parseConfig(input);
 }
+
+const bootstrapEnvVars = {
+  BERTH_BOOTSTRAP_ACCOUNT_ID: 'accountId',
+  BERTH_BOOTSTRAP_ACCESS_KEY_ID: 'accessKeyId',
+  BERTH_BOOTSTRAP_SECRET_ACCESS_KEY: 'secretAccessKey',
+} as const;
 
 export function parseConfig(input: unknown): BerthConfig {
   const result = configSchema.safeParse(input);

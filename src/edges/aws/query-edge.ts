@@ -1,0 +1,101 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { authenticateSigV4, claimedService } from '../../auth/authenticate.js';
+import { parseRawQuery, sigV4Error } from '../../auth/sigv4.js';
+import { IamError, isIamError } from '../../domain/iam/errors.js';
+import type { Caller, IdentityService, RequestFacts } from '../../domain/iam/identity-service.js';
+import { escapeXml, toXml, type XmlValue } from './xml.js';
+
+// The AWS query protocol (form-encoded `Action=...` requests, XML answers) at `/`, shared
+// by STS and IAM. As with AWS's separate endpoints, the service is the one named in the
+// request's SigV4 credential scope; unsigned requests fall back to the action name.
+
+export interface QueryContext {
+  caller: Caller;
+  params: Record<string, string>;
+  facts: RequestFacts;
+}
+
+/** Returns the fields of `<ActionResult>`, or null for actions with an empty result. */
+export type QueryOperation = (ctx: QueryContext) => Promise<{ [name: string]: XmlValue } | null>;
+
+export interface QueryService {
+  /** Signing name, e.g. `sts`. */
+  name: string;
+  /** XML namespace, e.g. `https://sts.amazonaws.com/doc/2011-06-15/`. */
+  namespace: string;
+  operations: Record<string, QueryOperation>;
+}
+
+export interface QueryEdgeOptions {
+  identity: IdentityService;
+  services: QueryService[];
+  bodyLimit?: number;
+}
+
+export async function awsQueryEdge(app: FastifyInstance, opts: QueryEdgeOptions): Promise<void> {
+  const byName = new Map(opts.services.map((s) => [s.name, s]));
+  // Bodies stay raw: the signature covers their exact bytes.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: opts.bodyLimit ?? 1024 * 1024 }, (_req, body, done) => done(null, body));
+
+  const handler = async (req: FastifyRequest, reply: FastifyReply) => {
+    const requestId = randomUUID();
+    const url = req.raw.url ?? '/';
+    const q = url.indexOf('?');
+    const rawQuery = q < 0 ? '' : url.slice(q + 1);
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const query = parseRawQuery(rawQuery);
+    const form = parseRawQuery(body.toString('utf8'));
+    const params: Record<string, string> = {};
+    for (const source of [query, form]) for (const [k, v] of Object.entries(source)) params[k] = Array.isArray(v) ? v[0]! : v;
+
+    const action = params.Action;
+    const serviceName = claimedService(req.headers, query) ?? (action && byName.get('sts')?.operations[action] ? 'sts' : 'iam');
+    const service = byName.get(serviceName);
+    const fallbackNs = opts.services[0]!.namespace;
+    if (!service) return sendError(reply, fallbackNs, requestId, 400, 'Sender', 'InvalidAction', `The service ${serviceName} is not served with the query protocol here.`);
+
+    const auth = await authenticateSigV4(opts.identity, { method: req.method, path: q < 0 ? url : url.slice(0, q), rawQuery, headers: req.headers, body });
+    if (!auth.ok) {
+      const { code, status } = sigV4Error(auth.reason, 'query');
+      return sendError(reply, service.namespace, requestId, status, 'Sender', code, auth.message);
+    }
+    if (!action) return sendError(reply, service.namespace, requestId, 400, 'Sender', 'MissingAction', 'Missing Action');
+    const operation = Object.hasOwn(service.operations, action) ? service.operations[action] : undefined;
+    if (!operation) return sendError(reply, service.namespace, requestId, 400, 'Sender', 'InvalidAction', `Could not find operation ${action} for version ${params.Version ?? 'NO_VERSION_SPECIFIED'}`);
+
+    try {
+      const facts: RequestFacts = { sourceIp: req.ip, secureTransport: req.protocol === 'https' };
+      const result = await operation({ caller: auth.caller, params, facts });
+      const inner = result ? `<${action}Result>${toXml(result)}</${action}Result>` : '';
+      return reply
+        .code(200)
+        .header('content-type', 'text/xml')
+        .header('x-amzn-requestid', requestId)
+        .send(`<${action}Response xmlns="${service.namespace}">${inner}<ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></${action}Response>`);
+    } catch (err) {
+      if (isIamError(err)) return sendError(reply, service.namespace, requestId, err.status, err.type, err.code, err.message);
+      req.log.error({ err, action }, 'query-protocol operation failed');
+      return sendError(reply, service.namespace, requestId, 500, 'Receiver', 'ServiceFailure', 'The request processing has failed because of an unknown error, exception or failure.');
+    }
+  };
+
+  app.route({ method: ['GET', 'POST'], url: '/', handler });
+}
+
+function sendError(reply: FastifyReply, namespace: string, requestId: string, status: number, type: string, code: string, message: string) {
+  return reply
+    .code(status)
+    .header('content-type', 'text/xml')
+    .header('x-amzn-requestid', requestId)
+    .send(`<ErrorResponse xmlns="${namespace}"><Error><Type>${type}</Type><Code>${code}</Code><Message>${escapeXml(message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`);
+}
+
+/** Reads an optional whole-number parameter, refusing anything else. */
+export function intParam(params: Record<string, string>, name: string): number | undefined {
+  const v = params[name];
+  if (v === undefined || v === '') return undefined;
+  if (!/^-?\d+$/.test(v)) throw new IamError('ValidationError', `1 validation error detected: Value '${v}' at '${name[0]!.toLowerCase()}${name.slice(1)}' failed to satisfy constraint: Member must be a whole number`);
+  return Number(v);
+}
