@@ -1,12 +1,15 @@
 import { mkdir } from 'node:fs/promises';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { bootstrapAdministrator, writeClientConfig, type BootstrapResult } from './auth/bootstrap.js';
+import { RegistryTokens } from './auth/registry-token.js';
 import { AesGcmSecretCipher, loadServerKey } from './auth/secret-box.js';
 import { resolvedPaths, type BerthConfig } from './config/config.js';
 import { IdentityService } from './domain/iam/identity-service.js';
 import { RegistryService } from './domain/registry-service.js';
 import { awsQueryEdge } from './edges/aws/query-edge.js';
+import { ecrAuthService } from './edges/ecr-auth/index.js';
 import { iamService } from './edges/iam/index.js';
+import { installRegistryAuth } from './edges/oci-auth/index.js';
 import { ociEdge } from './edges/oci/routes.js';
 import { stsService } from './edges/sts/index.js';
 import { installMetrics } from './observability/metrics.js';
@@ -46,8 +49,9 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   const { blobs, meta } = await openStores(config);
   const registry = new RegistryService({ blobs, meta, limits: config.limits });
   if (!(meta instanceof SqlMetadataStore)) throw new Error('the identity store needs the SQL metadata store');
-  const cipher = new AesGcmSecretCipher(await loadServerKey(config.dataDir));
-  const identity = new IdentityService({ store: new SqlIdentityStore(meta.db, cipher), defaultRegion: config.region });
+  const serverKey = await loadServerKey(config.dataDir);
+  const identity = new IdentityService({ store: new SqlIdentityStore(meta.db, new AesGcmSecretCipher(serverKey)), defaultRegion: config.region });
+  const tokens = new RegistryTokens(serverKey, identity);
   const bootstrap = await bootstrapAdministrator(identity, {
     dataDir: config.dataDir,
     accountId: config.bootstrap.accountId ?? config.registryId,
@@ -79,8 +83,10 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       return reply.code(503).send({ status: 'unavailable', error: (err as Error).message });
     }
   });
+  // Registered on the root before the /v2 routes, so it runs in front of every one of them.
+  if (config.auth.v2) installRegistryAuth(http, { identity, tokens, registryId: config.registryId, region: config.region });
   await http.register(ociEdge, { registry, registryId: config.registryId, manifestMaxBytes: config.limits.manifestMaxBytes });
-  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)] });
+  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens)] });
   if (bootstrap) {
     http.addHook('onListen', async () => {
       const address = http.server.address();

@@ -28,6 +28,11 @@ export const configSchema = z
      * fields get fresh random values (the account id defaults to registryId). From
      * BERTH_BOOTSTRAP_ACCOUNT_ID, BERTH_BOOTSTRAP_ACCESS_KEY_ID, BERTH_BOOTSTRAP_SECRET_ACCESS_KEY.
      */
+    /**
+     * auth.v2: require a login (GetAuthorizationToken password, Basic or Bearer) and IAM
+     * authorization on every /v2 request. Off by default for now; BERTH_AUTH_V2=true.
+     */
+    auth: z.object({ v2: z.boolean().default(false) }).strict().default({ v2: false }),
     bootstrap: z
       .object({
         accountId: z.string().regex(/^\d{12}$/, 'must be a 12-digit account id').optional(),
@@ -118,6 +123,10 @@ export function loadConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEnv =
   const bootstrap: Record<string, string> = { ...(input.bootstrap as Record<string, string> | undefined) };
   for (const [name, key] of Object.entries(bootstrapEnvVars)) if (env[name]) bootstrap[key] = env[name]!;
   if (Object.keys(bootstrap).length) input.bootstrap = bootstrap;
+  if (env.BERTH_AUTH_V2 !== undefined && env.BERTH_AUTH_V2 !== '') {
+    if (!/^(true|false)$/.test(env.BERTH_AUTH_V2)) throw new ConfigError('BERTH_AUTH_V2 must be true or false');
+    input.auth = { ...(input.auth as object | undefined), v2: env.BERTH_AUTH_V2 === 'true' };
+  }
   return parseConfig(input);
 }
 

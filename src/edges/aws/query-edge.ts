@@ -27,9 +27,20 @@ export interface QueryService {
   operations: Record<string, QueryOperation>;
 }
 
+/** An AWS JSON 1.1 service (X-Amz-Target dispatch), e.g. ECR. */
+export type JsonOperation = (ctx: { caller: Caller; input: Record<string, unknown>; facts: RequestFacts; host: string; protocol: string }) => Promise<unknown>;
+
+export interface JsonService {
+  /** e.g. `AmazonEC2ContainerRegistry_V20150921` */
+  targetPrefix: string;
+  operations: Record<string, JsonOperation>;
+}
+
 export interface QueryEdgeOptions {
   identity: IdentityService;
   services: QueryService[];
+  /** JSON-protocol services sharing `POST /`, told apart by the X-Amz-Target header. */
+  jsonServices?: JsonService[];
   bodyLimit?: number;
 }
 
@@ -45,6 +56,8 @@ export async function awsQueryEdge(app: FastifyInstance, opts: QueryEdgeOptions)
     const q = url.indexOf('?');
     const rawQuery = q < 0 ? '' : url.slice(q + 1);
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const target = req.headers['x-amz-target'];
+    if (typeof target === 'string') return handleJson(req, reply, opts, target, { url, q, rawQuery, body, requestId });
     const query = parseRawQuery(rawQuery);
     const form = parseRawQuery(body.toString('utf8'));
     const params: Record<string, string> = {};
@@ -82,6 +95,42 @@ export async function awsQueryEdge(app: FastifyInstance, opts: QueryEdgeOptions)
   };
 
   app.route({ method: ['GET', 'POST'], url: '/', handler });
+}
+
+async function handleJson(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  opts: QueryEdgeOptions,
+  target: string,
+  r: { url: string; q: number; rawQuery: string; body: Buffer; requestId: string },
+) {
+  const send = (status: number, type: string, message: string) =>
+    reply.code(status).header('content-type', 'application/x-amz-json-1.1').header('x-amzn-requestid', r.requestId).header('x-amzn-errortype', type).send(JSON.stringify({ __type: type, message }));
+  const dot = target.lastIndexOf('.');
+  const service = (opts.jsonServices ?? []).find((s) => s.targetPrefix === target.slice(0, dot));
+  const operation = service && Object.hasOwn(service.operations, target.slice(dot + 1)) ? service.operations[target.slice(dot + 1)] : undefined;
+  const auth = await authenticateSigV4(opts.identity, { method: req.method, path: r.q < 0 ? r.url : r.url.slice(0, r.q), rawQuery: r.rawQuery, headers: req.headers, body: r.body });
+  if (!auth.ok) {
+    const { code, status } = sigV4Error(auth.reason, 'json');
+    return send(status, code, auth.message);
+  }
+  if (!operation) return send(400, 'UnknownOperationException', `Unknown operation ${target}`);
+  let input: Record<string, unknown>;
+  try {
+    input = r.body.length ? (JSON.parse(r.body.toString('utf8')) as Record<string, unknown>) : {};
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new Error('not an object');
+  } catch {
+    return send(400, 'SerializationException', 'the request body is not a JSON object');
+  }
+  try {
+    const facts: RequestFacts = { sourceIp: req.ip, secureTransport: req.protocol === 'https' };
+    const output = await operation({ caller: auth.caller, input, facts, host: req.headers.host ?? '', protocol: req.protocol });
+    return reply.code(200).header('content-type', 'application/x-amz-json-1.1').header('x-amzn-requestid', r.requestId).send(JSON.stringify(output ?? {}));
+  } catch (err) {
+    if (isIamError(err)) return send(err.status >= 500 ? 500 : 400, err.code.endsWith('Exception') ? err.code : `${err.code === 'ValidationError' ? 'Validation' : err.code}Exception`, err.message);
+    req.log.error({ err, target }, 'json-protocol operation failed');
+    return send(500, 'ServerException', 'internal server error');
+  }
 }
 
 function sendError(reply: FastifyReply, namespace: string, requestId: string, status: number, type: string, code: string, message: string) {
