@@ -44,6 +44,11 @@ export async function openStores(config: BerthConfig): Promise<{ blobs: BlobStor
   return { blobs, meta };
 }
 
+const SECRET_QUERY = /([?&](?:X-Amz-Security-Token|X-Amz-Signature|X-Amz-Credential)=)[^&]*/gi;
+export function scrubUrl(url: string): string {
+  return url.replace(SECRET_QUERY, '$1***');
+}
+
 /** The one composition root: stores, then domain services, then edges. */
 export async function createApp(config: BerthConfig): Promise<Berth> {
   const { blobs, meta } = await openStores(config);
@@ -65,6 +70,16 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       level: config.log.level,
       // Credentials never reach the log, whatever the client sends.
       redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-amz-security-token"]'],
+      serializers: {
+        // Presigned AWS URLs carry the session token and signature in the query.
+        req: (req: { method: string; url: string; host?: string; ip?: string; socket?: { remotePort?: number } }) => ({
+          method: req.method,
+          url: scrubUrl(req.url),
+          host: req.host,
+          remoteAddress: req.ip,
+          remotePort: req.socket?.remotePort,
+        }),
+      },
     },
     bodyLimit: config.limits.manifestMaxBytes,
     // Per-request lines only at debug and trace: at CI load they would dominate the log.
