@@ -10,6 +10,7 @@ import { awsQueryEdge } from './edges/aws/query-edge.js';
 import { ecrAuthService } from './edges/ecr-auth/index.js';
 import { iamService } from './edges/iam/index.js';
 import { installRegistryAuth } from './edges/oci-auth/index.js';
+import { organizationsService } from './edges/organizations/index.js';
 import { ociEdge } from './edges/oci/routes.js';
 import { stsService } from './edges/sts/index.js';
 import { installMetrics } from './observability/metrics.js';
@@ -101,7 +102,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   // Registered on the root before the /v2 routes, so it runs in front of every one of them.
   if (config.auth.v2) installRegistryAuth(http, { identity, tokens, registryId: config.registryId, region: config.region });
   await http.register(ociEdge, { registry, registryId: config.registryId, manifestMaxBytes: config.limits.manifestMaxBytes });
-  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens)] });
+  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity)] });
   if (bootstrap) {
     http.addHook('onListen', async () => {
       const address = http.server.address();

@@ -14,7 +14,7 @@ import { accountRootArn, assumedRoleArn, parseIamArn, policyArn as managedPolicy
 import { awsManagedPolicies, awsManagedPolicy } from './aws-managed.js';
 import { IamError } from './errors.js';
 import { authorize, type Decision, type PrincipalContext } from './evaluate.js';
-import { newAccessKeyId, newPolicyId, newRoleId, newSecretAccessKey, newSessionKeyId, newSessionToken, newUserId } from './ids.js';
+import { newAccessKeyId, newAccountId, newPolicyId, newRoleId, newSecretAccessKey, newSessionKeyId, newSessionToken, newUserId } from './ids.js';
 import { parsePolicy, PolicyValidationError, type PolicyDocument, type PolicyKind } from './policy.js';
 
 // Accounts, IAM users and roles, policies and STS sessions: the rules of IAM over the
@@ -76,6 +76,9 @@ export interface IdentityServiceOptions {
 const NAME = /^[\w+=,.@-]+$/;
 const PATH = /^\/([\x21-\x7E]*\/)?$/;
 export const ADMIN_POLICY_ARN = 'arn:aws:iam::aws:policy/AdministratorAccess';
+/** The bootstrap account manages the others, as an AWS Organizations management account. */
+const MANAGEMENT_ACCOUNT_NAME = 'management';
+export const MEMBER_ACCESS_ROLE = 'OrganizationAccountAccessRole';
 
 function validation(field: string, value: string, constraint: string): IamError {
   return new IamError('ValidationError', `1 validation error detected: Value '${value}' at '${field}' failed to satisfy constraint: ${constraint}`);
@@ -212,7 +215,7 @@ export class IdentityService {
   async bootstrap(options: { accountId: string; region?: string; accessKeyId?: string; secretAccessKey?: string; userName?: string }): Promise<NewCredentials | null> {
     if ((await this.store.listAccounts()).length > 0) return null;
     try {
-      await this.createAccount(options.accountId, options.region ?? this.defaultRegion, 'bootstrap');
+      await this.createAccount(options.accountId, options.region ?? this.defaultRegion, MANAGEMENT_ACCOUNT_NAME);
     } catch (err) {
       if (err instanceof IamError && err.code === 'EntityAlreadyExists') return null;
       throw err;
@@ -226,6 +229,42 @@ export class IdentityService {
     if (secretAccessKey.length < 16) throw new Error('the bootstrap secret access key must be at least 16 characters');
     await this.store.createAccessKey(options.accountId, userName, { accessKeyId, secret: secretAccessKey, createdAt: this.now() });
     return { accountId: options.accountId, userName, accessKeyId, secretAccessKey };
+  }
+
+  /**
+   * Creates a further account, the way AWS Organizations does: the new account gets a role
+   * (OrganizationAccountAccessRole by default) with AdministratorAccess that principals of
+   * the management account may assume. Only the management account may do this.
+   */
+  async createMemberAccount(caller: Caller, input: { accountName?: string; email?: string; roleName?: string }, facts: RequestFacts): Promise<{ account: AccountRecord; roleArn: string }> {
+    const management = (await this.store.listAccounts()).find((a) => a.name === MANAGEMENT_ACCOUNT_NAME);
+    if (!management || management.id !== caller.accountId) throw new IamError('AccessDenied', 'Only principals of the management account may create accounts.');
+    const name = input.accountName ?? '';
+    if (name.length < 1 || name.length > 50 || !/^[\x20-\x7E]+$/.test(name)) throw validation('accountName', name, 'Member must have length between 1 and 50');
+    if (!input.email || !/^[^\s@]+@[^\s@]+$/.test(input.email)) throw validation('email', input.email ?? '', 'Member must be an email address');
+    const roleName = checkName('roleName', input.roleName ?? MEMBER_ACCESS_ROLE, 64);
+    await this.require(caller, 'organizations:CreateAccount', '*', facts);
+    let account: AccountRecord | null = null;
+    for (let attempt = 0; !account && attempt < 5; attempt++) {
+      try {
+        account = await this.store.createAccount({ id: newAccountId(), region: this.defaultRegion, name, createdAt: this.now() });
+      } catch (err) {
+        if (!(err instanceof IdentityStoreError && err.code === 'EntityAlreadyExists')) throw err;
+      }
+    }
+    if (!account) throw new IamError('ServiceFailure', 'could not allocate an account id');
+    const trust = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: accountRootArn(management.id) }, Action: 'sts:AssumeRole' }] });
+    const role = await this.store.createRole({ accountId: account.id, roleId: newRoleId(), name: roleName, path: '/', trustPolicy: trust, description: 'Administrator access from the management account', maxSessionDuration: 3600, createdAt: this.now() });
+    await this.store.attachPolicy({ kind: 'role', id: role.roleId }, ADMIN_POLICY_ARN, this.now());
+    return { account, roleArn: roleArn(account.id, roleName) };
+  }
+
+  async listMemberAccounts(caller: Caller, facts: RequestFacts): Promise<AccountRecord[]> {
+    const accounts = await this.store.listAccounts();
+    const management = accounts.find((a) => a.name === MANAGEMENT_ACCOUNT_NAME);
+    if (!management || management.id !== caller.accountId) throw new IamError('AccessDenied', 'Only principals of the management account may list accounts.');
+    await this.require(caller, 'organizations:ListAccounts', '*', facts);
+    return accounts;
   }
 
   // ---- users ----
