@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { createApp } from '../app.js';
 import { ConfigError, loadConfig, resolvedPaths } from '../config/config.js';
+import { adminErrorMessage, registerAdminCommands } from './admin.js';
 
 const program = new Command();
 program.name('berth').description('Berth: a container image registry that speaks OCI Distribution and the Amazon ECR API');
@@ -49,7 +50,14 @@ function redactUrl(url: string): string {
   return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 }
 
+registerAdminCommands(program);
+
 program.parseAsync(process.argv).catch((err: unknown) => {
+  const adminMessage = adminErrorMessage(err);
+  if (adminMessage) {
+    process.stderr.write(`berth: ${adminMessage}\n`);
+    process.exit(1);
+  }
   if (err instanceof ConfigError) {
     process.stderr.write(`berth: ${err.message}\n`);
     process.exit(2);

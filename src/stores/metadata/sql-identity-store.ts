@@ -22,7 +22,7 @@ type Db = Kysely<any> | Transaction<any>;
 
 function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string };
-  return e?.code === '23505' || (typeof e?.code === 'string' && e.code.startsWith('SQLITE_CONSTRAINT_'));
+  return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
 const userFrom = (r: any): UserRecord => ({ accountId: r.account_id, userId: r.user_id, name: r.name, path: r.path, createdAt: Number(r.created_at) });
