@@ -100,7 +100,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     }
   });
   // Registered on the root before the /v2 routes, so it runs in front of every one of them.
-  if (config.auth.v2) installRegistryAuth(http, { identity, tokens, registryId: config.registryId, region: config.region });
+  if (config.auth.v2) installRegistryAuth(http, { identity, tokens, challenge: config.auth.challenge, registryId: config.registryId, region: config.region });
   await http.register(ociEdge, { registry, registryId: config.registryId, manifestMaxBytes: config.limits.manifestMaxBytes });
   await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity)] });
   if (bootstrap) {

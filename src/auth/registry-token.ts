@@ -44,7 +44,15 @@ export class RegistryTokens {
   }
 
   /** The caller the token was issued to, or the reason it is refused. */
-  async verify(password: string): Promise<{ ok: true; caller: Caller } | { ok: false; message: string }> {
+  /** A Bearer token for a client that has no login: it admits what anonymous callers may do. */
+  issueAnonymous(): IssuedToken {
+    const expires = this.now() + TOKEN_TTL_MS;
+    const body = Buffer.from(JSON.stringify({ v: 1, k: '', a: '', e: expires } satisfies Payload)).toString('base64url');
+    return { password: `${body}.${this.sign(body)}`, expiresAt: new Date(expires) };
+  }
+
+  /** The caller the token was issued to (null for an anonymous token), or why it is refused. */
+  async verify(password: string): Promise<{ ok: true; caller: Caller | null } | { ok: false; message: string }> {
     const dot = password.indexOf('.');
     if (dot <= 0) return { ok: false, message: 'malformed token' };
     const body = password.slice(0, dot);
@@ -59,6 +67,7 @@ export class RegistryTokens {
     }
     if (payload.v !== 1 || typeof payload.e !== 'number' || typeof payload.k !== 'string') return { ok: false, message: 'malformed token' };
     if (payload.e <= this.now()) return { ok: false, message: 'token expired' };
+    if (payload.k === '') return { ok: true, caller: null };
     const credential = await this.identity.findCredential(payload.k);
     if (!credential) return { ok: false, message: 'the credentials of this token no longer exist' };
     if (credential.kind === 'user' && credential.status !== 'Active') return { ok: false, message: 'the access key of this token is inactive' };

@@ -32,7 +32,14 @@ export const configSchema = z
      * auth.v2: require a login (GetAuthorizationToken password, Basic or Bearer) and IAM
      * authorization on every /v2 request. Off by default for now; BERTH_AUTH_V2=true.
      */
-    auth: z.object({ v2: z.boolean().default(false) }).strict().default({ v2: false }),
+    auth: z
+      .object({
+        v2: z.boolean().default(false),
+        /** 401 challenge on /v2: basic (as ECR) or bearer (distribution token flow via GET /token). */
+        challenge: z.enum(['basic', 'bearer']).default('basic'),
+      })
+      .strict()
+      .default({ v2: false, challenge: 'basic' }),
     bootstrap: z
       .object({
         accountId: z.string().regex(/^\d{12}$/, 'must be a 12-digit account id').optional(),

@@ -182,7 +182,12 @@ describe('/v2 with auth.v2 on', () => {
     res = await fetch(`${server.url}/v2/team/app/tags/list`, { headers: { authorization: `Bearer ${body.token}` } });
     assert.equal(res.status, 200);
     assert.deepEqual((await res.json()).tags, ['v1']);
-    assert.equal((await fetch(`${server.url}/token`)).status, 401);
+    // Without credentials: an anonymous token, which admits nothing private.
+    res = await fetch(`${server.url}/token?scope=repository:team/app:pull`);
+    assert.equal(res.status, 200);
+    const anonymous = (await res.json()).token;
+    assert.equal((await fetch(`${server.url}/v2/team/app/tags/list`, { headers: { authorization: `Bearer ${anonymous}` } })).status, 401);
+    assert.equal((await fetch(`${server.url}/token`, { headers: { authorization: basic('forged.password') } })).status, 401);
     assert.equal((await fetch(`${server.url}/v2/`, { headers: { authorization: 'Bearer nonsense.token' } })).status, 401);
   });
 
@@ -218,6 +223,37 @@ describe('/v2 with auth.v2 on', () => {
       await assert.rejects(run('skopeo', ['inspect', '--raw', '--authfile', join(work, 'none.json'), '--tls-verify=false', `docker://${server.host}/skopeo/app:v1`], { env }), /401|unauthorized|authentication required/i);
     } finally {
       await rm(work, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('/v2 with auth.v2 on and the Bearer challenge', () => {
+  test('401 points at the token endpoint; skopeo logs in and pushes through the token flow', async (t) => {
+    const server = await startBerth({ registryId: ACCOUNT, bootstrap: { accessKeyId: ADMIN.accessKeyId, secretAccessKey: ADMIN.secretAccessKey }, auth: { v2: true, challenge: 'bearer' } });
+    const work = await mkdtemp(join(tmpdir(), 'berth-bearer-'));
+    try {
+      let res = await fetch(`${server.url}/v2/`);
+      assert.equal(res.status, 401);
+      assert.equal(res.headers.get('www-authenticate'), `Bearer realm="${server.url}/token",service="${server.host}"`);
+      res = await fetch(`${server.url}/v2/team/app/blobs/uploads/`, { method: 'POST' });
+      assert.match(res.headers.get('www-authenticate')!, /,scope="repository:team\/app:pull,push"$/);
+      if (!requireTool(t, 'skopeo')) return;
+      const password = await loginPassword(server, { ...ADMIN });
+      const image = tinyImage('bearer');
+      const layout = join(work, 'layout');
+      await mkdir(join(layout, 'blobs', 'sha256'), { recursive: true });
+      for (const b of [image.layer, image.config, image.manifest]) await writeFile(join(layout, 'blobs', 'sha256', sha(b).slice(7)), b);
+      await writeFile(join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+      await writeFile(join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha(image.manifest), size: image.manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }] }));
+      const env = { PATH: process.env.PATH!, HOME: work };
+      const creds = `AWS:${password}`;
+      await run('skopeo', ['copy', '--dest-creds', creds, '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://${server.host}/bearer/app:v1`], { env });
+      const raw = JSON.parse((await run('skopeo', ['inspect', '--raw', '--creds', creds, '--tls-verify=false', `docker://${server.host}/bearer/app:v1`], { env })).stdout);
+      assert.equal(raw.layers[0].digest, sha(image.layer));
+      await assert.rejects(run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${server.host}/bearer/app:v1`], { env }));
+    } finally {
+      await rm(work, { recursive: true, force: true });
+      await server.stop();
     }
   });
 });

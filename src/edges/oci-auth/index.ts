@@ -16,6 +16,11 @@ import type { PolicyDocument } from '../../domain/iam/policy.js';
 export interface RegistryAuthOptions {
   identity: IdentityService;
   tokens: RegistryTokens;
+  /**
+   * The challenge of 401 answers: `basic` (as ECR) or `bearer` (the distribution token
+   * flow, pointing clients at GET /token).
+   */
+  challenge?: 'basic' | 'bearer';
   /** The account whose registry /v2 serves. */
   registryId: string;
   region: string;
@@ -43,13 +48,14 @@ export function installRegistryAuth(app: FastifyInstance, opts: RegistryAuthOpti
     const path = q < 0 ? url : url.slice(0, q);
     if (path !== '/v2' && !path.startsWith('/v2/')) return;
 
+    const access = requiredAccess(req.method, path, new URLSearchParams(q < 0 ? '' : url.slice(q + 1)));
+    const challenge = challengeFor(req, opts, access.kind === 'repository' ? access.needs : []);
     const who = await authenticate(req, opts.tokens);
-    if (who === 'invalid') return deny(reply, 'Unauthorized', 'the credentials are invalid or expired: log in again');
+    if (who === 'invalid') return deny(reply, 'Unauthorized', 'the credentials are invalid or expired: log in again', challenge);
     req.registryCaller = who;
 
-    const access = requiredAccess(req.method, path, new URLSearchParams(q < 0 ? '' : url.slice(q + 1)));
     if (access.kind === 'login' || access.kind === 'unknown') {
-      if (!who) return deny(reply, 'Unauthorized', 'authentication required');
+      if (!who) return deny(reply, 'Unauthorized', 'authentication required', challenge);
       return;
     }
     const facts: RequestFacts = { sourceIp: req.ip, secureTransport: req.protocol === 'https' };
@@ -57,7 +63,7 @@ export function installRegistryAuth(app: FastifyInstance, opts: RegistryAuthOpti
     for (const check of checks) {
       const decision = await decide(opts, who, check, facts);
       if (!decision.allowed) {
-        if (!who) return deny(reply, 'Unauthorized', 'authentication required');
+        if (!who) return deny(reply, 'Unauthorized', 'authentication required', challenge);
         return deny(reply, 'Denied', `User: ${who.principal.arn} is not authorized to perform: ${check.action} on resource: ${repositoryArn(opts.region, opts.registryId, check.repository)}`);
       }
     }
@@ -65,10 +71,11 @@ export function installRegistryAuth(app: FastifyInstance, opts: RegistryAuthOpti
 
   // The distribution token flow: Basic AWS:<password> in, the same token back as a Bearer
   // token. Scopes are not baked in: every request is authorized against policies anyway.
+  // Without credentials the token is an anonymous one (public repositories only).
   app.get('/token', async (req, reply) => {
     const who = await authenticate(req, opts.tokens);
-    if (!who || who === 'invalid') return deny(reply, 'Unauthorized', 'log in with the user AWS and a password from GetAuthorizationToken');
-    const issued = await opts.tokens.issue(who);
+    if (who === 'invalid') return deny(reply, 'Unauthorized', 'log in with the user AWS and a password from GetAuthorizationToken', `Basic realm="${REALM}"`);
+    const issued = who ? await opts.tokens.issue(who) : opts.tokens.issueAnonymous();
     const expiresIn = Math.max(0, Math.floor((issued.expiresAt.getTime() - Date.now()) / 1000));
     return reply.send({ token: issued.password, access_token: issued.password, expires_in: expiresIn, issued_at: new Date().toISOString() });
   });
@@ -117,9 +124,16 @@ async function authenticate(req: FastifyRequest, tokens: RegistryTokens): Promis
   return result.ok ? result.caller : 'invalid';
 }
 
-function deny(reply: FastifyReply, name: 'Unauthorized' | 'Denied', message: string) {
+function challengeFor(req: FastifyRequest, opts: RegistryAuthOptions, needs: RepositoryAccess[]): string {
+  if (opts.challenge !== 'bearer') return `Basic realm="${REALM}"`;
+  const host = req.headers.host ?? 'localhost';
+  const scopes = [...new Set(needs.map((n) => `repository:${n.repository}:${/PutImage|Layer(Upload|Part)|Initiate|Complete|Delete/.test(n.action) ? 'pull,push' : 'pull'}`))];
+  return `Bearer realm="${req.protocol}://${host}/token",service="${host}"${scopes.length ? `,scope="${scopes.join(' ')}"` : ''}`;
+}
+
+function deny(reply: FastifyReply, name: 'Unauthorized' | 'Denied', message: string, challenge = `Basic realm="${REALM}"`) {
   const spec = errorTable[name];
-  if (name === 'Unauthorized') reply.header('www-authenticate', `Basic realm="${REALM}"`);
+  if (name === 'Unauthorized') reply.header('www-authenticate', challenge);
   return reply
     .code(spec.status)
     .header('docker-distribution-api-version', 'registry/2.0')
