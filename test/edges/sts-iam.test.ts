@@ -321,3 +321,36 @@ describe('STS and IAM on PostgreSQL', () => {
     }
   });
 });
+
+describe('bad input on the AWS edge', () => {
+  test('oversized, malformed and odd requests get AWS errors, never a 500', async () => {
+    const server = await startBerth({ registryId: ACCOUNT, bootstrap: { accessKeyId: ADMIN_KEY, secretAccessKey: ADMIN_SECRET } });
+    try {
+      let res = await fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `Action=CreateUser&UserName=${'x'.repeat(2 * 1024 * 1024)}` });
+      assert.equal(res.status, 413);
+      assert.match(await res.text(), /<Code>RequestEntityTooLarge<\/Code>/);
+      res = await fetch(server.url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'Action=%ZZ&%%%=%' });
+      assert.equal(res.status, 403);
+      assert.match(await res.text(), /MissingAuthenticationToken/);
+      res = await fetch(server.url, { method: 'POST', headers: { 'x-amz-target': 'AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken', 'content-type': 'application/x-amz-json-1.1' }, body: '{' });
+      assert.equal(res.status, 403);
+      assert.equal(res.headers.get('x-amzn-errortype'), 'MissingAuthenticationTokenException');
+      const { SignatureV4 } = await import('@smithy/signature-v4');
+      const { Hash } = await import('@smithy/hash-node');
+      const signer = new SignatureV4({ credentials: { accessKeyId: ADMIN_KEY, secretAccessKey: ADMIN_SECRET }, region: 'us-east-1', service: 'ecr', sha256: Hash.bind(null, 'sha256') });
+      for (const [target, body, type] of [
+        ['AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken', '{not json', 'SerializationException'],
+        ['AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken', '[1,2]', 'SerializationException'],
+        ['AmazonEC2ContainerRegistry_V20150921.NoSuchOperation', '{}', 'UnknownOperationException'],
+        ['NoSuchService.Op', '{}', 'UnknownOperationException'],
+      ] as const) {
+        const signed = await signer.sign({ method: 'POST', protocol: 'http:', hostname: '127.0.0.1', path: '/', headers: { host: server.host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': target }, body });
+        res = await fetch(server.url, { method: 'POST', headers: signed.headers, body });
+        assert.equal(res.status, 400, target);
+        assert.equal((await res.json()).__type, type);
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+});

@@ -49,6 +49,16 @@ export async function awsQueryEdge(app: FastifyInstance, opts: QueryEdgeOptions)
   // Bodies stay raw: the signature covers their exact bytes.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: opts.bodyLimit ?? 1024 * 1024 }, (_req, body, done) => done(null, body));
+  // Failures before a handler runs (oversized or aborted bodies) still answer in AWS's form.
+  app.setErrorHandler((err: { statusCode?: number; message: string }, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) req.log.error({ err }, 'aws edge failure');
+    const json = typeof req.headers['x-amz-target'] === 'string';
+    const code = status === 413 ? 'RequestEntityTooLarge' : status === 500 ? (json ? 'ServerException' : 'ServiceFailure') : json ? 'SerializationException' : 'MalformedInput';
+    const message = status === 500 ? 'internal server error' : err.message;
+    if (json) return reply.code(status).header('content-type', 'application/x-amz-json-1.1').header('x-amzn-errortype', code).send(JSON.stringify({ __type: code, message }));
+    return sendError(reply, opts.services[0]!.namespace, randomUUID(), status, status === 500 ? 'Receiver' : 'Sender', code, message);
+  });
 
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
     const requestId = randomUUID();
