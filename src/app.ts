@@ -1,13 +1,25 @@
 import { mkdir } from 'node:fs/promises';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
+import { authenticateSigV4 } from './auth/authenticate.js';
+import { bootstrapAdministrator, writeClientConfig, type BootstrapResult } from './auth/bootstrap.js';
+import { RegistryTokens } from './auth/registry-token.js';
+import { AesGcmSecretCipher, loadServerKey } from './auth/secret-box.js';
+import { sigV4Error } from './auth/sigv4.js';
 import { resolvedPaths, type BerthConfig } from './config/config.js';
+import { createEcrServices, type EcrServices } from './domain/ecr/index.js';
+import { DomainError } from './domain/errors.js';
+import { IdentityService } from './domain/iam/identity-service.js';
 import { JobRunner } from './domain/jobs.js';
 import { purgeStaleUploads } from './domain/maintenance.js';
 import { RegistryService, type RegistryHooks } from './domain/registry-service.js';
-import { createEcrServices, type EcrServices } from './domain/ecr/index.js';
-import { DomainError } from './domain/errors.js';
-import { ecrEdge } from './edges/ecr/plugin.js';
+import { awsQueryEdge } from './edges/aws/query-edge.js';
+import { ecrAuthService } from './edges/ecr-auth/index.js';
+import { AwsAuthError, ecrEdge, ecrTargetConstraint } from './edges/ecr/plugin.js';
+import { iamService } from './edges/iam/index.js';
+import { installRegistryAuth } from './edges/oci-auth/index.js';
 import { ociEdge, sendError as sendOciError } from './edges/oci/routes.js';
+import { organizationsService } from './edges/organizations/index.js';
+import { stsService } from './edges/sts/index.js';
 import { installMetrics } from './observability/metrics.js';
 import type { BlobStore } from './stores/blob-store.js';
 import type { EcrStore } from './stores/ecr-store.js';
@@ -15,6 +27,7 @@ import { FsBlobStore } from './stores/blob/fs-blob-store.js';
 import { S3BlobStore } from './stores/blob/s3-blob-store.js';
 import type { MetadataStore } from './stores/metadata-store.js';
 import { SqlEcrStore } from './stores/metadata/sql-ecr-store.js';
+import { SqlIdentityStore } from './stores/metadata/sql-identity-store.js';
 import { SqlMetadataStore } from './stores/metadata/sql-metadata-store.js';
 
 export interface Berth {
@@ -27,6 +40,9 @@ export interface Berth {
   ecr: EcrServices;
   ecrStore: EcrStore;
   jobs: JobRunner;
+  identity: IdentityService;
+  /** Set on the first start only: the administrator created then (secret included). */
+  bootstrap: BootstrapResult | null;
   /** Stops accepting requests, finishes in-flight ones, then closes the stores. */
   close(): Promise<void>;
 }
@@ -43,6 +59,11 @@ export async function openStores(config: BerthConfig): Promise<{ blobs: BlobStor
   return { blobs, meta, ecrStore: new SqlEcrStore(meta.db) };
 }
 
+const SECRET_QUERY = /([?&](?:X-Amz-Security-Token|X-Amz-Signature|X-Amz-Credential)=)[^&]*/gi;
+export function scrubUrl(url: string): string {
+  return url.replace(SECRET_QUERY, '$1***');
+}
+
 /** The one composition root: stores, then domain services, then edges. */
 export async function createApp(config: BerthConfig): Promise<Berth> {
   const { blobs, meta, ecrStore } = await openStores(config);
@@ -54,18 +75,40 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     hooks.createRepositoryOnPush = (registryId, name) => ecr.templates.createOnPush(registryId, name, config.ecr.createOnPush);
     hooks.manifestPulled = (repositoryId, digest) => void ecrStore.recordPull(repositoryId, digest, Date.now(), 3_600_000).catch(() => {});
   }
+  if (!(meta instanceof SqlMetadataStore)) throw new Error('the identity store needs the SQL metadata store');
+  const serverKey = await loadServerKey(config.dataDir);
+  const identity = new IdentityService({ store: new SqlIdentityStore(meta.db, new AesGcmSecretCipher(serverKey)), defaultRegion: config.region });
+  const tokens = new RegistryTokens(serverKey, identity);
+  const bootstrap = await bootstrapAdministrator(identity, {
+    dataDir: config.dataDir,
+    accountId: config.bootstrap.accountId ?? config.registryId,
+    region: config.region,
+    ...(config.bootstrap.accessKeyId ? { accessKeyId: config.bootstrap.accessKeyId } : {}),
+    ...(config.bootstrap.secretAccessKey ? { secretAccessKey: config.bootstrap.secretAccessKey } : {}),
+  });
 
   const http = Fastify({
     logger: {
       level: config.log.level,
       // Credentials never reach the log, whatever the client sends.
       redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-amz-security-token"]'],
+      serializers: {
+        // Presigned AWS URLs carry the session token and signature in the query.
+        req: (req: { method: string; url: string; host?: string; ip?: string; socket?: { remotePort?: number } }) => ({
+          method: req.method,
+          url: scrubUrl(req.url),
+          host: req.host,
+          remoteAddress: req.ip,
+          remotePort: req.socket?.remotePort,
+        }),
+      },
     },
     bodyLimit: config.limits.manifestMaxBytes,
     // Per-request lines only at debug and trace: at CI load they would dominate the log.
     logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    constraints: { awsTarget: ecrTargetConstraint },
     // Requests fastify rejects before routing (a malformed URL, say) still get the
     // protocol's own error form on /v2.
     frameworkErrors: (err, req, reply) => {
@@ -84,9 +127,34 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       return reply.code(503).send({ status: 'unavailable', error: (err as Error).message });
     }
   });
+  // Registered on the root before the /v2 routes, so it runs in front of every one of them.
+  if (config.auth.v2) installRegistryAuth(http, { identity, tokens, challenge: config.auth.challenge, registryId: config.registryId, region: config.region });
   await http.register(ociEdge, { registry, registryId: config.registryId, manifestMaxBytes: config.limits.manifestMaxBytes });
-  // NOTE: until SigV4 verification lands, the ECR edge accepts any SigV4-shaped request.
-  if (config.ecr.enabled) await http.register(ecrEdge, { ecr, registryId: config.registryId });
+  // ECR operations are routed to the ECR edge by their X-Amz-Target (a route constraint);
+  // every other AWS-protocol request (STS, IAM, GetAuthorizationToken) to the AWS edge.
+  if (config.ecr.enabled) {
+    await http.register(ecrEdge, {
+      ecr,
+      registryId: config.registryId,
+      async authenticate(req) {
+        const url = req.raw.url ?? '/';
+        const q = url.indexOf('?');
+        const auth = await authenticateSigV4(identity, {
+          method: req.method,
+          path: q < 0 ? url : url.slice(0, q),
+          rawQuery: q < 0 ? '' : url.slice(q + 1),
+          headers: req.headers,
+          body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
+        });
+        if (!auth.ok) {
+          const { code, status } = sigV4Error(auth.reason, 'json');
+          throw new AwsAuthError(code, status, auth.message);
+        }
+        return { accountId: auth.caller.accountId, region: auth.region, ...(auth.caller.principal.arn ? { arn: auth.caller.principal.arn } : {}) };
+      },
+    });
+  }
+  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity)] });
 
   const jobs = new JobRunner({
     meta,
@@ -100,6 +168,17 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     if (purged.uploads > 0) http.log.info(purged, 'purged abandoned uploads');
   });
   if (config.jobs.enabled) jobs.start();
+  if (bootstrap) {
+    http.addHook('onListen', async () => {
+      const address = http.server.address();
+      if (!address || typeof address === 'string') return;
+      const host = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      await writeClientConfig(bootstrap.configFile, config.region, `http://${host}:${address.port}`);
+    });
+  }
+  // Expired temporary credentials are refused at once; their rows are purged hourly.
+  const purge = setInterval(() => void identity.store.deleteExpiredSessions(Date.now()).catch(() => {}), 3600_000);
+  purge.unref();
 
   let closed = false;
   return {
@@ -111,9 +190,12 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     ecr,
     ecrStore,
     jobs,
+    identity,
+    bootstrap,
     async close() {
       if (closed) return;
       closed = true;
+      clearInterval(purge);
       await jobs.stop();
       // close() drops only connections idle at that instant; one whose last response is
       // still finishing (a streamed blob) would linger until keepAliveTimeout (72 s).

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { createApp } from '../app.js';
 import { ConfigError, loadConfig, resolvedPaths } from '../config/config.js';
+import { adminErrorMessage, registerAdminCommands } from './admin.js';
 
 const program = new Command();
 program.name('berth').description('Berth: a container image registry that speaks OCI Distribution and the Amazon ECR API');
@@ -16,13 +17,26 @@ program
   .addOption(new Option('--storage <path|s3-url>', 'blob storage: a folder (default <data-dir>/storage) or s3://<bucket>/<prefix>').env('BERTH_STORAGE'))
   .addOption(new Option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent').env('BERTH_LOG_LEVEL'))
   .action(async (flags: Record<string, string | undefined>) => {
-    // commander already merged env vars into flags; loadConfig adds the config file and validates.
-    const config = loadConfig(flags, {});
+    // commander already merged env vars into flags; loadConfig adds the config file, the
+    // BERTH_BOOTSTRAP_* seeds, and validates.
+    const bootstrapEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BERTH_BOOTSTRAP_') || k === 'BERTH_AUTH_V2'));
+    const config = loadConfig(flags, bootstrapEnv);
     const berth = await createApp(config);
     const address = await berth.http.listen({ host: config.host, port: config.port });
     const paths = resolvedPaths(config);
     const metadata = config.metadata.kind === 'sqlite' ? `SQLite ${paths.sqlitePath}` : `PostgreSQL ${redactUrl(config.metadata.url)}`;
     process.stdout.write(`Berth listening on ${address}\n  metadata: ${metadata}\n  blobs:    ${paths.blobLocation}\n`);
+    if (berth.bootstrap) {
+      // Printed once, on the first start only; never logged.
+      const b = berth.bootstrap;
+      process.stdout.write(
+        `\nCreated account ${b.accountId} and its administrator "${b.userName}":\n` +
+          `  AWS_ACCESS_KEY_ID=${b.accessKeyId}\n  AWS_SECRET_ACCESS_KEY=${b.secretAccessKey}\n` +
+          `Saved (mode 0600) to ${b.credentialsFile} and ${b.configFile}; use them with\n` +
+          `  AWS_SHARED_CREDENTIALS_FILE=${b.credentialsFile} AWS_CONFIG_FILE=${b.configFile} aws sts get-caller-identity\n` +
+          `This is the only time the secret is shown.\n`,
+      );
+    }
     const stop = async (signal: string) => {
       berth.http.log.info({ signal }, 'shutting down');
       await berth.close();
@@ -36,7 +50,14 @@ function redactUrl(url: string): string {
   return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 }
 
+registerAdminCommands(program);
+
 program.parseAsync(process.argv).catch((err: unknown) => {
+  const adminMessage = adminErrorMessage(err);
+  if (adminMessage) {
+    process.stderr.write(`berth: ${adminMessage}\n`);
+    process.exit(1);
+  }
   if (err instanceof ConfigError) {
     process.stderr.write(`berth: ${err.message}\n`);
     process.exit(2);

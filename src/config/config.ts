@@ -40,6 +40,33 @@ export const configSchema = z
     storage: storageSchema.default({ kind: 'fs' }),
     /** The 12-digit account whose registry /v2 serves. */
     registryId: z.string().regex(/^\d{12}$/, 'must be a 12-digit account id').default('000000000000'),
+    /** Region of the accounts this server hosts (ARNs, credential files). */
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must look like us-east-1').default('us-east-1'),
+    /**
+     * The first administrator, created on the first start with an empty store. Unset
+     * fields get fresh random values (the account id defaults to registryId). From
+     * BERTH_BOOTSTRAP_ACCOUNT_ID, BERTH_BOOTSTRAP_ACCESS_KEY_ID, BERTH_BOOTSTRAP_SECRET_ACCESS_KEY.
+     */
+    /**
+     * auth.v2: require a login (GetAuthorizationToken password, Basic or Bearer) and IAM
+     * authorization on every /v2 request. Off by default for now; BERTH_AUTH_V2=true.
+     */
+    auth: z
+      .object({
+        v2: z.boolean().default(false),
+        /** 401 challenge on /v2: basic (as ECR) or bearer (distribution token flow via GET /token). */
+        challenge: z.enum(['basic', 'bearer']).default('basic'),
+      })
+      .strict()
+      .default({ v2: false, challenge: 'basic' }),
+    bootstrap: z
+      .object({
+        accountId: z.string().regex(/^\d{12}$/, 'must be a 12-digit account id').optional(),
+        accessKeyId: z.string().regex(/^[A-Z0-9]{16,128}$/, 'must be 16-128 upper-case letters and digits').optional(),
+        secretAccessKey: z.string().min(16).max(128).optional(),
+      })
+      .strict()
+      .default({}),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
     limits: z
       .object({
@@ -174,8 +201,21 @@ export function loadConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEnv =
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
+  const bootstrap: Record<string, string> = { ...(input.bootstrap as Record<string, string> | undefined) };
+  for (const [name, key] of Object.entries(bootstrapEnvVars)) if (env[name]) bootstrap[key] = env[name]!;
+  if (Object.keys(bootstrap).length) input.bootstrap = bootstrap;
+  if (env.BERTH_AUTH_V2 !== undefined && env.BERTH_AUTH_V2 !== '') {
+    if (!/^(true|false)$/.test(env.BERTH_AUTH_V2)) throw new ConfigError('BERTH_AUTH_V2 must be true or false');
+    input.auth = { ...(input.auth as object | undefined), v2: env.BERTH_AUTH_V2 === 'true' };
+  }
   return parseConfig(input);
 }
+
+const bootstrapEnvVars = {
+  BERTH_BOOTSTRAP_ACCOUNT_ID: 'accountId',
+  BERTH_BOOTSTRAP_ACCESS_KEY_ID: 'accessKeyId',
+  BERTH_BOOTSTRAP_SECRET_ACCESS_KEY: 'secretAccessKey',
+} as const;
 
 export function parseConfig(input: unknown): BerthConfig {
   const result = configSchema.safeParse(input);

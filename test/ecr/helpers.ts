@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { ECRClient } from '@aws-sdk/client-ecr';
-import { startBerth, type TestServer, type TestServerOptions } from '../helpers/server.js';
+import { startBerth, testAdmin, type TestServer, type TestServerOptions } from '../helpers/server.js';
 
 export const region = 'us-east-1';
-export const credentials = { accessKeyId: 'AKIDBERTHTEST', secretAccessKey: 'berth-test-secret' };
+export const credentials = testAdmin;
 
 export interface EcrTestServer extends TestServer {
   client: ECRClient;

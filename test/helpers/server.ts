@@ -5,6 +5,9 @@ import { createApp, type Berth } from '../../src/app.js';
 import { parseConfig, type ConfigInput } from '../../src/config/config.js';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
 
+/** The administrator every test server starts with (account 000000000000). */
+export const testAdmin = { accessKeyId: 'AKIABERTHTESTADMIN00', secretAccessKey: 'berth-test-admin-secret-key-0000' } as const;
+
 export interface TestServer {
   berth: Berth;
   /** http://127.0.0.1:PORT */
@@ -36,6 +39,7 @@ export async function startBerth(options: TestServerOptions = {}): Promise<TestS
     port: 0,
     dataDir,
     log: { level: 'warn' },
+    bootstrap: testAdmin,
     ...(database ? { metadata: { kind: 'postgres', url: database.url } } : {}),
     ...overrides,
   });

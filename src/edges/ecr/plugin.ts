@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ConstraintStrategy, Handler, HTTPVersion } from 'find-my-way';
 import { DomainError, isDomainError } from '../../domain/errors.js';
 import type { EcrServices } from '../../domain/ecr/index.js';
 import { operations, type OperationContext } from './operations.js';
@@ -30,6 +31,43 @@ export interface EcrEdgeOptions {
   bodyLimit?: number;
 }
 
+/**
+ * An authentication failure with AWS's own exception name and status (SigV4 errors such as
+ * MissingAuthenticationTokenException or InvalidSignatureException), raised by `authenticate`.
+ */
+export class AwsAuthError extends Error {
+  constructor(
+    readonly type: string,
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * A fastify route constraint that sends `POST /` to this edge when X-Amz-Target names an
+ * ECR operation it implements; every other AWS-protocol request falls through to the
+ * unconstrained `POST /` of the AWS edge (STS, IAM, GetAuthorizationToken).
+ */
+export const ecrTargetConstraint: ConstraintStrategy<HTTPVersion.V1, string> = {
+  name: 'awsTarget',
+  storage() {
+    const handlers = new Map<string, Handler<HTTPVersion.V1>>();
+    return {
+      get: (value: string) => handlers.get(value) ?? null,
+      set: (value: string, store: Handler<HTTPVersion.V1>) => void handlers.set(value, store),
+    };
+  },
+  deriveConstraint(req): string {
+    const target = req.headers['x-amz-target'];
+    if (typeof target !== 'string' || !target.startsWith(targetPrefix)) return 'other';
+    return Object.hasOwn(operations, target.slice(targetPrefix.length)) ? 'ecr' : 'other';
+  },
+  mustMatchWhenDerived: false,
+  validate() {},
+};
+
 const credentialScope = /Credential=[^/\s,]+\/\d{8}\/([a-z0-9-]+)\/([a-z0-9-]+)\/aws4_request/;
 
 /**
@@ -54,13 +92,18 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
 
-  app.setErrorHandler((err, req, reply) => sendError(req, reply, toDomainError(err, req)));
+  app.setErrorHandler((err, req, reply) => {
+    if (err instanceof AwsAuthError) {
+      return reply.code(err.status).header('x-amzn-errortype', err.type).header('Content-Type', 'application/x-amz-json-1.1').send(JSON.stringify({ __type: err.type, message: err.message }));
+    }
+    return sendError(req, reply, toDomainError(err, req));
+  });
   // Every answer carries a request id, errors raised while reading the body included.
   app.addHook('onRequest', async (_req, reply) => {
     reply.header('x-amzn-RequestId', randomUUID());
   });
 
-  app.post('/', { bodyLimit }, async (req, reply) => {
+  app.post('/', { bodyLimit, constraints: { awsTarget: 'ecr' } }, async (req, reply) => {
     const target = req.headers['x-amz-target'];
     if (typeof target !== 'string' || !target.startsWith(targetPrefix)) {
       throw new DomainError('UnknownOperation', `The X-Amz-Target header must name an operation as ${targetPrefix}<Operation>`);

@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { identityMigration } from './migrations/0002-identity.js';
 
 export type SqlDialectName = 'sqlite' | 'postgres';
 
@@ -160,6 +161,7 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0003_identity': identityMigration(),
   };
 }
 

@@ -1,0 +1,160 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { authenticateSigV4, claimedService } from '../../auth/authenticate.js';
+import { parseRawQuery, sigV4Error } from '../../auth/sigv4.js';
+import { IamError, isIamError } from '../../domain/iam/errors.js';
+import type { Caller, IdentityService, RequestFacts } from '../../domain/iam/identity-service.js';
+import { escapeXml, toXml, type XmlValue } from './xml.js';
+
+// The AWS query protocol (form-encoded `Action=...` requests, XML answers) at `/`, shared
+// by STS and IAM. As with AWS's separate endpoints, the service is the one named in the
+// request's SigV4 credential scope; unsigned requests fall back to the action name.
+
+export interface QueryContext {
+  caller: Caller;
+  params: Record<string, string>;
+  facts: RequestFacts;
+}
+
+/** Returns the fields of `<ActionResult>`, or null for actions with an empty result. */
+export type QueryOperation = (ctx: QueryContext) => Promise<{ [name: string]: XmlValue } | null>;
+
+export interface QueryService {
+  /** Signing name, e.g. `sts`. */
+  name: string;
+  /** XML namespace, e.g. `https://sts.amazonaws.com/doc/2011-06-15/`. */
+  namespace: string;
+  operations: Record<string, QueryOperation>;
+}
+
+/** An AWS JSON 1.1 service (X-Amz-Target dispatch), e.g. ECR. */
+export type JsonOperation = (ctx: { caller: Caller; input: Record<string, unknown>; facts: RequestFacts; host: string; protocol: string }) => Promise<unknown>;
+
+export interface JsonService {
+  /** e.g. `AmazonEC2ContainerRegistry_V20150921` */
+  targetPrefix: string;
+  operations: Record<string, JsonOperation>;
+}
+
+export interface QueryEdgeOptions {
+  identity: IdentityService;
+  services: QueryService[];
+  /** JSON-protocol services sharing `POST /`, told apart by the X-Amz-Target header. */
+  jsonServices?: JsonService[];
+  bodyLimit?: number;
+}
+
+export async function awsQueryEdge(app: FastifyInstance, opts: QueryEdgeOptions): Promise<void> {
+  const byName = new Map(opts.services.map((s) => [s.name, s]));
+  // Bodies stay raw: the signature covers their exact bytes.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: opts.bodyLimit ?? 1024 * 1024 }, (_req, body, done) => done(null, body));
+  // Failures before a handler runs (oversized or aborted bodies) still answer in AWS's form.
+  app.setErrorHandler((err: { statusCode?: number; message: string }, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) req.log.error({ err }, 'aws edge failure');
+    const json = typeof req.headers['x-amz-target'] === 'string';
+    const code = status === 413 ? 'RequestEntityTooLarge' : status === 500 ? (json ? 'ServerException' : 'ServiceFailure') : json ? 'SerializationException' : 'MalformedInput';
+    const message = status === 500 ? 'internal server error' : err.message;
+    if (json) return reply.code(status).header('content-type', 'application/x-amz-json-1.1').header('x-amzn-errortype', code).send(JSON.stringify({ __type: code, message }));
+    return sendError(reply, opts.services[0]!.namespace, randomUUID(), status, status === 500 ? 'Receiver' : 'Sender', code, message);
+  });
+
+  const handler = async (req: FastifyRequest, reply: FastifyReply) => {
+    const requestId = randomUUID();
+    const url = req.raw.url ?? '/';
+    const q = url.indexOf('?');
+    const rawQuery = q < 0 ? '' : url.slice(q + 1);
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const target = req.headers['x-amz-target'];
+    if (typeof target === 'string') return handleJson(req, reply, opts, target, { url, q, rawQuery, body, requestId });
+    const query = parseRawQuery(rawQuery);
+    const form = parseRawQuery(body.toString('utf8'));
+    const params: Record<string, string> = {};
+    for (const source of [query, form]) for (const [k, v] of Object.entries(source)) params[k] = Array.isArray(v) ? v[0]! : v;
+
+    const action = params.Action;
+    const serviceName = claimedService(req.headers, query) ?? (action && byName.get('sts')?.operations[action] ? 'sts' : 'iam');
+    const service = byName.get(serviceName);
+    const fallbackNs = opts.services[0]!.namespace;
+    if (!service) return sendError(reply, fallbackNs, requestId, 400, 'Sender', 'InvalidAction', `The service ${serviceName} is not served with the query protocol here.`);
+
+    const auth = await authenticateSigV4(opts.identity, { method: req.method, path: q < 0 ? url : url.slice(0, q), rawQuery, headers: req.headers, body });
+    if (!auth.ok) {
+      const { code, status } = sigV4Error(auth.reason, 'query');
+      return sendError(reply, service.namespace, requestId, status, 'Sender', code, auth.message);
+    }
+    if (!action) return sendError(reply, service.namespace, requestId, 400, 'Sender', 'MissingAction', 'Missing Action');
+    const operation = Object.hasOwn(service.operations, action) ? service.operations[action] : undefined;
+    if (!operation) return sendError(reply, service.namespace, requestId, 400, 'Sender', 'InvalidAction', `Could not find operation ${action} for version ${params.Version ?? 'NO_VERSION_SPECIFIED'}`);
+
+    try {
+      const facts: RequestFacts = { sourceIp: req.ip, secureTransport: req.protocol === 'https' };
+      const result = await operation({ caller: auth.caller, params, facts });
+      const inner = result ? `<${action}Result>${toXml(result)}</${action}Result>` : '';
+      return reply
+        .code(200)
+        .header('content-type', 'text/xml')
+        .header('x-amzn-requestid', requestId)
+        .send(`<${action}Response xmlns="${service.namespace}">${inner}<ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></${action}Response>`);
+    } catch (err) {
+      if (isIamError(err)) return sendError(reply, service.namespace, requestId, err.status, err.type, err.code, err.message);
+      req.log.error({ err, action }, 'query-protocol operation failed');
+      return sendError(reply, service.namespace, requestId, 500, 'Receiver', 'ServiceFailure', 'The request processing has failed because of an unknown error, exception or failure.');
+    }
+  };
+
+  app.route({ method: ['GET', 'POST'], url: '/', handler });
+}
+
+async function handleJson(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  opts: QueryEdgeOptions,
+  target: string,
+  r: { url: string; q: number; rawQuery: string; body: Buffer; requestId: string },
+) {
+  const send = (status: number, type: string, message: string) =>
+    reply.code(status).header('content-type', 'application/x-amz-json-1.1').header('x-amzn-requestid', r.requestId).header('x-amzn-errortype', type).send(JSON.stringify({ __type: type, message }));
+  const dot = target.lastIndexOf('.');
+  const service = (opts.jsonServices ?? []).find((s) => s.targetPrefix === target.slice(0, dot));
+  const operation = service && Object.hasOwn(service.operations, target.slice(dot + 1)) ? service.operations[target.slice(dot + 1)] : undefined;
+  const auth = await authenticateSigV4(opts.identity, { method: req.method, path: r.q < 0 ? r.url : r.url.slice(0, r.q), rawQuery: r.rawQuery, headers: req.headers, body: r.body });
+  if (!auth.ok) {
+    const { code, status } = sigV4Error(auth.reason, 'json');
+    return send(status, code, auth.message);
+  }
+  if (!operation) return send(400, 'UnknownOperationException', `Unknown operation ${target}`);
+  let input: Record<string, unknown>;
+  try {
+    input = r.body.length ? (JSON.parse(r.body.toString('utf8')) as Record<string, unknown>) : {};
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new Error('not an object');
+  } catch {
+    return send(400, 'SerializationException', 'the request body is not a JSON object');
+  }
+  try {
+    const facts: RequestFacts = { sourceIp: req.ip, secureTransport: req.protocol === 'https' };
+    const output = await operation({ caller: auth.caller, input, facts, host: req.headers.host ?? '', protocol: req.protocol });
+    return reply.code(200).header('content-type', 'application/x-amz-json-1.1').header('x-amzn-requestid', r.requestId).send(JSON.stringify(output ?? {}));
+  } catch (err) {
+    if (isIamError(err)) return send(err.status >= 500 ? 500 : 400, err.code.endsWith('Exception') ? err.code : `${err.code === 'ValidationError' ? 'Validation' : err.code}Exception`, err.message);
+    req.log.error({ err, target }, 'json-protocol operation failed');
+    return send(500, 'ServerException', 'internal server error');
+  }
+}
+
+function sendError(reply: FastifyReply, namespace: string, requestId: string, status: number, type: string, code: string, message: string) {
+  return reply
+    .code(status)
+    .header('content-type', 'text/xml')
+    .header('x-amzn-requestid', requestId)
+    .send(`<ErrorResponse xmlns="${namespace}"><Error><Type>${type}</Type><Code>${code}</Code><Message>${escapeXml(message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`);
+}
+
+/** Reads an optional whole-number parameter, refusing anything else. */
+export function intParam(params: Record<string, string>, name: string): number | undefined {
+  const v = params[name];
+  if (v === undefined || v === '') return undefined;
+  if (!/^-?\d+$/.test(v)) throw new IamError('ValidationError', `1 validation error detected: Value '${v}' at '${name[0]!.toLowerCase()}${name.slice(1)}' failed to satisfy constraint: Member must be a whole number`);
+  return Number(v);
+}

@@ -1,0 +1,142 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { requiredAccess, type RepositoryAccess } from '../../auth/registry-access.js';
+import type { RegistryTokens } from '../../auth/registry-token.js';
+import { errorTable } from '../../domain/errors.js';
+import { repositoryArn } from '../../domain/iam/arns.js';
+import { anonymousPrincipal, authorize, type Decision } from '../../domain/iam/evaluate.js';
+import type { Caller, IdentityService, RequestFacts } from '../../domain/iam/identity-service.js';
+import type { PolicyDocument } from '../../domain/iam/policy.js';
+
+// Authentication and authorization in front of the /v2 edge, as one onRequest hook on
+// the root instance (the /v2 routes themselves stay unaware of it). Clients log in with
+// `Basic AWS:<password>` (the password from GetAuthorizationToken, as with ECR) or send
+// the same token as `Bearer` (from GET /token, the distribution token flow). Requests
+// with neither are anonymous: they pass only where a repository policy allows "*".
+
+export interface RegistryAuthOptions {
+  identity: IdentityService;
+  tokens: RegistryTokens;
+  /**
+   * The challenge of 401 answers: `basic` (as ECR) or `bearer` (the distribution token
+   * flow, pointing clients at GET /token).
+   */
+  challenge?: 'basic' | 'bearer';
+  /** The account whose registry /v2 serves. */
+  registryId: string;
+  region: string;
+  /** A repository's policy, when repository policies exist (the ECR API adds them). */
+  repositoryPolicy?: (registryId: string, repository: string) => Promise<PolicyDocument | null>;
+  /** The registry policy of the account, if any. */
+  registryPolicy?: (registryId: string) => Promise<PolicyDocument | null>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authenticated caller of a /v2 request; null when anonymous. */
+    registryCaller?: Caller | null;
+  }
+}
+
+const REALM = 'berth';
+
+export function installRegistryAuth(app: FastifyInstance, opts: RegistryAuthOptions): void {
+  app.decorateRequest('registryCaller', null);
+
+  app.addHook('onRequest', async (req, reply) => {
+    const url = req.raw.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    if (path !== '/v2' && !path.startsWith('/v2/')) return;
+
+    const access = requiredAccess(req.method, path, new URLSearchParams(q < 0 ? '' : url.slice(q + 1)));
+    const challenge = challengeFor(req, opts, access.kind === 'repository' ? access.needs : []);
+    const who = await authenticate(req, opts.tokens);
+    if (who === 'invalid') return deny(reply, 'Unauthorized', 'the credentials are invalid or expired: log in again', challenge);
+    req.registryCaller = who;
+
+    if (access.kind === 'login' || access.kind === 'unknown') {
+      if (!who) return deny(reply, 'Unauthorized', 'authentication required', challenge);
+      return;
+    }
+    const facts: RequestFacts = { sourceIp: req.ip, secureTransport: req.protocol === 'https' };
+    const checks: RepositoryAccess[] = access.kind === 'catalog' ? [{ repository: '*', action: access.action }] : access.needs;
+    for (const check of checks) {
+      const decision = await decide(opts, who, check, facts);
+      if (!decision.allowed) {
+        if (!who) return deny(reply, 'Unauthorized', 'authentication required', challenge);
+        return deny(reply, 'Denied', `User: ${who.principal.arn} is not authorized to perform: ${check.action} on resource: ${repositoryArn(opts.region, opts.registryId, check.repository)}`);
+      }
+    }
+  });
+
+  // The distribution token flow: Basic AWS:<password> in, the same token back as a Bearer
+  // token. Scopes are not baked in: every request is authorized against policies anyway.
+  // Without credentials the token is an anonymous one (public repositories only).
+  app.get('/token', async (req, reply) => {
+    const who = await authenticate(req, opts.tokens);
+    if (who === 'invalid') return deny(reply, 'Unauthorized', 'log in with the user AWS and a password from GetAuthorizationToken', `Basic realm="${REALM}"`);
+    const issued = who ? await opts.tokens.issue(who) : opts.tokens.issueAnonymous();
+    const expiresIn = Math.max(0, Math.floor((issued.expiresAt.getTime() - Date.now()) / 1000));
+    return reply.send({ token: issued.password, access_token: issued.password, expires_in: expiresIn, issued_at: new Date().toISOString() });
+  });
+}
+
+async function decide(opts: RegistryAuthOptions, who: Caller | null, check: RepositoryAccess, facts: RequestFacts): Promise<Decision> {
+  const resource = repositoryArn(opts.region, opts.registryId, check.repository);
+  const resourcePolicies = [
+    check.repository !== '*' && opts.repositoryPolicy ? await opts.repositoryPolicy(opts.registryId, check.repository) : null,
+    opts.registryPolicy ? await opts.registryPolicy(opts.registryId) : null,
+  ];
+  if (!who) {
+    return authorize({
+      principal: anonymousPrincipal(),
+      action: check.action,
+      resource,
+      resourceAccount: opts.registryId,
+      resourcePolicies,
+      context: { 'aws:SourceIp': facts.sourceIp, 'aws:SecureTransport': facts.secureTransport },
+    });
+  }
+  return opts.identity.authorize(who, check.action, resource, opts.registryId, facts, resourcePolicies);
+}
+
+function decodeBasic(encoded: string): { user: string; password: string } | null {
+  const text = Buffer.from(encoded, 'base64').toString('utf8');
+  const colon = text.indexOf(':');
+  return colon < 0 ? null : { user: text.slice(0, colon), password: text.slice(colon + 1) };
+}
+
+async function authenticate(req: FastifyRequest, tokens: RegistryTokens): Promise<Caller | null | 'invalid'> {
+  const header = req.headers.authorization;
+  if (!header) return null;
+  const [scheme, value = ''] = header.split(/\s+/, 2) as [string, string?];
+  let password: string;
+  if (/^basic$/i.test(scheme)) {
+    const basic = decodeBasic(value);
+    if (!basic || basic.user !== 'AWS') return 'invalid';
+    password = basic.password;
+  } else if (/^bearer$/i.test(scheme)) {
+    password = value;
+  } else {
+    return 'invalid';
+  }
+  const result = await tokens.verify(password);
+  return result.ok ? result.caller : 'invalid';
+}
+
+function challengeFor(req: FastifyRequest, opts: RegistryAuthOptions, needs: RepositoryAccess[]): string {
+  if (opts.challenge !== 'bearer') return `Basic realm="${REALM}"`;
+  const host = req.headers.host ?? 'localhost';
+  const scopes = [...new Set(needs.map((n) => `repository:${n.repository}:${/PutImage|Layer(Upload|Part)|Initiate|Complete|Delete/.test(n.action) ? 'pull,push' : 'pull'}`))];
+  return `Bearer realm="${req.protocol}://${host}/token",service="${host}"${scopes.length ? `,scope="${scopes.join(' ')}"` : ''}`;
+}
+
+function deny(reply: FastifyReply, name: 'Unauthorized' | 'Denied', message: string, challenge = `Basic realm="${REALM}"`) {
+  const spec = errorTable[name];
+  if (name === 'Unauthorized') reply.header('www-authenticate', challenge);
+  return reply
+    .code(spec.status)
+    .header('docker-distribution-api-version', 'registry/2.0')
+    .header('content-type', 'application/json')
+    .send({ errors: [{ code: spec.oci, message, detail: null }] });
+}
