@@ -4,7 +4,7 @@ import { ECRClient } from '@aws-sdk/client-ecr';
 import { startBerth, testAdmin, type TestServer, type TestServerOptions } from '../helpers/server.js';
 
 export const region = 'us-east-1';
-export const credentials = testAdmin;
+export const credentials = { accessKeyId: testAdmin.accessKeyId, secretAccessKey: testAdmin.secretAccessKey };
 
 export interface EcrTestServer extends TestServer {
   client: ECRClient;
@@ -12,7 +12,7 @@ export interface EcrTestServer extends TestServer {
 
 export async function startEcr(options: TestServerOptions = {}): Promise<EcrTestServer> {
   const server = await startBerth(options);
-  const client = new ECRClient({ endpoint: server.url, region, credentials, maxAttempts: 1 });
+  const client = new ECRClient({ endpoint: server.url, region, credentials: { ...credentials }, maxAttempts: 1 });
   return {
     ...server,
     client,

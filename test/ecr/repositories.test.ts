@@ -1,3 +1,6 @@
+import { HttpRequest } from '@smithy/protocol-http';
+import { Hash } from '@smithy/hash-node';
+import { SignatureV4 } from '@smithy/signature-v4';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
@@ -10,7 +13,7 @@ import {
   TagResourceCommand,
   UntagResourceCommand,
 } from '@aws-sdk/client-ecr';
-import { prepareImage, putManifestV2, rejectsWith, startEcr, type EcrTestServer } from './helpers.js';
+import { credentials, prepareImage, putManifestV2, rejectsWith, startEcr, type EcrTestServer } from './helpers.js';
 
 let server: EcrTestServer;
 before(async () => {
@@ -146,18 +149,25 @@ test('DescribeRepositories pages with maxResults and nextToken and rejects misus
   await rejectsWith(server.client.send(new DescribeRepositoriesCommand({ registryId: '123456789012' })), 'InvalidParameterException', /registryId/);
 });
 
+/** POSTs a JSON 1.1 request signed (SigV4, service ecr) with the test administrator's key. */
+async function signedPost(url: string, target: string, body: string, region = 'eu-west-1', headers: Record<string, string> = {}) {
+  const { hostname, port } = new URL(url);
+  const signer = new SignatureV4({ service: 'ecr', region, credentials: { ...credentials }, sha256: Hash.bind(null, 'sha256') });
+  const request = new HttpRequest({
+    method: 'POST',
+    protocol: 'http:',
+    hostname,
+    port: Number(port),
+    path: '/',
+    headers: { host: `${hostname}:${port}`, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': target },
+    body,
+  });
+  const signed = await signer.sign(request);
+  return fetch(`${url}/`, { method: 'POST', body, headers: { ...(signed.headers as Record<string, string>), ...headers } });
+}
+
 test('the wire protocol: unknown operations, unsigned requests, bad JSON, error headers', async () => {
-  const post = (target: string, body: string, headers: Record<string, string> = {}) =>
-    fetch(`${server.url}/`, {
-      method: 'POST',
-      body,
-      headers: {
-        'Content-Type': 'application/x-amz-json-1.1',
-        'X-Amz-Target': target,
-        Authorization: 'AWS4-HMAC-SHA256 Credential=AKID/20260101/eu-west-1/ecr/aws4_request, SignedHeaders=host, Signature=00',
-        ...headers,
-      },
-    });
+  const post = (target: string, body: string, headers: Record<string, string> = {}) => signedPost(server.url, target, body, 'eu-west-1', headers);
   let res = await post('AmazonEC2ContainerRegistry_V20150921.NoSuchThing', '{}');
   assert.equal(res.status, 400);
   assert.equal(res.headers.get('x-amzn-errortype'), 'UnknownOperationException');
@@ -180,18 +190,31 @@ test('the wire protocol: unknown operations, unsigned requests, bad JSON, error 
   assert.equal(created.repository.repositoryArn, 'arn:aws:ecr:eu-west-1:000000000000:repository/region/check', 'the region comes from the credential scope');
   assert.equal(typeof created.repository.createdAt, 'number', 'timestamps are epoch seconds');
 
-  res = await post('AmazonEC2ContainerRegistry_V20150921.DescribeRepositories', '{}', { Authorization: '' });
+  // Unsigned, badly signed and unknown-key requests get AWS's own authentication errors.
+  const plain = (target: string, headers: Record<string, string>) =>
+    fetch(`${server.url}/`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': target, ...headers } });
+  res = await plain('AmazonEC2ContainerRegistry_V20150921.DescribeRepositories', {});
   assert.equal(res.status, 403);
-  assert.equal(res.headers.get('x-amzn-errortype'), 'UnrecognizedClientException');
+  assert.equal(res.headers.get('x-amzn-errortype'), 'MissingAuthenticationTokenException');
+  res = await plain('AmazonEC2ContainerRegistry_V20150921.DescribeRepositories', {
+    authorization: `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/20260101/eu-west-1/ecr/aws4_request, SignedHeaders=host;x-amz-date, Signature=${'0'.repeat(64)}`,
+    'x-amz-date': new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, ''),
+  });
+  assert.equal(res.status, 400);
+  assert.match(res.headers.get('x-amzn-errortype') ?? '', /^(InvalidSignatureException|IncompleteSignatureException)$/);
+  const tampered = await signedPost(server.url, 'AmazonEC2ContainerRegistry_V20150921.DescribeRepositories', '{}', 'eu-west-1', { 'x-amz-target': 'AmazonEC2ContainerRegistry_V20150921.DeleteRepository' });
+  assert.equal(tampered.status, 400);
+  assert.equal(tampered.headers.get('x-amzn-errortype'), 'InvalidSignatureException', 'a signed header changed after signing');
 });
 
-test('ecr.enabled=false leaves POST / unanswered', async () => {
+test('ecr.enabled=false: ECR operations are unknown, other AWS services still answer', async () => {
   const off = await startEcr({ ecr: { enabled: false } });
   try {
-    const res = await fetch(`${off.url}/`, { method: 'POST', body: '{}', headers: { 'X-Amz-Target': 'AmazonEC2ContainerRegistry_V20150921.DescribeRepositories' } });
-    assert.notEqual(res.status, 200);
-    assert.equal(res.headers.get('x-amzn-errortype'), null);
+    const res = await signedPost(off.url, 'AmazonEC2ContainerRegistry_V20150921.DescribeRepositories', '{}');
+    assert.equal(res.status, 400);
+    assert.equal(res.headers.get('x-amzn-errortype'), 'UnknownOperationException');
   } finally {
     await off.stop();
   }
 });
+

@@ -39,7 +39,8 @@ export async function startBerth(options: TestServerOptions = {}): Promise<TestS
     port: 0,
     dataDir,
     log: { level: 'warn' },
-    bootstrap: testAdmin,
+    // A copy: AWS SDK clients given testAdmin as credentials add fields to it.
+    bootstrap: { accessKeyId: testAdmin.accessKeyId, secretAccessKey: testAdmin.secretAccessKey },
     ...(database ? { metadata: { kind: 'postgres', url: database.url } } : {}),
     ...overrides,
   });
