@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { isDomainError, type ErrorName } from '../../src/domain/errors.js';
 import { UploadOffsetMismatch, type BlobStore } from '../../src/stores/blob-store.js';
+import { retainedMemory } from '../helpers/memory.js';
 
 // One contract suite for every BlobStore backend. A backend's test file is three lines:
 //   blobStoreContract('fs', async () => ({ store, cleanup }));
@@ -398,22 +397,6 @@ function domainError(name: ErrorName) {
     assert.ok(isDomainError(err, name), `expected DomainError ${name}, got ${String(err)}`);
     return true;
   };
-}
-
-// Memory still referenced after a full collection: JS heap plus Buffers (which live
-// outside the heap). Garbage does not count, only what a store keeps hold of.
-let gc: (() => void) | undefined;
-function retainedMemory(): number {
-  if (!gc) {
-    v8.setFlagsFromString('--expose-gc');
-    gc = vm.runInNewContext('gc') as () => void;
-  }
-  // V8 frees dead Buffers' backing stores after a collection; a second one finishes that,
-  // so garbage from the previous step is not counted as held.
-  gc();
-  gc();
-  const usage = process.memoryUsage();
-  return usage.heapUsed + usage.arrayBuffers;
 }
 
 function mib(bytes: number): string {

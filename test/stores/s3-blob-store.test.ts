@@ -2,14 +2,13 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { CreateMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { DomainError } from '../../src/domain/errors.js';
 import { UploadOffsetMismatch } from '../../src/stores/blob-store.js';
 import { S3BlobStore } from '../../src/stores/blob/s3-blob-store.js';
 import { S3StorageError } from '../../src/stores/blob/s3-client.js';
 import { leftovers, openTestS3Store, rawS3Client, removePrefix, requireS3, s3TestSettings, type S3StoreFixture } from '../helpers/s3.js';
+import { retainedMemory } from '../helpers/memory.js';
 
 // S3-specific behaviour of S3BlobStore against a real engine (Ceph RGW in CI): chunk
 // staging below and above S3's 5 MiB part minimum, uploads continued through a second
@@ -19,19 +18,6 @@ const MiB = 1024 * 1024;
 
 const sha256 = (data: Buffer) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
-// Memory still referenced: JS heap plus Buffers. Two full collections, because V8 frees
-// the backing stores of dead Buffers on a background sweep that the next collection completes.
-let gc: (() => void) | undefined;
-function retainedMemory(): number {
-  if (!gc) {
-    v8.setFlagsFromString('--expose-gc');
-    gc = vm.runInNewContext('gc') as () => void;
-  }
-  gc();
-  gc();
-  const usage = process.memoryUsage();
-  return usage.heapUsed + usage.arrayBuffers;
-}
 
 async function readAll(stream: Readable): Promise<Buffer> {
   const parts: Buffer[] = [];
