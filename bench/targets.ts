@@ -110,7 +110,9 @@ export async function startDistribution(binary: string): Promise<Target> {
     child,
     dataDir,
     output,
-    'data yes, rename no: fsync of the upload file on every PATCH and on commit, then a rename without fsync of the folder; link files written and fsynced in place',
+    // Seen with strace on docker-registry 2.8.2 (filesystem driver): fsync of the upload file
+    // and its hash-state files at the end of every PATCH and at commit, then rename(2).
+    'yes for the data: fsync of the upload file (and its hash-state files) after every PATCH and at commit, then a rename with no fsync of the folder; the repository link file is written in place and fsynced',
   );
 }
 
