@@ -6,6 +6,8 @@
 //   BENCH_ROUNDS=N             rounds (default 3; 1 when quick)
 //   BENCH_DISTRIBUTION_BIN     the Distribution binary (default: docker-registry on PATH)
 //   BENCH_BERTH_NODE_FLAGS     extra node flags for the Berth process (e.g. --cpu-prof)
+//   BENCH_ONLY=a,b             only these workloads (push, chunked, pull, manifest-push,
+//                              manifest-get, head, skopeo); what they need still runs, unreported
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { diskWriteThroughput, sha256Throughput } from './limits.js';
@@ -48,6 +50,14 @@ const quickSizes: Sizes = {
   diskBytes: 16 * MiB,
 };
 const sizes = quick ? quickSizes : fullSizes;
+
+const workloads = ['push', 'chunked', 'pull', 'manifest-push', 'manifest-get', 'head', 'skopeo'] as const;
+type Workload = (typeof workloads)[number];
+const only = (process.env.BENCH_ONLY ?? '').split(',').filter((w) => w.length > 0);
+for (const w of only) if (!(workloads as readonly string[]).includes(w)) throw new Error(`BENCH_ONLY: unknown workload ${w}; known: ${workloads.join(', ')}`);
+const selected = (w: Workload) => only.length === 0 || only.includes(w);
+/** Runs when selected or when a selected workload needs what it leaves behind. */
+const needed = (w: Workload) => selected(w) || (w === 'push' && (selected('pull') || selected('head'))) || (w === 'manifest-push' && selected('manifest-get'));
 
 function hasCommand(command: string): string | null {
   const found = spawnSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' });
@@ -147,15 +157,16 @@ async function runRound(
   const list = Array.isArray(targets) ? targets : [targets];
   const state = new Map<string, RoundState>();
   for (const t of list) state.set(t.name, { monoBlobs: makeBlobs(t, round, 'mono', sizes) });
-  const put = (t: Target, key: string, value: number) => {
-    if (options.record) record(results, t.name, key, value);
-  };
-  const step = async (label: string, work: (t: Target, s: RoundState) => Promise<string>) => {
+  const step = async (workload: Workload, label: string, work: (t: Target, s: RoundState, put: (key: string, value: number) => void) => Promise<string>) => {
+    if (!needed(workload)) return;
+    const put = (t: Target, key: string, value: number) => {
+      if (options.record && selected(workload)) record(results, t.name, key, value);
+    };
     for (const t of list) {
       if (t.process.exitCode !== null || t.process.signalCode !== null) throw new RoundError(`round ${round}, ${label}, ${t.name}: the process has exited`);
       let summary: string;
       try {
-        summary = await work(t, state.get(t.name)!);
+        summary = await work(t, state.get(t.name)!, (key, value) => put(t, key, value));
       } catch (err) {
         throw new RoundError(`round ${round}, ${label}, ${t.name}: ${(err as Error).message}`);
       }
@@ -163,46 +174,46 @@ async function runRound(
     }
   };
   const blobsRepo = `bench/blobs-${round}`;
-  await step('blob push mono', async (t, s) => {
+  await step('push', 'blob push mono', async (t, s, put) => {
     const v = await blobPush(t, blobsRepo, s.monoBlobs, sizes, false);
-    put(t, 'push_mono', v);
+    put('push_mono', v);
     return `${formatNumber(v)} MB/s`;
   });
-  await step('blob push chunked', async (t) => {
+  await step('chunked', 'blob push chunked', async (t, _s, put) => {
     const v = await blobPush(t, `bench/chunked-${round}`, makeBlobs(t, round, 'chunked', sizes), sizes, true);
-    put(t, 'push_chunked', v);
+    put('push_chunked', v);
     return `${formatNumber(v)} MB/s`;
   });
-  await step('blob pull', async (t, s) => {
+  await step('pull', 'blob pull', async (t, s, put) => {
     const v = await blobPull(t, blobsRepo, s.monoBlobs, sizes);
-    put(t, 'pull', v);
+    put('pull', v);
     return `${formatNumber(v)} MB/s`;
   });
-  await step('manifest push', async (t, s) => {
+  await step('manifest-push', 'manifest push', async (t, s, put) => {
     const { perSecond, set } = await manifestPush(t, round, sizes);
     s.manifests = set;
-    put(t, 'manifest_push', perSecond);
+    put('manifest_push', perSecond);
     return `${formatNumber(perSecond)} /s`;
   });
-  await step('manifest GET', async (t, s) => {
+  await step('manifest-get', 'manifest GET', async (t, s, put) => {
     const v = await manifestGet(t, s.manifests!, sizes);
-    put(t, 'manifest_get', v.perSecond);
-    put(t, 'manifest_get_p50', v.p50);
-    put(t, 'manifest_get_p99', v.p99);
+    put('manifest_get', v.perSecond);
+    put('manifest_get_p50', v.p50);
+    put('manifest_get_p99', v.p99);
     return `${formatNumber(v.perSecond)} /s, p50 ${formatNumber(v.p50)} ms, p99 ${formatNumber(v.p99)} ms`;
   });
-  await step('blob HEAD', async (t, s) => {
+  await step('head', 'blob HEAD', async (t, s, put) => {
     const v = await blobHead(t, blobsRepo, s.monoBlobs, sizes);
-    put(t, 'blob_head', v.perSecond);
-    put(t, 'blob_head_p50', v.p50);
-    put(t, 'blob_head_p99', v.p99);
+    put('blob_head', v.perSecond);
+    put('blob_head_p50', v.p50);
+    put('blob_head_p99', v.p99);
     return `${formatNumber(v.perSecond)} /s, p50 ${formatNumber(v.p50)} ms, p99 ${formatNumber(v.p99)} ms`;
   });
   if (withSkopeo) {
-    await step('skopeo image', async (t) => {
+    await step('skopeo', 'skopeo image', async (t, _s, put) => {
       const v = await skopeoRound(t, `${t.name.toLowerCase()}-${round}-${process.pid}`, sizes.skopeoLayerBlocks);
-      put(t, 'skopeo_push', v.pushSeconds);
-      put(t, 'skopeo_pull', v.pullSeconds);
+      put('skopeo_push', v.pushSeconds);
+      put('skopeo_pull', v.pullSeconds);
       return `push ${formatNumber(v.pushSeconds)} s, pull ${formatNumber(v.pullSeconds)} s`;
     });
   }
