@@ -27,6 +27,17 @@ export const figures: FigureSpec[] = [
   { key: 'skopeo_pull', label: 'skopeo image pull (s)', lowerIsBetter: true, goalRatio: 1 },
 ];
 
+/** Server CPU time (user + system, all threads) spent on each workload: lower is better, and far less noisy than wall time. */
+export const cpuFigures: FigureSpec[] = [
+  { key: 'cpu_push', label: 'blob push, monolithic (per GiB)', lowerIsBetter: true },
+  { key: 'cpu_chunked', label: 'blob push, chunked (per GiB)', lowerIsBetter: true },
+  { key: 'cpu_pull', label: 'blob pull (per GiB)', lowerIsBetter: true },
+  { key: 'cpu_manifest-push', label: 'manifest push (per 1000)', lowerIsBetter: true },
+  { key: 'cpu_manifest-get', label: 'manifest GET by tag (per 10k)', lowerIsBetter: true },
+  { key: 'cpu_head', label: 'blob HEAD (per 10k)', lowerIsBetter: true },
+  { key: 'cpu_skopeo', label: 'skopeo image push + pull', lowerIsBetter: true },
+];
+
 /** Per target, per figure: one value per round. */
 export type Results = Map<string, Map<string, number[]>>;
 
@@ -112,6 +123,17 @@ export function renderReport(input: ReportInput): { text: string; missed: string
       if (!met) missed.push(`${spec.label}: ${formatNumber(median(b) / slower)} of the slower limit, goal >= 0.5`);
     }
     lines.push(`  ${pad(spec.label, 36)} ${parts.join(', ')}${goal}`);
+  }
+
+  lines.push('');
+  lines.push('server CPU seconds per workload (user + system, all threads; median of rounds; lower is better):');
+  for (const spec of cpuFigures) {
+    const b = berth.get(spec.key);
+    const d = dist.get(spec.key);
+    if (!b && !d) continue;
+    const bm = b ? median(b) : Number.NaN;
+    const dm = d ? median(d) : Number.NaN;
+    lines.push([pad(`  ${spec.label}`, 38), pad(formatNumber(bm), 10, true), pad(formatNumber(dm), 13, true), pad(Number.isFinite(bm / dm) ? formatNumber(bm / dm) : '-', 11, true)].join(' '));
   }
 
   lines.push('');

@@ -14,7 +14,7 @@ import { diskWriteThroughput, sha256Throughput } from './limits.js';
 import { record, renderReport, type Limits, type Results } from './report.js';
 import { skopeoRound } from './skopeo.js';
 import { formatNumber, MiB } from './stats.js';
-import { startBerth, startDistribution, type Target } from './targets.js';
+import { cpuPressure, startBerth, startDistribution, type Target } from './targets.js';
 import { blobHead, blobPull, blobPush, makeBlobs, manifestGet, manifestPush, type ManifestSet, type Sizes } from './workloads.js';
 import type { SyntheticBlob } from './data.js';
 
@@ -66,6 +66,11 @@ function hasCommand(command: string): string | null {
 
 class RoundError extends Error {}
 
+function machineLoad(): string {
+  const pressure = cpuPressure();
+  return `load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}${pressure ? `, CPU pressure ${pressure}` : ''}`;
+}
+
 interface RoundState {
   monoBlobs: SyntheticBlob[];
   manifests?: ManifestSet;
@@ -80,7 +85,7 @@ async function main(): Promise<number> {
   if (!skopeo) notes.push('skopeo image push/pull left out: skopeo is not installed (apt-get install skopeo)');
 
   console.log(`Berth benchmark${quick ? ' (BENCH_QUICK: smoke sizes, figures mean nothing)' : ''}: ${rounds} round(s), ${new Date().toISOString()}`);
-  console.log(`  node ${process.version}, ${cpus().length} CPU(s) ${cpus()[0]?.model ?? ''}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`  node ${process.version}, ${cpus().length} CPU(s) ${cpus()[0]?.model ?? ''}, ${machineLoad()}`);
   console.log(
     `  blobs: ${sizes.blobCount} x ${sizes.blobBlocks} MiB, ${sizes.blobConcurrency} at a time, chunks of ${sizes.chunkBlocks} MiB; ` +
       `${sizes.manifestCount} manifests, ${sizes.manifestConcurrency} at a time; GET/HEAD: ${sizes.loadConcurrency} clients, ` +
@@ -127,6 +132,7 @@ async function main(): Promise<number> {
         'the load generator runs in this process and shares the machine\'s cores with the registry under test',
       ],
     });
+    console.log(`machine at the end: ${machineLoad()}`);
     console.log('');
     console.log(text);
     console.log('');
@@ -157,57 +163,63 @@ async function runRound(
   const list = Array.isArray(targets) ? targets : [targets];
   const state = new Map<string, RoundState>();
   for (const t of list) state.set(t.name, { monoBlobs: makeBlobs(t, round, 'mono', sizes) });
-  const step = async (workload: Workload, label: string, work: (t: Target, s: RoundState, put: (key: string, value: number) => void) => Promise<string>) => {
+  const step = async (workload: Workload, label: string, work: (t: Target, s: RoundState, put: (key: string, value: number) => void) => Promise<string | { text: string; cpuScale: number }>) => {
     if (!needed(workload)) return;
     const put = (t: Target, key: string, value: number) => {
       if (options.record && selected(workload)) record(results, t.name, key, value);
     };
     for (const t of list) {
       if (t.process.exitCode !== null || t.process.signalCode !== null) throw new RoundError(`round ${round}, ${label}, ${t.name}: the process has exited`);
-      let summary: string;
+      let outcome: string | { text: string; cpuScale: number };
+      const cpu0 = t.cpuSeconds();
       try {
-        summary = await work(t, state.get(t.name)!, (key, value) => put(t, key, value));
+        outcome = await work(t, state.get(t.name)!, (key, value) => put(t, key, value));
       } catch (err) {
         throw new RoundError(`round ${round}, ${label}, ${t.name}: ${(err as Error).message}`);
       }
-      if (options.record) console.log(`  ${t.name.padEnd(12)} ${label.padEnd(20)} ${summary}`);
+      const cpu = t.cpuSeconds() - cpu0;
+      const summary = typeof outcome === 'string' ? outcome : outcome.text;
+      // Normalised (per GiB, per 10k requests) so rounds and sizes compare.
+      put(t, `cpu_${workload}`, cpu * (typeof outcome === 'string' ? 1 : outcome.cpuScale));
+      if (options.record) console.log(`  ${t.name.padEnd(12)} ${label.padEnd(20)} ${summary}; server CPU ${formatNumber(cpu)} s`);
     }
   };
   const blobsRepo = `bench/blobs-${round}`;
+  const perGiB = 1024 / (sizes.blobCount * sizes.blobBlocks);
   await step('push', 'blob push mono', async (t, s, put) => {
     const v = await blobPush(t, blobsRepo, s.monoBlobs, sizes, false);
     put('push_mono', v);
-    return `${formatNumber(v)} MB/s`;
+    return { text: `${formatNumber(v)} MB/s`, cpuScale: perGiB };
   });
   await step('chunked', 'blob push chunked', async (t, _s, put) => {
     const v = await blobPush(t, `bench/chunked-${round}`, makeBlobs(t, round, 'chunked', sizes), sizes, true);
     put('push_chunked', v);
-    return `${formatNumber(v)} MB/s`;
+    return { text: `${formatNumber(v)} MB/s`, cpuScale: perGiB };
   });
   await step('pull', 'blob pull', async (t, s, put) => {
     const v = await blobPull(t, blobsRepo, s.monoBlobs, sizes);
     put('pull', v);
-    return `${formatNumber(v)} MB/s`;
+    return { text: `${formatNumber(v)} MB/s`, cpuScale: perGiB };
   });
   await step('manifest-push', 'manifest push', async (t, s, put) => {
     const { perSecond, set } = await manifestPush(t, round, sizes);
     s.manifests = set;
     put('manifest_push', perSecond);
-    return `${formatNumber(perSecond)} /s`;
+    return { text: `${formatNumber(perSecond)} /s`, cpuScale: 1000 / sizes.manifestCount };
   });
   await step('manifest-get', 'manifest GET', async (t, s, put) => {
     const v = await manifestGet(t, s.manifests!, sizes);
     put('manifest_get', v.perSecond);
     put('manifest_get_p50', v.p50);
     put('manifest_get_p99', v.p99);
-    return `${formatNumber(v.perSecond)} /s, p50 ${formatNumber(v.p50)} ms, p99 ${formatNumber(v.p99)} ms`;
+    return { text: `${formatNumber(v.perSecond)} /s, p50 ${formatNumber(v.p50)} ms, p99 ${formatNumber(v.p99)} ms`, cpuScale: 10_000 / v.requests };
   });
   await step('head', 'blob HEAD', async (t, s, put) => {
     const v = await blobHead(t, blobsRepo, s.monoBlobs, sizes);
     put('blob_head', v.perSecond);
     put('blob_head_p50', v.p50);
     put('blob_head_p99', v.p99);
-    return `${formatNumber(v.perSecond)} /s, p50 ${formatNumber(v.p50)} ms, p99 ${formatNumber(v.p99)} ms`;
+    return { text: `${formatNumber(v.perSecond)} /s, p50 ${formatNumber(v.p50)} ms, p99 ${formatNumber(v.p99)} ms`, cpuScale: 10_000 / v.requests };
   });
   if (withSkopeo) {
     await step('skopeo', 'skopeo image', async (t, _s, put) => {

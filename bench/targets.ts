@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -18,14 +18,17 @@ export interface Target {
   /** Whether and how this side makes a blob durable before acknowledging it. */
   durability: string;
   memory: MemorySampler;
+  /** CPU time (user + system, all threads) the process has used so far, seconds. */
+  cpuSeconds(): number;
   /** The last lines the process wrote to stderr/stdout, for error reports. */
   output(): string;
   stop(): Promise<void>;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
-/** dist/bench/ -> dist/src/cli/main.js */
-const berthCli = join(here, '..', 'src', 'cli', 'main.js');
+/** dist/bench/ -> bin/berth.js, the entry point `npm install` puts on PATH as `berth`. */
+const berthCli = join(here, '..', '..', 'bin', 'berth.js');
+const clockTicks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 export async function startBerth(): Promise<Target> {
   const dataDir = await mkdtemp(join(tmpdir(), 'berth-bench-'));
@@ -128,6 +131,7 @@ function makeTarget(name: string, url: string, child: ChildProcess, dataDir: str
     dataDir,
     durability,
     memory,
+    cpuSeconds: () => processCpuSeconds(child.pid!),
     output: () => output.text(),
     async stop() {
       memory.stop();
@@ -161,6 +165,26 @@ function captureOutput(child: ChildProcess) {
     text: () => lines.slice(-40).join('\n'),
     onLine: (listener: (line: string) => void) => listeners.push(listener),
   };
+}
+
+function processCpuSeconds(pid: number): number {
+  try {
+    // /proc/<pid>/stat: fields after the command name; utime and stime are the 14th and 15th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The kernel's CPU pressure (share of the last 60 s some task waited for a CPU), or null. */
+export function cpuPressure(): string | null {
+  try {
+    const m = /^some avg10=([\d.]+) avg60=([\d.]+)/m.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
+    return m ? `${m[2]}% over 60 s` : null;
+  } catch {
+    return null;
+  }
 }
 
 async function freePort(): Promise<number> {

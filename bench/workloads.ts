@@ -134,6 +134,7 @@ export async function manifestPush(target: Target, round: number, sizes: Sizes):
 }
 
 export interface LoadFigures {
+  requests: number;
   perSecond: number;
   p50: number;
   p99: number;
@@ -158,5 +159,5 @@ export async function blobHead(target: Target, repo: string, blobs: SyntheticBlo
 }
 
 function loadFigures(result: { requests: number; ms: number; latenciesMs: number[] }): LoadFigures {
-  return { perSecond: result.requests / (result.ms / 1000), p50: quantile(result.latenciesMs, 0.5), p99: quantile(result.latenciesMs, 0.99) };
+  return { requests: result.requests, perSecond: result.requests / (result.ms / 1000), p50: quantile(result.latenciesMs, 0.5), p99: quantile(result.latenciesMs, 0.99) };
 }
