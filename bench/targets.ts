@@ -34,7 +34,8 @@ export async function startBerth(): Promise<Target> {
   const dataDir = await mkdtemp(join(tmpdir(), 'berth-bench-'));
   const child = spawn(process.execPath, [...berthNodeFlags(), berthCli, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BERTH_CONFIG: '' },
+    // Defaults only: no BERTH_* setting of the caller's shell leaks into the measured instance.
+    env: Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('BERTH_'))),
   });
   const output = captureOutput(child);
   const url = await new Promise<string>((resolve, reject) => {
