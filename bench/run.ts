@@ -20,6 +20,7 @@ import type { SyntheticBlob } from './data.js';
 
 const quick = process.env.BENCH_QUICK === '1';
 const rounds = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 3));
+if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50) throw new Error(`BENCH_ROUNDS must be an integer from 1 to 50, not ${process.env.BENCH_ROUNDS}`);
 
 const fullSizes: Sizes = {
   blobCount: 8,
