@@ -51,7 +51,7 @@ export async function startBerth(): Promise<Target> {
         resolve(m[1]!);
       }
     });
-  });
+  }).catch((err: unknown) => abandon(child, dataDir, err));
   child.removeAllListeners('exit');
   return makeTarget('Berth', url, child, dataDir, output, 'yes: fsync of the file, atomic rename, fsync of the folder; SQLite synchronous=FULL');
 }
@@ -97,17 +97,22 @@ export async function startDistribution(binary: string): Promise<Target> {
   const deadline = Date.now() + 20_000;
   let exited: number | null | undefined;
   child.once('exit', (code) => (exited = code));
-  for (;;) {
-    if (exited !== undefined) throw new Error(`Distribution exited with ${exited} while starting:\n${output.text()}`);
-    const ready = await client.request('GET', '/v2/').then(
-      () => true,
-      () => false,
-    );
-    if (ready) break;
-    if (Date.now() > deadline) throw new Error(`Distribution did not start within 20 s:\n${output.text()}`);
-    await new Promise((r) => setTimeout(r, 100));
+  try {
+    for (;;) {
+      if (exited !== undefined) throw new Error(`Distribution exited with ${exited} while starting:\n${output.text()}`);
+      const ready = await client.request('GET', '/v2/').then(
+        () => true,
+        () => false,
+      );
+      if (ready) break;
+      if (Date.now() > deadline) throw new Error(`Distribution did not start within 20 s:\n${output.text()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } catch (err) {
+    await abandon(child, dataDir, err);
+  } finally {
+    client.close();
   }
-  client.close();
   return makeTarget(
     'Distribution',
     url,
@@ -147,6 +152,13 @@ function makeTarget(name: string, url: string, child: ChildProcess, dataDir: str
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A registry that failed to start: stop it, remove its folder, rethrow. */
+async function abandon(child: ChildProcess, dataDir: string, err: unknown): Promise<never> {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await rm(dataDir, { recursive: true, force: true });
+  throw err;
 }
 
 function captureOutput(child: ChildProcess) {
