@@ -1,0 +1,235 @@
+// `npm run bench`: Berth against CNCF Distribution on loopback, same workload, rounds
+// interleaved, medians and ratios. See BENCHMARKS.md for how to run and read it.
+//
+//   BENCH_QUICK=1              small sizes, one round: a smoke run of the harness
+//   BENCH_NO_DISTRIBUTION=1    Berth alone
+//   BENCH_ROUNDS=N             rounds (default 3; 1 when quick)
+//   BENCH_DISTRIBUTION_BIN     the Distribution binary (default: docker-registry on PATH)
+//   BENCH_BERTH_NODE_FLAGS     extra node flags for the Berth process (e.g. --cpu-prof)
+//   BENCH_ONLY=a,b             only these workloads (push, chunked, pull, manifest-push,
+//                              manifest-get, head, skopeo); what they need still runs, unreported
+import { spawnSync } from 'node:child_process';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { diskWriteThroughput, sha256Throughput } from './limits.js';
+import { record, renderReport, type Limits, type Results } from './report.js';
+import { skopeoRound } from './skopeo.js';
+import { formatNumber, MiB } from './stats.js';
+import { cpuPressure, startBerth, startDistribution, type Target } from './targets.js';
+import { blobHead, blobPull, blobPush, makeBlobs, manifestGet, manifestPush, type ManifestSet, type Sizes } from './workloads.js';
+import type { SyntheticBlob } from './data.js';
+
+const quick = process.env.BENCH_QUICK === '1';
+const rounds = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 3));
+if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50) throw new Error(`BENCH_ROUNDS must be an integer from 1 to 50, not ${process.env.BENCH_ROUNDS}`);
+
+const fullSizes: Sizes = {
+  blobCount: 8,
+  blobBlocks: 64, // 64 MiB
+  blobConcurrency: 4,
+  chunkBlocks: 8, // 8 MiB PATCHes
+  manifestCount: 400,
+  manifestConcurrency: 8,
+  loadConcurrency: 32,
+  loadMaxRequests: 30_000,
+  loadMaxMs: 5_000,
+  skopeoLayerBlocks: [32, 16, 8, 4, 2, 1],
+  shaBytes: 512 * MiB,
+  diskBytes: 256 * MiB,
+};
+const quickSizes: Sizes = {
+  blobCount: 2,
+  blobBlocks: 2,
+  blobConcurrency: 2,
+  chunkBlocks: 1,
+  manifestCount: 20,
+  manifestConcurrency: 4,
+  loadConcurrency: 32,
+  loadMaxRequests: 400,
+  loadMaxMs: 1_500,
+  skopeoLayerBlocks: [1, 1],
+  shaBytes: 32 * MiB,
+  diskBytes: 16 * MiB,
+};
+const sizes = quick ? quickSizes : fullSizes;
+
+const workloads = ['push', 'chunked', 'pull', 'manifest-push', 'manifest-get', 'head', 'skopeo'] as const;
+type Workload = (typeof workloads)[number];
+const only = (process.env.BENCH_ONLY ?? '').split(',').filter((w) => w.length > 0);
+for (const w of only) if (!(workloads as readonly string[]).includes(w)) throw new Error(`BENCH_ONLY: unknown workload ${w}; known: ${workloads.join(', ')}`);
+const selected = (w: Workload) => only.length === 0 || only.includes(w);
+/** Runs when selected or when a selected workload needs what it leaves behind. */
+const needed = (w: Workload) => selected(w) || (w === 'push' && (selected('pull') || selected('head'))) || (w === 'manifest-push' && selected('manifest-get'));
+
+function hasCommand(command: string): string | null {
+  const found = spawnSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' });
+  return found.status === 0 ? found.stdout.trim() : null;
+}
+
+class RoundError extends Error {}
+
+function machineLoad(): string {
+  const pressure = cpuPressure();
+  return `load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}${pressure ? `, CPU pressure ${pressure}` : ''}`;
+}
+
+interface RoundState {
+  monoBlobs: SyntheticBlob[];
+  manifests?: ManifestSet;
+}
+
+async function main(): Promise<number> {
+  const notes: string[] = [];
+  const distributionBin = process.env.BENCH_NO_DISTRIBUTION === '1' ? null : (process.env.BENCH_DISTRIBUTION_BIN ?? hasCommand('docker-registry'));
+  if (process.env.BENCH_NO_DISTRIBUTION === '1') notes.push('Distribution left out (BENCH_NO_DISTRIBUTION=1)');
+  else if (!distributionBin) notes.push('Distribution left out: docker-registry is not installed (apt-get install docker-registry)');
+  const skopeo = hasCommand('skopeo');
+  if (!skopeo) notes.push('skopeo image push/pull left out: skopeo is not installed (apt-get install skopeo)');
+
+  console.log(`Berth benchmark${quick ? ' (BENCH_QUICK: smoke sizes, figures mean nothing)' : ''}: ${rounds} round(s), ${new Date().toISOString()}`);
+  console.log(`  node ${process.version}, ${cpus().length} CPU(s) ${cpus()[0]?.model ?? ''}, ${machineLoad()}`);
+  console.log(
+    `  blobs: ${sizes.blobCount} x ${sizes.blobBlocks} MiB, ${sizes.blobConcurrency} at a time, chunks of ${sizes.chunkBlocks} MiB; ` +
+      `${sizes.manifestCount} manifests, ${sizes.manifestConcurrency} at a time; GET/HEAD: ${sizes.loadConcurrency} clients, ` +
+      `up to ${sizes.loadMaxRequests} requests or ${sizes.loadMaxMs / 1000} s; skopeo image: ${sizes.skopeoLayerBlocks.length} layers, ${sizes.skopeoLayerBlocks.reduce((a, b) => a + b, 0)} MiB`,
+  );
+
+  const targets: Target[] = [];
+  const stopAll = async () => {
+    await Promise.all(targets.map((t) => t.stop().catch(() => {})));
+  };
+  process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
+  try {
+    targets.push(await startBerth());
+    if (distributionBin) targets.push(await startDistribution(distributionBin));
+    for (const t of targets) console.log(`  ${t.name} on ${t.url} (pid ${t.process.pid}); fsync before acknowledging a blob: ${t.durability}`);
+
+    const results: Results = new Map();
+    const limits: Limits = { sha256: [], disk: [] };
+    if (!quick) {
+      process.stdout.write('warm-up (not reported) ...');
+      for (const t of targets) await runRound(t, 0, quickSizes, new Map(), skopeo !== null, { record: false });
+      console.log(' done');
+    }
+    for (let round = 1; round <= rounds; round++) {
+      limits.sha256.push(sha256Throughput(sizes.shaBytes));
+      limits.disk.push(await diskWriteThroughput(tmpdir(), sizes.diskBytes));
+      console.log(`round ${round}: sha256 ${formatNumber(limits.sha256.at(-1)!)} MB/s, disk+fsync ${formatNumber(limits.disk.at(-1)!)} MB/s`);
+      // Alternate who goes first, so neither side always runs on a warmer (or busier) machine.
+      const order = round % 2 === 1 ? targets : [...targets].reverse();
+      await runRound(order, round, sizes, results, skopeo !== null, { record: true });
+    }
+
+    const berth = targets[0]!;
+    const dist = targets.find((t) => t.name === 'Distribution');
+    const { text, missed } = renderReport({
+      results,
+      limits,
+      berthPeakRssMiB: berth.memory.peakMiB(),
+      distributionPeakRssMiB: dist ? dist.memory.peakMiB() : null,
+      hasDistribution: dist !== undefined,
+      notes: [
+        ...notes,
+        'blob pull reads blobs written moments before: it measures the serving path from the page cache, not the disk',
+        'the load generator runs in this process and shares the machine\'s cores with the registry under test',
+      ],
+    });
+    console.log(`machine at the end: ${machineLoad()}`);
+    console.log('');
+    console.log(text);
+    console.log('');
+    console.log('durability (fsync before a blob is acknowledged):');
+    for (const t of targets) console.log(`  ${t.name}: ${t.durability}`);
+    console.log('');
+    console.log(missed.length === 0 ? 'all goals of issue 6 met' : `goals missed:\n  ${missed.join('\n  ')}`);
+    return 0;
+  } catch (err) {
+    console.error(`\nbenchmark failed, no figures reported: ${(err as Error).message}`);
+    const failed = err instanceof RoundError ? targets.find((t) => (err as Error).message.includes(`, ${t.name}:`)) : undefined;
+    if (failed) console.error(`last output of ${failed.name}:\n${failed.output() || '(none)'}`);
+    return 1;
+  } finally {
+    await stopAll();
+  }
+}
+
+/** One round of every workload. With several targets, each step runs on each target in turn. */
+async function runRound(
+  targets: Target | Target[],
+  round: number,
+  sizes: Sizes,
+  results: Results,
+  withSkopeo: boolean,
+  options: { record: boolean },
+): Promise<void> {
+  const list = Array.isArray(targets) ? targets : [targets];
+  const state = new Map<string, RoundState>();
+  for (const t of list) state.set(t.name, { monoBlobs: makeBlobs(t, round, 'mono', sizes) });
+  const step = async (workload: Workload, label: string, work: (t: Target, s: RoundState, put: (key: string, value: number) => void) => Promise<string | { text: string; cpuScale: number }>) => {
+    if (!needed(workload)) return;
+    const put = (t: Target, key: string, value: number) => {
+      if (options.record && selected(workload)) record(results, t.name, key, value);
+    };
+    for (const t of list) {
+      if (t.process.exitCode !== null || t.process.signalCode !== null) throw new RoundError(`round ${round}, ${label}, ${t.name}: the process has exited`);
+      let outcome: string | { text: string; cpuScale: number };
+      const cpu0 = t.cpuSeconds();
+      try {
+        outcome = await work(t, state.get(t.name)!, (key, value) => put(t, key, value));
+      } catch (err) {
+        throw new RoundError(`round ${round}, ${label}, ${t.name}: ${(err as Error).message}`);
+      }
+      const cpu = t.cpuSeconds() - cpu0;
+      const summary = typeof outcome === 'string' ? outcome : outcome.text;
+      // Normalised (per GiB, per 10k requests) so rounds and sizes compare.
+      put(t, `cpu_${workload}`, cpu * (typeof outcome === 'string' ? 1 : outcome.cpuScale));
+      if (options.record) console.log(`  ${t.name.padEnd(12)} ${label.padEnd(20)} ${summary}; server CPU ${formatNumber(cpu)} s`);
+    }
+  };
+  const blobsRepo = `bench/blobs-${round}`;
+  const perGiB = 1024 / (sizes.blobCount * sizes.blobBlocks);
+  await step('push', 'blob push mono', async (t, s, put) => {
+    const v = await blobPush(t, blobsRepo, s.monoBlobs, sizes, false);
+    put('push_mono', v);
+    return { text: `${formatNumber(v)} MB/s`, cpuScale: perGiB };
+  });
+  await step('chunked', 'blob push chunked', async (t, _s, put) => {
+    const v = await blobPush(t, `bench/chunked-${round}`, makeBlobs(t, round, 'chunked', sizes), sizes, true);
+    put('push_chunked', v);
+    return { text: `${formatNumber(v)} MB/s`, cpuScale: perGiB };
+  });
+  await step('pull', 'blob pull', async (t, s, put) => {
+    const v = await blobPull(t, blobsRepo, s.monoBlobs, sizes);
+    put('pull', v);
+    return { text: `${formatNumber(v)} MB/s`, cpuScale: perGiB };
+  });
+  await step('manifest-push', 'manifest push', async (t, s, put) => {
+    const { perSecond, set } = await manifestPush(t, round, sizes);
+    s.manifests = set;
+    put('manifest_push', perSecond);
+    return { text: `${formatNumber(perSecond)} /s`, cpuScale: 1000 / sizes.manifestCount };
+  });
+  await step('manifest-get', 'manifest GET', async (t, s, put) => {
+    const v = await manifestGet(t, s.manifests!, sizes);
+    put('manifest_get', v.perSecond);
+    put('manifest_get_p50', v.p50);
+    put('manifest_get_p99', v.p99);
+    return { text: `${formatNumber(v.perSecond)} /s, p50 ${formatNumber(v.p50)} ms, p99 ${formatNumber(v.p99)} ms`, cpuScale: 10_000 / v.requests };
+  });
+  await step('head', 'blob HEAD', async (t, s, put) => {
+    const v = await blobHead(t, blobsRepo, s.monoBlobs, sizes);
+    put('blob_head', v.perSecond);
+    put('blob_head_p50', v.p50);
+    put('blob_head_p99', v.p99);
+    return { text: `${formatNumber(v.perSecond)} /s, p50 ${formatNumber(v.p50)} ms, p99 ${formatNumber(v.p99)} ms`, cpuScale: 10_000 / v.requests };
+  });
+  if (withSkopeo) {
+    await step('skopeo', 'skopeo image', async (t, _s, put) => {
+      const v = await skopeoRound(t, `${t.name.toLowerCase()}-${round}-${process.pid}`, sizes.skopeoLayerBlocks);
+      put('skopeo_push', v.pushSeconds);
+      put('skopeo_pull', v.pullSeconds);
+      return `push ${formatNumber(v.pushSeconds)} s, pull ${formatNumber(v.pullSeconds)} s`;
+    });
+  }
+}
+
+process.exitCode = await main();
