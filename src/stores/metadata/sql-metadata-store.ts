@@ -14,6 +14,7 @@ import type {
   UploadRecord,
 } from '../metadata-store.js';
 import { migrationProvider, type SqlDialectName } from './migrations.js';
+import { withStatementCache } from './statement-cache.js';
 import type { Database } from './schema.js';
 import { immutableTagConflict } from './sql-ecr-store.js';
 
@@ -39,7 +40,7 @@ export class SqlMetadataStore implements MetadataStore {
       database.pragma('synchronous = FULL');
       database.pragma('foreign_keys = ON');
       database.pragma('busy_timeout = 5000');
-      return new SqlMetadataStore(new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), 'sqlite');
+      return new SqlMetadataStore(new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) }), 'sqlite');
     }
     const pool = new pg.Pool({
       connectionString: connection.url,
