@@ -17,6 +17,9 @@ import type { MetadataStore } from './stores/metadata-store.js';
 import { SqlEcrStore } from './stores/metadata/sql-ecr-store.js';
 import { SqlMetadataStore } from './stores/metadata/sql-metadata-store.js';
 
+/** How long /readyz waits for the database or the storage before calling the node unready. */
+const READY_TIMEOUT_MS = 5_000;
+
 export interface Berth {
   config: BerthConfig;
   http: FastifyInstance;
@@ -76,13 +79,23 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   installMetrics(http);
 
   http.get('/healthz', async () => ({ status: 'ok' }));
+  // Readiness: this node can serve right now (the database and the bucket or folder answer).
+  // A load balancer takes a node out of rotation on 503 and back on 200.
   http.get('/readyz', async (_req, reply) => {
-    try {
-      await meta.ping();
-      return { status: 'ready', metadata: meta.kind, storage: blobs.kind };
-    } catch (err) {
-      return reply.code(503).send({ status: 'unavailable', error: (err as Error).message });
-    }
+    const check = async (what: 'metadata' | 'storage', ping: (signal: AbortSignal) => Promise<void>) => {
+      const signal = AbortSignal.timeout(READY_TIMEOUT_MS);
+      // The database ping takes no signal: race it, so a hung engine still answers 503 in time.
+      const timedOut = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error(`no answer within ${READY_TIMEOUT_MS} ms`)), { once: true }));
+      try {
+        await Promise.race([ping(signal), timedOut]);
+        return null;
+      } catch (err) {
+        return `${what}: ${(err as Error).message || (err as Error).name}`;
+      }
+    };
+    const problems = (await Promise.all([check('metadata', () => meta.ping()), check('storage', (signal) => blobs.ping(signal))])).filter(Boolean);
+    if (problems.length > 0) return reply.code(503).send({ status: 'unavailable', metadata: meta.kind, storage: blobs.kind, errors: problems });
+    return { status: 'ready', metadata: meta.kind, storage: blobs.kind };
   });
   await http.register(ociEdge, { registry, registryId: config.registryId, manifestMaxBytes: config.limits.manifestMaxBytes });
   // NOTE: until SigV4 verification lands, the ECR edge accepts any SigV4-shaped request.
