@@ -50,7 +50,8 @@ export async function openStores(config: BerthConfig): Promise<{ blobs: BlobStor
 export async function createApp(config: BerthConfig): Promise<Berth> {
   const { blobs, meta, ecrStore } = await openStores(config);
   const hooks: RegistryHooks = {};
-  const registry = new RegistryService({ blobs, meta, limits: config.limits, hooks });
+  const pullRedirect = config.storage.kind === 's3' && config.storage.redirect ? { ttlSeconds: config.storage.redirectTtlSeconds } : undefined;
+  const registry = new RegistryService({ blobs, meta, limits: config.limits, hooks, pullRedirect });
   const ecr = createEcrServices({ registry, meta, ecr: ecrStore }, { downloadUrlTtlMs: config.ecr.downloadUrlTtlSeconds * 1000 });
   if (config.ecr.enabled) {
     // Pushes to new repositories follow creation templates; pulls refresh lastRecordedPullTime.

@@ -26,6 +26,13 @@ const s3StorageSchema = z
     createBucket: z.boolean().default(false),
     /** 'when_required' for engines that refuse the SDK's streaming checksums (Ceph 16). */
     checksums: z.enum(['when_required', 'when_supported']).optional(),
+    /**
+     * Answer blob pulls with a 307 to a presigned GetObject URL so bytes skip the node. The
+     * engine's endpoint must then be reachable by registry clients, not only by Berth.
+     */
+    redirect: z.boolean().default(false),
+    /** How long a redirect URL stays valid. */
+    redirectTtlSeconds: z.number().int().min(10).max(7 * 86_400).default(900),
   })
   .strict();
 
@@ -95,7 +102,7 @@ export function metadataFromString(value: string): NonNullable<ConfigInput['meta
 
 /**
  * `--storage` and BERTH_STORAGE take a folder path or `s3://<bucket>/<prefix>`, the latter
- * with optional query settings: ?region=&endpoint=&forcePathStyle=&createBucket=&checksums=
+ * with optional query settings: ?region=&endpoint=&forcePathStyle=&createBucket=&checksums=&redirect=&redirectTtlSeconds=
  */
 export function storageFromString(value: string): NonNullable<ConfigInput['storage']> {
   if (value.startsWith('s3://')) return s3FromUrl(value);
@@ -113,9 +120,13 @@ function s3FromUrl(value: string): NonNullable<ConfigInput['storage']> {
   }
   if (!url.hostname) throw new ConfigError(`storage URL ${value} names no bucket: use s3://<bucket>/<prefix>`);
   const out: Record<string, unknown> = { kind: 's3', bucket: url.hostname, prefix: decodeURIComponent(url.pathname.replace(/^\/+/, '')) };
-  const booleans = new Set(['forcePathStyle', 'createBucket']);
+  const booleans = new Set(['forcePathStyle', 'createBucket', 'redirect']);
   for (const [key, raw] of url.searchParams) {
-    if (!['region', 'endpoint', 'forcePathStyle', 'createBucket', 'checksums'].includes(key)) throw new ConfigError(`unknown storage URL setting ${key}`);
+    if (key === 'redirectTtlSeconds') {
+      out[key] = Number(raw);
+      continue;
+    }
+    if (!['region', 'endpoint', 'forcePathStyle', 'createBucket', 'checksums', 'redirect'].includes(key)) throw new ConfigError(`unknown storage URL setting ${key}`);
     if (booleans.has(key) && raw !== 'true' && raw !== 'false') throw new ConfigError(`storage URL setting ${key} must be true or false`);
     out[key] = booleans.has(key) ? raw === 'true' : raw;
   }
