@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import { resolvedPaths, type BerthConfig } from './config/config.js';
@@ -52,7 +53,8 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   const hooks: RegistryHooks = {};
   const pullRedirect = config.storage.kind === 's3' && config.storage.redirect ? { ttlSeconds: config.storage.redirectTtlSeconds } : undefined;
   const registry = new RegistryService({ blobs, meta, limits: config.limits, hooks, pullRedirect });
-  const ecr = createEcrServices({ registry, meta, ecr: ecrStore }, { downloadUrlTtlMs: config.ecr.downloadUrlTtlSeconds * 1000 });
+  const downloadUrlSecret = config.ecr.downloadUrlSecret ?? (await meta.sharedSecret('ecr.download-url', randomBytes(32).toString('base64url'), Date.now()));
+  const ecr = createEcrServices({ registry, meta, ecr: ecrStore }, { downloadUrlTtlMs: config.ecr.downloadUrlTtlSeconds * 1000, downloadUrlSecret });
   if (config.ecr.enabled) {
     // Pushes to new repositories follow creation templates; pulls refresh lastRecordedPullTime.
     hooks.createRepositoryOnPush = (registryId, name) => ecr.templates.createOnPush(registryId, name, config.ecr.createOnPush);

@@ -70,6 +70,11 @@ export const configSchema = z
         /** How long a GetDownloadUrlForLayer URL stays valid. */
         downloadUrlTtlSeconds: z.number().int().min(1).max(86_400).default(600),
         /**
+         * The secret layer download URLs are signed with; identical on every node. Unset: one
+         * is generated and kept in the metadata database, which every node shares.
+         */
+        downloadUrlSecret: z.string().min(32, 'must be at least 32 characters').optional(),
+        /**
          * A push to a repository that does not exist: 'always' creates it (from the matching
          * CREATE_ON_PUSH template, else with defaults); 'template' refuses it without a
          * matching template, as ECR does.
