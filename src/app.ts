@@ -71,6 +71,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     // Per-request lines only at debug and trace: at CI load they would dominate the log.
     logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
     return503OnClosing: true,
+    trustProxy: config.trustProxy,
     forceCloseConnections: 'idle',
     // Requests fastify rejects before routing (a malformed URL, say) still get the
     // protocol's own error form on /v2.

@@ -43,6 +43,12 @@ export const configSchema = z
     host: z.string().min(1).default('0.0.0.0'),
     port: z.coerce.number().int().min(0).max(65535).default(5000),
     dataDir: z.string().min(1).default('./data'),
+    /**
+     * Behind a reverse proxy: believe its X-Forwarded-Proto/-Host/-For (URLs Berth hands out,
+     * such as ECR layer download URLs, then carry https and the public host). true trusts any
+     * peer; a string lists trusted addresses or CIDRs, comma-separated.
+     */
+    trustProxy: z.union([z.boolean(), z.string().min(1)]).default(false),
     metadata: metadataSchema.default({ kind: 'sqlite' }),
     storage: storageSchema.default({ kind: 'fs' }),
     /** The 12-digit account whose registry /v2 serves. */

@@ -72,3 +72,24 @@ test('download tokens: the same configured secret verifies across instances, ano
   assert.equal(new DownloadTokens().verify(token, 1_000), null);
   assert.equal(new DownloadTokens(secret).verify(token, grant.expiresAt + 1), null, 'expired');
 });
+
+test('behind a trusted proxy, download URLs carry the forwarded scheme and host; untrusted, they do not', async (t) => {
+  for (const trustProxy of [true, false]) {
+    const server = await startEcr({ trustProxy });
+    t.after(() => server.stop());
+    // What nginx in front would add (docs/deployment.md).
+    server.client.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { headers: Record<string, string> };
+        request.headers['x-forwarded-proto'] = 'https';
+        request.headers['x-forwarded-host'] = 'registry.example.test';
+        return next(args);
+      },
+      { step: 'build' },
+    );
+    const { digest } = await pushBlob(server, 'proxied/app', randomBytes(100));
+    const { downloadUrl } = await server.client.send(new GetDownloadUrlForLayerCommand({ repositoryName: 'proxied/app', layerDigest: digest }));
+    if (trustProxy) assert.ok(downloadUrl!.startsWith('https://registry.example.test/'), downloadUrl);
+    else assert.ok(downloadUrl!.startsWith(`${server.url}/`), downloadUrl);
+  }
+});

@@ -73,7 +73,8 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     if (input.registryId !== undefined && input.registryId !== principal.accountId) {
       throw new DomainError('InvalidParameter', `Invalid parameter at 'registryId' failed to satisfy constraint: 'this endpoint serves registry ${principal.accountId}, not ${input.registryId}'`);
     }
-    const host = req.headers.host ?? `${req.hostname}`;
+    // req.host follows X-Forwarded-Host when the proxy is trusted (config trustProxy).
+    const host = req.host || req.headers.host || req.hostname;
     const ctx: OperationContext = {
       ecr: opts.ecr,
       caller: { accountId: principal.accountId, region: principal.region, registryHost: host },
