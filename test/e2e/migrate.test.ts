@@ -118,3 +118,32 @@ test('berth migrate copies SQLite + folder to PostgreSQL + S3, verifying digests
   const catalog = (await (await fetch(`${target.url}/v2/_catalog`)).json()) as { repositories: string[] };
   assert.deepEqual(catalog.repositories, ['team/api', 'team/new', 'team/web']);
 });
+
+test('berth migrate between two embedded registries refuses a target that holds other repositories under the same ids', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'berth-migrate-conflict-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const dirs = { source: join(root, 'source'), target: join(root, 'target') };
+  for (const [dir, repo] of [[dirs.source, 'source/app'], [dirs.target, 'other/thing']] as const) {
+    const server = await startEcr({ dataDir: dir });
+    const blob = randomBytes(100);
+    const res = await fetch(`${server.url}/v2/${repo}/blobs/uploads/?digest=${sha256(blob)}`, { method: 'POST', body: new Uint8Array(blob), headers: { 'Content-Type': 'application/octet-stream' } });
+    assert.equal(res.status, 201);
+    await server.stop();
+  }
+  const args = (to: string) => [cliPath, 'migrate', '--from-metadata', join(dirs.source, 'berth.db'), '--from-storage', join(dirs.source, 'storage'), '--to-metadata', join(to, 'berth.db'), '--to-storage', join(to, 'storage')];
+  const refused = await run(process.execPath, args(dirs.target));
+  assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+  assert.match(refused.stderr, /holds repository 000000000000\/other\/thing under id 1, where the source has 000000000000\/source\/app: migrate into an empty database/);
+
+  // Into a fresh folder (SQLite + folder to SQLite + folder) it works, and again.
+  const fresh = join(root, 'fresh');
+  for (const expected of [/done: 1 blobs copied/, /done: 0 blobs copied .* 1 already there/]) {
+    const ok = await run(process.execPath, args(fresh));
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, expected);
+  }
+  const server = await startEcr({ dataDir: fresh });
+  t.after(() => server.stop());
+  const catalog = (await (await fetch(`${server.url}/v2/_catalog`)).json()) as { repositories: string[] };
+  assert.deepEqual(catalog.repositories, ['source/app']);
+});
