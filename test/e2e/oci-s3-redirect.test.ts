@@ -4,6 +4,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { GetDownloadUrlForLayerCommand } from '@aws-sdk/client-ecr';
+import { startEcr } from '../ecr/helpers.js';
 import { blobPath, buildTestImages, imageDigests, sha256 } from '../helpers/images.js';
 import { runOk } from '../helpers/process.js';
 import { removePrefix, requireS3, s3TestEnv, testBucket } from '../helpers/s3.js';
@@ -13,11 +15,11 @@ import { requireTool } from '../helpers/tools.js';
 // storage.redirect: blob GETs answer 307 to a presigned GetObject URL on the S3 engine, so
 // the bytes skip the node (as Distribution and ECR do). Clients follow it; digests hold.
 
-async function startRedirecting(t: import('node:test').TestContext): Promise<TestServer> {
+async function startRedirecting<S extends TestServer>(t: import('node:test').TestContext, start: (options: Parameters<typeof startBerth>[0]) => Promise<S> = startBerth as never): Promise<S> {
   const env = s3TestEnv()!;
   const prefix = `redirect-${randomBytes(6).toString('hex')}/`;
   Object.assign(process.env, { AWS_ACCESS_KEY_ID: env.accessKeyId, AWS_SECRET_ACCESS_KEY: env.secretAccessKey });
-  const server = await startBerth({
+  const server = await start({
     storage: { kind: 's3', bucket: testBucket, prefix, endpoint: env.endpoint, region: env.region, createBucket: true, checksums: env.checksums, redirect: true, redirectTtlSeconds: 60 },
   });
   t.after(async () => {
@@ -81,4 +83,20 @@ test('skopeo pulls an image through the redirect', async (t) => {
   for (const digest of imageDigests(images.multiLayer)) {
     assert.equal(sha256(await readFile(blobPath(out, digest))), digest, `blob ${digest} in skopeo's copy`);
   }
+});
+
+test('with storage.redirect an ECR layer download URL redirects to the engine too', async (t) => {
+  if (!requireS3(t)) return;
+  const server = await startRedirecting(t, startEcr);
+  const data = randomBytes(50_000);
+  const digest = await pushBlob(server, 'redirect/ecr', data);
+  const { downloadUrl } = await server.client.send(new GetDownloadUrlForLayerCommand({ repositoryName: 'redirect/ecr', layerDigest: digest }));
+  const res = await fetch(downloadUrl!, { redirect: 'manual' });
+  assert.equal(res.status, 307);
+  assert.equal(new URL(res.headers.get('location')!).origin, new URL(s3TestEnv()!.endpoint).origin);
+  const followed = await fetch(downloadUrl!);
+  assert.equal(followed.status, 200);
+  assert.equal(sha256(Buffer.from(await followed.arrayBuffer())), digest);
+  const forged = await fetch(downloadUrl!.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')), { redirect: 'manual' });
+  assert.equal(forged.status, 403, 'a forged token is refused, not redirected');
 });

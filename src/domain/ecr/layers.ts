@@ -164,6 +164,16 @@ export class EcrLayers {
     return { token, layerDigest: digest };
   }
 
+  /**
+   * Where the client may fetch the layer a download token grants straight from storage
+   * (storage.redirect), or null to stream it through this node with openDownload.
+   */
+  async downloadRedirect(token: string): Promise<string | null> {
+    const grant = this.tokens.verify(token, this.now());
+    if (!grant) throw new DomainError('Denied', 'the download URL is invalid or has expired');
+    return (await this.deps.registry.blobRedirect(grant.registryId, grant.repository, grant.digest))?.url ?? null;
+  }
+
   /** Opens the layer a download token grants. */
   async openDownload(token: string) {
     const grant = this.tokens.verify(token, this.now());

@@ -87,6 +87,9 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
   // A wildcard, not `:token`: tokens are longer than fastify's 100-character param limit.
   app.get(`${layerDownloadPath}*`, async (req, reply) => {
     const token = (req.params as { '*': string })['*'];
+    // With storage.redirect the bytes come from the storage engine, as ECR's own URLs do.
+    const direct = await opts.ecr.layers.downloadRedirect(token);
+    if (direct) return reply.code(307).header('Location', direct).header('Content-Length', '0').send();
     const content = await opts.ecr.layers.openDownload(token);
     reply
       .code(200)
