@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import { authenticateSigV4 } from './auth/authenticate.js';
@@ -29,6 +30,9 @@ import type { MetadataStore } from './stores/metadata-store.js';
 import { SqlEcrStore } from './stores/metadata/sql-ecr-store.js';
 import { SqlIdentityStore } from './stores/metadata/sql-identity-store.js';
 import { SqlMetadataStore } from './stores/metadata/sql-metadata-store.js';
+
+/** How long /readyz waits for the database or the storage before calling the node unready. */
+const READY_TIMEOUT_MS = 5_000;
 
 export interface Berth {
   config: BerthConfig;
@@ -68,8 +72,10 @@ export function scrubUrl(url: string): string {
 export async function createApp(config: BerthConfig): Promise<Berth> {
   const { blobs, meta, ecrStore } = await openStores(config);
   const hooks: RegistryHooks = {};
-  const registry = new RegistryService({ blobs, meta, limits: config.limits, hooks });
-  const ecr = createEcrServices({ registry, meta, ecr: ecrStore }, { downloadUrlTtlMs: config.ecr.downloadUrlTtlSeconds * 1000 });
+  const pullRedirect = config.storage.kind === 's3' && config.storage.redirect ? { ttlSeconds: config.storage.redirectTtlSeconds } : undefined;
+  const registry = new RegistryService({ blobs, meta, limits: config.limits, hooks, pullRedirect });
+  const downloadUrlSecret = config.ecr.downloadUrlSecret ?? (await meta.sharedSecret('ecr.download-url', randomBytes(32).toString('base64url'), Date.now()));
+  const ecr = createEcrServices({ registry, meta, ecr: ecrStore }, { downloadUrlTtlMs: config.ecr.downloadUrlTtlSeconds * 1000, downloadUrlSecret });
   if (config.ecr.enabled) {
     // Pushes to new repositories follow creation templates; pulls refresh lastRecordedPullTime.
     hooks.createRepositoryOnPush = (registryId, name) => ecr.templates.createOnPush(registryId, name, config.ecr.createOnPush);
@@ -107,6 +113,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     // Per-request lines only at debug and trace: at CI load they would dominate the log.
     logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
     return503OnClosing: true,
+    trustProxy: config.trustProxy,
     forceCloseConnections: 'idle',
     constraints: { awsTarget: ecrTargetConstraint },
     // Requests fastify rejects before routing (a malformed URL, say) still get the
@@ -119,13 +126,23 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   installMetrics(http);
 
   http.get('/healthz', async () => ({ status: 'ok' }));
+  // Readiness: this node can serve right now (the database and the bucket or folder answer).
+  // A load balancer takes a node out of rotation on 503 and back on 200.
   http.get('/readyz', async (_req, reply) => {
-    try {
-      await meta.ping();
-      return { status: 'ready', metadata: meta.kind, storage: blobs.kind };
-    } catch (err) {
-      return reply.code(503).send({ status: 'unavailable', error: (err as Error).message });
-    }
+    const check = async (what: 'metadata' | 'storage', ping: (signal: AbortSignal) => Promise<void>) => {
+      const signal = AbortSignal.timeout(READY_TIMEOUT_MS);
+      // The database ping takes no signal: race it, so a hung engine still answers 503 in time.
+      const timedOut = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error(`no answer within ${READY_TIMEOUT_MS} ms`)), { once: true }));
+      try {
+        await Promise.race([ping(signal), timedOut]);
+        return null;
+      } catch (err) {
+        return `${what}: ${(err as Error).message || (err as Error).name}`;
+      }
+    };
+    const problems = (await Promise.all([check('metadata', () => meta.ping()), check('storage', (signal) => blobs.ping(signal))])).filter(Boolean);
+    if (problems.length > 0) return reply.code(503).send({ status: 'unavailable', metadata: meta.kind, storage: blobs.kind, errors: problems });
+    return { status: 'ready', metadata: meta.kind, storage: blobs.kind };
   });
   // Registered on the root before the /v2 routes, so it runs in front of every one of them.
   if (config.auth.v2) installRegistryAuth(http, { identity, tokens, challenge: config.auth.challenge, registryId: config.registryId, region: config.region });

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { createApp } from '../app.js';
 import { ConfigError, loadConfig, resolvedPaths } from '../config/config.js';
 import { adminErrorMessage, registerAdminCommands } from './admin.js';
+import { runMigrate, type MigrateFlags } from './migrate.js';
 
 const program = new Command();
 program.name('berth').description('Berth: a container image registry that speaks OCI Distribution and the Amazon ECR API');
@@ -46,6 +47,21 @@ program
     process.once('SIGINT', () => void stop('SIGINT'));
   });
 
+program
+  .command('migrate')
+  .description('copy metadata and blobs to other stores (e.g. SQLite + folder to PostgreSQL + S3); safe to re-run, resumes')
+  .requiredOption('--from-metadata <sqlite-path|postgres-url>', 'the metadata to copy')
+  .requiredOption('--from-storage <path|s3-url>', 'the blobs to copy')
+  .requiredOption('--to-metadata <sqlite-path|postgres-url>', 'where the metadata goes')
+  .requiredOption('--to-storage <path|s3-url>', 'where the blobs go')
+  .action(async (flags: MigrateFlags) => {
+    const summary = await runMigrate(flags, (line) => process.stdout.write(`${line}\n`));
+    if (summary.blobs.failed.length > 0) {
+      process.stderr.write(`berth: ${summary.blobs.failed.length} blobs failed their digest check or could not be read; they were not copied\n`);
+      process.exit(1);
+    }
+  });
+
 function redactUrl(url: string): string {
   return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 }
@@ -62,7 +78,7 @@ program.parseAsync(process.argv).catch((err: unknown) => {
     process.stderr.write(`berth: ${err.message}\n`);
     process.exit(2);
   }
-  if (err instanceof Error && err.name === 'S3StorageError') {
+  if (err instanceof Error && (err.name === 'S3StorageError' || err.name === 'MetadataCopyConflict')) {
     process.stderr.write(`berth: ${err.message}\n`);
     process.exit(1);
   }

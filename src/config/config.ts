@@ -26,6 +26,13 @@ const s3StorageSchema = z
     createBucket: z.boolean().default(false),
     /** 'when_required' for engines that refuse the SDK's streaming checksums (Ceph 16). */
     checksums: z.enum(['when_required', 'when_supported']).optional(),
+    /**
+     * Answer blob pulls with a 307 to a presigned GetObject URL so bytes skip the node. The
+     * engine's endpoint must then be reachable by registry clients, not only by Berth.
+     */
+    redirect: z.boolean().default(false),
+    /** How long a redirect URL stays valid. */
+    redirectTtlSeconds: z.number().int().min(10).max(7 * 86_400).default(900),
   })
   .strict();
 
@@ -36,6 +43,12 @@ export const configSchema = z
     host: z.string().min(1).default('0.0.0.0'),
     port: z.coerce.number().int().min(0).max(65535).default(5000),
     dataDir: z.string().min(1).default('./data'),
+    /**
+     * Behind a reverse proxy: believe its X-Forwarded-Proto/-Host/-For (URLs Berth hands out,
+     * such as ECR layer download URLs, then carry https and the public host). true trusts any
+     * peer; a string lists trusted addresses or CIDRs, comma-separated.
+     */
+    trustProxy: z.union([z.boolean(), z.string().min(1)]).default(false),
     metadata: metadataSchema.default({ kind: 'sqlite' }),
     storage: storageSchema.default({ kind: 'fs' }),
     /** The 12-digit account whose registry /v2 serves. */
@@ -90,6 +103,11 @@ export const configSchema = z
         /** How long a GetDownloadUrlForLayer URL stays valid. */
         downloadUrlTtlSeconds: z.number().int().min(1).max(86_400).default(600),
         /**
+         * The secret layer download URLs are signed with; identical on every node. Unset: one
+         * is generated and kept in the metadata database, which every node shares.
+         */
+        downloadUrlSecret: z.string().min(32, 'must be at least 32 characters').optional(),
+        /**
          * A push to a repository that does not exist: 'always' creates it (from the matching
          * CREATE_ON_PUSH template, else with defaults); 'template' refuses it without a
          * matching template, as ECR does.
@@ -122,7 +140,7 @@ export function metadataFromString(value: string): NonNullable<ConfigInput['meta
 
 /**
  * `--storage` and BERTH_STORAGE take a folder path or `s3://<bucket>/<prefix>`, the latter
- * with optional query settings: ?region=&endpoint=&forcePathStyle=&createBucket=&checksums=
+ * with optional query settings: ?region=&endpoint=&forcePathStyle=&createBucket=&checksums=&redirect=&redirectTtlSeconds=
  */
 export function storageFromString(value: string): NonNullable<ConfigInput['storage']> {
   if (value.startsWith('s3://')) return s3FromUrl(value);
@@ -140,9 +158,13 @@ function s3FromUrl(value: string): NonNullable<ConfigInput['storage']> {
   }
   if (!url.hostname) throw new ConfigError(`storage URL ${value} names no bucket: use s3://<bucket>/<prefix>`);
   const out: Record<string, unknown> = { kind: 's3', bucket: url.hostname, prefix: decodeURIComponent(url.pathname.replace(/^\/+/, '')) };
-  const booleans = new Set(['forcePathStyle', 'createBucket']);
+  const booleans = new Set(['forcePathStyle', 'createBucket', 'redirect']);
   for (const [key, raw] of url.searchParams) {
-    if (!['region', 'endpoint', 'forcePathStyle', 'createBucket', 'checksums'].includes(key)) throw new ConfigError(`unknown storage URL setting ${key}`);
+    if (key === 'redirectTtlSeconds') {
+      out[key] = Number(raw);
+      continue;
+    }
+    if (!['region', 'endpoint', 'forcePathStyle', 'createBucket', 'checksums', 'redirect'].includes(key)) throw new ConfigError(`unknown storage URL setting ${key}`);
     if (booleans.has(key) && raw !== 'true' && raw !== 'false') throw new ConfigError(`storage URL setting ${key} must be true or false`);
     out[key] = booleans.has(key) ? raw === 'true' : raw;
   }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { BlobStore, ByteRange } from '../stores/blob-store.js';
-import { UploadOffsetMismatch } from '../stores/blob-store.js';
+import { canRedirect, UploadOffsetMismatch } from '../stores/blob-store.js';
 import type { BlobRecord, ManifestRecord, MetadataStore, RepositoryRecord } from '../stores/metadata-store.js';
 import { digestOf, hashThrough, looksLikeDigest, newHash, parseDigest, type DigestAlgorithm } from './digest.js';
 import { DomainError } from './errors.js';
@@ -29,6 +29,11 @@ export interface RegistryServiceDeps {
   limits: RegistryLimits;
   clock?: () => number;
   hooks?: RegistryHooks;
+  /**
+   * Send pulls to the storage engine: blob GETs are answered with a short-lived signed URL
+   * (when the blob store can make one) instead of bytes streamed through this node.
+   */
+  pullRedirect?: { ttlSeconds: number };
 }
 
 /** A byte range as a client asked for it, before it is checked against the blob's size. */
@@ -78,6 +83,7 @@ export class RegistryService {
   private readonly limits: RegistryLimits;
   private readonly now: () => number;
   private readonly hooks: RegistryHooks;
+  private readonly pullRedirect: { ttlSeconds: number } | null;
   // Running hash per in-progress chunked upload, so completing it needs no second read.
   // Lost on restart or when the upload continues on another node: then we re-read the bytes.
   private readonly uploadHashes = new Map<string, ActiveHash>();
@@ -89,6 +95,7 @@ export class RegistryService {
     this.limits = deps.limits;
     this.now = deps.clock ?? Date.now;
     this.hooks = deps.hooks ?? {};
+    this.pullRedirect = deps.pullRedirect ?? null;
   }
 
   // ---------- repositories ----------
@@ -127,6 +134,16 @@ export class RegistryService {
     const range = rangeRequest ? resolveRange(rangeRequest, blob.size) : null;
     const stream = await this.blobs.read(digest, range ?? undefined);
     return { blob, range, stream };
+  }
+
+  /**
+   * Where the client may fetch a blob's bytes itself (a presigned storage URL), after the
+   * same checks as openBlob; null when pulls are not redirected, and the caller streams.
+   */
+  async blobRedirect(registryId: string, name: string, digest: string): Promise<{ blob: BlobRecord; url: string } | null> {
+    if (!this.pullRedirect || !canRedirect(this.blobs)) return null;
+    const blob = await this.statBlob(registryId, name, digest);
+    return { blob, url: await this.blobs.presignedUrl(blob.digest, this.pullRedirect.ttlSeconds) };
   }
 
   async deleteBlob(registryId: string, name: string, digest: string): Promise<void> {

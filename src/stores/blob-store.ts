@@ -58,7 +58,28 @@ export interface BlobStore {
   /** Every stored blob, for garbage collection. */
   list(): AsyncIterable<{ digest: string } & BlobStat>;
 
+  /**
+   * Checks that the storage is reachable and usable right now (the folder exists and is
+   * writable; the bucket answers with these credentials). Throws with a reason otherwise.
+   * Used by /readyz, so it must be cheap.
+   */
+  ping(signal?: AbortSignal): Promise<void>;
+
   close(): Promise<void>;
+}
+
+/**
+ * An optional capability: a store whose blobs can be fetched by clients straight from the
+ * storage engine through a short-lived signed URL (S3 presigned GetObject), so that pulls
+ * skip the node. Check for it with `canRedirect(store)` where it is used.
+ */
+export interface RedirectingBlobStore extends BlobStore {
+  /** A URL that GETs the blob's bytes (whole, or with a Range header) for `ttlSeconds`. */
+  presignedUrl(digest: string, ttlSeconds: number): Promise<string>;
+}
+
+export function canRedirect(store: BlobStore): store is RedirectingBlobStore {
+  return typeof (store as Partial<RedirectingBlobStore>).presignedUrl === 'function';
 }
 
 /** Raised by appendUpload when a chunk does not start where the upload ends. */

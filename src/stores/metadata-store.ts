@@ -82,6 +82,11 @@ export interface MetadataStore {
   close(): Promise<void>;
   /** Cheap round trip for readiness checks. */
   ping(): Promise<void>;
+  /**
+   * The secret stored under `name`; when there is none yet, stores `candidate` and returns
+   * it. Race-safe: nodes starting together all get the same value.
+   */
+  sharedSecret(name: string, candidate: string, now: number): Promise<string>;
 
   getRepository(registryId: string, name: string): Promise<RepositoryRecord | null>;
   /** Returns the repository, creating it when missing (race-safe). */

@@ -16,6 +16,11 @@ export interface BlobStoreFixture {
   store: BlobStore;
   /** Removes everything the fixture created. */
   cleanup(): Promise<void>;
+  /**
+   * Takes the storage away behind the store's back (removes the folder, deletes the
+   * bucket), for the readiness check. Optional: backends that cannot skip that test.
+   */
+  loseStorage?(): Promise<void>;
 }
 
 export function blobStoreContract(name: string, make: () => Promise<BlobStoreFixture>): void {
@@ -236,6 +241,25 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStoreFix
         [last - 100, last],
       ] as const) {
         assertBytes(await readAll(await s.store.read(digest, { start, end })), content.subarray(start, end + 1), `range ${start}-${end}`);
+      }
+    });
+
+    it('ping resolves while the storage is usable', async (s) => {
+      await s.store.ping();
+      await s.putBlob(randomBytes(10));
+      await s.store.ping();
+    });
+
+    test('ping rejects once the storage is gone, and the store does not crash', async (t) => {
+      const fixture = await make();
+      try {
+        if (!fixture.loseStorage) return void t.skip('this fixture cannot take its storage away');
+        await fixture.store.ping();
+        await fixture.loseStorage();
+        await assert.rejects(fixture.store.ping());
+      } finally {
+        await fixture.store.close();
+        await fixture.cleanup();
       }
     });
 

@@ -6,5 +6,6 @@ import { blobStoreContract } from './blob-store.contract.js';
 
 blobStoreContract('fs', async () => {
   const root = await mkdtemp(join(tmpdir(), 'berth-blobs-'));
-  return { store: await new FsBlobStore(root).init(), cleanup: () => rm(root, { recursive: true, force: true }) };
+  const cleanup = () => rm(root, { recursive: true, force: true });
+  return { store: await new FsBlobStore(root).init(), cleanup, loseStorage: cleanup };
 });

@@ -420,6 +420,17 @@ export function metadataStoreContract(name: string, make: () => Promise<Metadata
       assert.equal(await store.claimJob([kind], 'w', NOW + 10_000_000, 60_000), null);
     });
 
+    // ---- shared secrets ----
+
+    test('sharedSecret stores the first candidate and returns it to every later (and concurrent) caller', async () => {
+      const name = uniqueId('secret');
+      const answers = await Promise.all(['one', 'two', 'three', 'four'].map((candidate) => store.sharedSecret(name, candidate, NOW)));
+      assert.equal(new Set(answers).size, 1, `every caller gets the same secret: ${answers.join(', ')}`);
+      assert.ok(['one', 'two', 'three', 'four'].includes(answers[0]!));
+      assert.equal(await store.sharedSecret(name, 'later', NOW + 1), answers[0]);
+      assert.equal(await store.sharedSecret(uniqueId('secret'), 'other', NOW), 'other', 'names are independent');
+    });
+
     // ---- schema ----
 
     test('migrate() again is a no-op that keeps the data; ping answers', async () => {

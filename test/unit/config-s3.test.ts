@@ -4,15 +4,15 @@ import { ConfigError, loadConfig, parseConfig, resolvedPaths } from '../../src/c
 
 test('--storage s3://bucket/prefix selects the S3 store, settings from the URL query', () => {
   const plain = loadConfig({ storage: 's3://berth-blobs/registry/one' }, {});
-  assert.deepEqual(plain.storage, { kind: 's3', bucket: 'berth-blobs', prefix: 'registry/one', createBucket: false });
+  assert.deepEqual(plain.storage, { kind: 's3', bucket: 'berth-blobs', prefix: 'registry/one', createBucket: false, redirect: false, redirectTtlSeconds: 900 });
   assert.equal(resolvedPaths(plain).blobRoot, null);
   assert.equal(resolvedPaths(plain).blobLocation, 's3://berth-blobs/registry/one');
 
   const bare = loadConfig({}, { BERTH_STORAGE: 's3://berth-blobs' });
-  assert.deepEqual(bare.storage, { kind: 's3', bucket: 'berth-blobs', prefix: '', createBucket: false });
+  assert.deepEqual(bare.storage, { kind: 's3', bucket: 'berth-blobs', prefix: '', createBucket: false, redirect: false, redirectTtlSeconds: 900 });
 
   const full = loadConfig(
-    { storage: 's3://b01/p?region=eu-west-3&endpoint=http://127.0.0.1:7480&forcePathStyle=true&createBucket=true&checksums=when_required' },
+    { storage: 's3://b01/p?region=eu-west-3&endpoint=http://127.0.0.1:7480&forcePathStyle=true&createBucket=true&checksums=when_required&redirect=true&redirectTtlSeconds=120' },
     {},
   );
   assert.deepEqual(full.storage, {
@@ -24,6 +24,8 @@ test('--storage s3://bucket/prefix selects the S3 store, settings from the URL q
     forcePathStyle: true,
     createBucket: true,
     checksums: 'when_required',
+    redirect: true,
+    redirectTtlSeconds: 120,
   });
 });
 

@@ -28,13 +28,16 @@ export interface DownloadGrant {
 
 /**
  * Signs and checks the short-lived layer download tokens GetDownloadUrlForLayer hands out.
- * The key lives in memory unless configured, so tokens die with the process.
+ * The key is derived from a secret every node shares (the config, or one stored once in the
+ * database), so a URL from one node works on every node and after restarts. Without a
+ * secret (tests, tools) the key is random and tokens die with the process.
  */
 export class DownloadTokens {
   private readonly key: Buffer;
 
   constructor(secret?: string) {
-    this.key = secret ? Buffer.from(secret, 'utf8') : randomBytes(32);
+    // A key of its own for this purpose, whatever else the secret is used for.
+    this.key = secret ? createHmac('sha256', secret).update('berth/ecr-layer-download-url/v1').digest() : randomBytes(32);
   }
 
   sign(grant: DownloadGrant): string {
@@ -159,6 +162,16 @@ export class EcrLayers {
     }
     const token = this.tokens.sign({ registryId: caller.accountId, repository: name, digest, expiresAt: this.now() + this.downloadUrlTtlMs });
     return { token, layerDigest: digest };
+  }
+
+  /**
+   * Where the client may fetch the layer a download token grants straight from storage
+   * (storage.redirect), or null to stream it through this node with openDownload.
+   */
+  async downloadRedirect(token: string): Promise<string | null> {
+    const grant = this.tokens.verify(token, this.now());
+    if (!grant) throw new DomainError('Denied', 'the download URL is invalid or has expired');
+    return (await this.deps.registry.blobRedirect(grant.registryId, grant.repository, grant.digest))?.url ?? null;
   }
 
   /** Opens the layer a download token grants. */

@@ -116,7 +116,8 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     if (input.registryId !== undefined && input.registryId !== principal.accountId) {
       throw new DomainError('InvalidParameter', `Invalid parameter at 'registryId' failed to satisfy constraint: 'this endpoint serves registry ${principal.accountId}, not ${input.registryId}'`);
     }
-    const host = req.headers.host ?? `${req.hostname}`;
+    // req.host follows X-Forwarded-Host when the proxy is trusted (config trustProxy).
+    const host = req.host || req.headers.host || req.hostname;
     const ctx: OperationContext = {
       ecr: opts.ecr,
       caller: { accountId: principal.accountId, region: principal.region, registryHost: host },
@@ -129,6 +130,9 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
   // A wildcard, not `:token`: tokens are longer than fastify's 100-character param limit.
   app.get(`${layerDownloadPath}*`, async (req, reply) => {
     const token = (req.params as { '*': string })['*'];
+    // With storage.redirect the bytes come from the storage engine, as ECR's own URLs do.
+    const direct = await opts.ecr.layers.downloadRedirect(token);
+    if (direct) return reply.code(307).header('Location', direct).header('Content-Length', '0').send();
     const content = await opts.ecr.layers.openDownload(token);
     reply
       .code(200)

@@ -228,6 +228,13 @@ async function getBlob({ req, reply, opts }: Ctx, match: RegExpExecArray): Promi
       .send();
     return;
   }
+  // Optional (storage.redirect): the bytes come from the storage engine, not through this node.
+  // Clients keep the Range header across the redirect; the engine answers it.
+  const redirect = await opts.registry.blobRedirect(opts.registryId, name, digest);
+  if (redirect) {
+    reply.code(307).header('Location', redirect.url).header('Docker-Content-Digest', redirect.blob.digest).header('Content-Length', '0').send();
+    return;
+  }
   let rangeRequest: RangeRequest | undefined;
   try {
     rangeRequest = parseRangeHeader(req.headers.range);

@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, opendir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { access, constants, mkdir, open, opendir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -138,6 +138,12 @@ export class FsBlobStore implements BlobStore {
         }
       }
     }
+  }
+
+  async ping(): Promise<void> {
+    // Both folders must be there and writable: a lost mount or a read-only remount fails here.
+    await access(this.blobsDir, constants.W_OK);
+    await access(this.uploadsDir, constants.W_OK);
   }
 
   async close(): Promise<void> {}

@@ -6,6 +6,7 @@ import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
@@ -18,8 +19,9 @@ import {
 } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import { DomainError } from '../../domain/errors.js';
-import { UploadOffsetMismatch, type BlobStat, type BlobStore, type ByteRange, type UploadInfo } from '../blob-store.js';
+import { UploadOffsetMismatch, type BlobStat, type ByteRange, type RedirectingBlobStore, type UploadInfo } from '../blob-store.js';
 import { createS3Client, ensureBucket, httpStatus, type S3Settings } from './s3-client.js';
+import { presignGetObject } from './s3-presign.js';
 import { MAX_COPY_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, planParts, type Segment, type StagedChunk } from './s3-parts.js';
 
 export interface S3BlobStoreOptions {
@@ -42,7 +44,7 @@ export interface S3BlobStoreOptions {
  * streamed through) or one CopyObject, which the engine publishes atomically.
  * Memory per transfer is at most one part (5 MiB), never the blob.
  */
-export class S3BlobStore implements BlobStore {
+export class S3BlobStore implements RedirectingBlobStore {
   readonly kind = 's3';
   readonly bucket: string;
   readonly prefix: string;
@@ -319,6 +321,15 @@ export class S3BlobStore implements BlobStore {
       if (!algorithm || !hex || extra !== undefined) continue;
       yield { digest: `${algorithm}:${hex}`, size: object.Size ?? 0, modifiedAt: object.LastModified?.getTime() ?? 0 };
     }
+  }
+
+  async ping(signal?: AbortSignal): Promise<void> {
+    await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal });
+  }
+
+  /** A presigned GetObject URL: the client fetches the bytes from the engine itself (and may send a Range header). */
+  async presignedUrl(digest: string, ttlSeconds: number): Promise<string> {
+    return presignGetObject(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: this.blobKey(digest) }), ttlSeconds);
   }
 
   async close(): Promise<void> {

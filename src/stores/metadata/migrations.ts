@@ -162,6 +162,18 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
       },
     },
     '0003_identity': identityMigration(),
+    '0011_shared_secrets': {
+      // Keys every node signs and checks with (ECR layer download URLs), so a URL one node
+      // hands out works on every node and after restarts.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('shared_secrets')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -67,6 +67,13 @@ export interface JobsTable {
   unique_key: string | null;
 }
 
+/** Values every node must share (signing keys), created once by whichever node comes first. */
+export interface SharedSecretsTable {
+  name: string;
+  value: string;
+  created_at: number;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -76,4 +83,5 @@ export interface Database {
   manifest_references: ManifestReferencesTable;
   tags: TagsTable;
   jobs: JobsTable;
+  shared_secrets: SharedSecretsTable;
 }

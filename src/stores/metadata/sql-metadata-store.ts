@@ -65,6 +65,16 @@ export class SqlMetadataStore implements MetadataStore {
     await sql`select 1`.execute(this.db);
   }
 
+  async sharedSecret(name: string, candidate: string, now: number): Promise<string> {
+    await this.db
+      .insertInto('shared_secrets')
+      .values({ name, value: candidate, created_at: now })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .execute();
+    const row = await this.db.selectFrom('shared_secrets').select('value').where('name', '=', name).executeTakeFirstOrThrow();
+    return row.value;
+  }
+
   // ---- repositories ----
 
   async getRepository(registryId: string, name: string): Promise<RepositoryRecord | null> {
