@@ -82,7 +82,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     hooks.manifestPulled = (repositoryId, digest) => void ecrStore.recordPull(repositoryId, digest, Date.now(), 3_600_000).catch(() => {});
   }
   if (!(meta instanceof SqlMetadataStore)) throw new Error('the identity store needs the SQL metadata store');
-  const serverKey = await loadServerKey(config.dataDir);
+  const serverKey = await loadServerKey(config.dataDir, config.serverKey);
   const identity = new IdentityService({ store: new SqlIdentityStore(meta.db, new AesGcmSecretCipher(serverKey)), defaultRegion: config.region });
   const tokens = new RegistryTokens(serverKey, identity);
   const bootstrap = await bootstrapAdministrator(identity, {

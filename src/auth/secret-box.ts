@@ -29,16 +29,21 @@ export class AesGcmSecretCipher implements SecretCipher {
     const raw = Buffer.from(sealed.slice(VERSION.length + 1), 'base64');
     const decipher = createDecipheriv('aes-256-gcm', this.key, raw.subarray(0, 12));
     decipher.setAuthTag(raw.subarray(12, 28));
-    return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+    try {
+      return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+    } catch {
+      throw new Error(
+        'cannot open a stored secret: this node has a different server key from the node that stored it (set the same serverKey / BERTH_SERVER_KEY on every node sharing the database)',
+      );
+    }
   }
 }
 
-/** The server key from BERTH_SERVER_KEY, else <dataDir>/server.key, created when missing. */
-export async function loadServerKey(dataDir: string, env: NodeJS.ProcessEnv = process.env): Promise<Buffer> {
-  const fromEnv = env.BERTH_SERVER_KEY;
-  if (fromEnv) {
-    const key = Buffer.from(fromEnv, 'base64');
-    if (key.length !== 32) throw new Error('BERTH_SERVER_KEY must be the base64 of 32 bytes');
+/** The configured server key (serverKey / BERTH_SERVER_KEY), else <dataDir>/server.key, created when missing. */
+export async function loadServerKey(dataDir: string, configured?: string): Promise<Buffer> {
+  if (configured) {
+    const key = Buffer.from(configured, 'base64');
+    if (key.length !== 32) throw new Error('serverKey must be the base64 of 32 bytes');
     return key;
   }
   const path = join(dataDir, 'server.key');
@@ -55,7 +60,7 @@ export async function loadServerKey(dataDir: string, env: NodeJS.ProcessEnv = pr
     await writeFile(path, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
     return key;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return loadServerKey(dataDir, env);
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return loadServerKey(dataDir);
     throw err;
   }
 }

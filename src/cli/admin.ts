@@ -26,7 +26,7 @@ async function withIdentity<T>(flags: AdminFlags, body: (identity: IdentityServi
   const { blobs, meta } = await openStores(config);
   try {
     if (!(meta instanceof SqlMetadataStore)) throw new Error('the identity store needs the SQL metadata store');
-    const identity = new IdentityService({ store: new SqlIdentityStore(meta.db, new AesGcmSecretCipher(await loadServerKey(config.dataDir))), defaultRegion: config.region });
+    const identity = new IdentityService({ store: new SqlIdentityStore(meta.db, new AesGcmSecretCipher(await loadServerKey(config.dataDir, config.serverKey))), defaultRegion: config.region });
     const created = await bootstrapAdministrator(identity, {
       dataDir: config.dataDir,
       accountId: config.bootstrap.accountId ?? config.registryId,

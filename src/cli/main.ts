@@ -20,7 +20,7 @@ program
   .action(async (flags: Record<string, string | undefined>) => {
     // commander already merged env vars into flags; loadConfig adds the config file, the
     // BERTH_BOOTSTRAP_* seeds, and validates.
-    const bootstrapEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BERTH_BOOTSTRAP_') || k === 'BERTH_AUTH_V2'));
+    const bootstrapEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BERTH_BOOTSTRAP_') || k === 'BERTH_AUTH_V2' || k === 'BERTH_SERVER_KEY'));
     const config = loadConfig(flags, bootstrapEnv);
     const berth = await createApp(config);
     const address = await berth.http.listen({ host: config.host, port: config.port });

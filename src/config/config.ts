@@ -49,6 +49,14 @@ export const configSchema = z
      * peer; a string lists trusted addresses or CIDRs, comma-separated.
      */
     trustProxy: z.union([z.boolean(), z.string().min(1)]).default(false),
+    /**
+     * Base64 of the 32-byte key that seals stored secret access keys. Every node sharing a
+     * database needs the same one. Unset: <data-dir>/server.key, created on first start.
+     */
+    serverKey: z
+      .string()
+      .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be the base64 of 32 bytes')
+      .optional(),
     metadata: metadataSchema.default({ kind: 'sqlite' }),
     storage: storageSchema.default({ kind: 'fs' }),
     /** The 12-digit account whose registry /v2 serves. */
@@ -179,6 +187,7 @@ export interface ConfigOverrides {
   metadata?: string;
   storage?: string;
   logLevel?: string;
+  serverKey?: string;
 }
 
 /** Env vars recognised, each the same as the flag of the same name. */
@@ -190,6 +199,7 @@ export const envVars = {
   BERTH_METADATA: 'metadata',
   BERTH_STORAGE: 'storage',
   BERTH_LOG_LEVEL: 'logLevel',
+  BERTH_SERVER_KEY: 'serverKey',
 } as const satisfies Record<string, keyof ConfigOverrides>;
 
 export function overridesFromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
@@ -219,6 +229,7 @@ export function loadConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEnv =
     if (merged.dataDir !== undefined) input.dataDir = merged.dataDir;
     if (merged.metadata !== undefined) input.metadata = metadataFromString(merged.metadata);
     if (merged.storage !== undefined) input.storage = storageFromString(merged.storage);
+    if (merged.serverKey !== undefined) input.serverKey = merged.serverKey;
     if (merged.logLevel !== undefined) input.log = { ...(input.log as object | undefined), level: merged.logLevel };
   } catch (err) {
     throw new ConfigError((err as Error).message);

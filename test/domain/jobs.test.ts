@@ -131,7 +131,8 @@ describe('purging abandoned uploads', () => {
       const old = await registry.startUpload('000000000000', 'team/app');
       await registry.appendToUpload('000000000000', 'team/app', old.id, Readable.from([Buffer.alloc(1000, 1)]));
       const cutoff = Date.now() + 1; // everything written so far counts as idle
-      await new Promise((r) => setTimeout(r, 5));
+      // File times come from a coarse kernel clock: leave a clear gap after the cutoff.
+      await new Promise((r) => setTimeout(r, 50));
       const fresh = await registry.startUpload('000000000000', 'team/app');
       const purged = await purgeStaleUploads(blobs, meta, cutoff);
       assert.deepEqual(purged, { uploads: 1, bytes: 1000 });

@@ -34,6 +34,8 @@ test('two nodes on PostgreSQL + S3 agree on images, tags, policies and deletions
   });
   Object.assign(process.env, { AWS_ACCESS_KEY_ID: env.accessKeyId, AWS_SECRET_ACCESS_KEY: env.secretAccessKey });
   const options = {
+    // Nodes sharing a database share the key that seals stored secrets.
+    serverKey: randomBytes(32).toString('base64'),
     metadata: { kind: 'postgres' as const, url: database.url },
     storage: { kind: 's3' as const, bucket: testBucket, prefix, endpoint: env.endpoint, region: env.region, createBucket: true, checksums: env.checksums },
   };
