@@ -2,12 +2,14 @@ import { mkdir } from 'node:fs/promises';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import { resolvedPaths, type BerthConfig } from './config/config.js';
 import { JobRunner } from './domain/jobs.js';
+import { GarbageCollector } from './domain/gc.js';
 import { purgeStaleUploads } from './domain/maintenance.js';
 import { RegistryService, type RegistryHooks } from './domain/registry-service.js';
 import { createEcrServices, type EcrServices } from './domain/ecr/index.js';
 import { DomainError } from './domain/errors.js';
 import { ecrEdge } from './edges/ecr/plugin.js';
 import { ociEdge, sendError as sendOciError } from './edges/oci/routes.js';
+import { operatorEdge } from './edges/operator/routes.js';
 import { installMetrics } from './observability/metrics.js';
 import type { BlobStore } from './stores/blob-store.js';
 import type { EcrStore } from './stores/ecr-store.js';
@@ -27,6 +29,7 @@ export interface Berth {
   ecr: EcrServices;
   ecrStore: EcrStore;
   jobs: JobRunner;
+  gc: GarbageCollector;
   /** Stops accepting requests, finishes in-flight ones, then closes the stores. */
   close(): Promise<void>;
 }
@@ -87,6 +90,8 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   await http.register(ociEdge, { registry, registryId: config.registryId, manifestMaxBytes: config.limits.manifestMaxBytes });
   // NOTE: until SigV4 verification lands, the ECR edge accepts any SigV4-shaped request.
   if (config.ecr.enabled) await http.register(ecrEdge, { ecr, registryId: config.registryId });
+  const gc = new GarbageCollector(blobs, meta, { graceMs: config.gc.graceSeconds * 1000, staleUploadsAfterMs: config.uploads.staleAfterHours * 3_600_000 });
+  await http.register(operatorEdge, { gc });
 
   const jobs = new JobRunner({
     meta,
@@ -99,6 +104,12 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     const purged = await purgeStaleUploads(blobs, meta, cutoff, signal);
     if (purged.uploads > 0) http.log.info(purged, 'purged abandoned uploads');
   });
+  if (config.gc.enabled) {
+    jobs.every('gc.collect', config.gc.intervalMinutes * 60_000, async ({ signal }) => {
+      const freed = await gc.run({ signal });
+      if (freed.linksRemoved + freed.blobsDeleted + freed.orphansDeleted > 0) http.log.info(freed, 'garbage collected');
+    });
+  }
   if (config.jobs.enabled) jobs.start();
 
   let closed = false;
@@ -111,6 +122,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     ecr,
     ecrStore,
     jobs,
+    gc,
     async close() {
       if (closed) return;
       closed = true;

@@ -80,6 +80,16 @@ export const configSchema = z
       })
       .strict()
       .default({ enabled: true, pollSeconds: 5, leaseSeconds: 600 }),
+    gc: z
+      .object({
+        /** Run garbage collection as a scheduled job (it can always be run with `berth gc`). */
+        enabled: z.boolean().default(true),
+        intervalMinutes: z.number().positive().default(60),
+        /** Blobs and links claimed more recently than this are never collected (docs/gc.md). */
+        graceSeconds: z.number().nonnegative().default(3600),
+      })
+      .strict()
+      .default({ enabled: true, intervalMinutes: 60, graceSeconds: 3600 }),
   })
   .strict();
 

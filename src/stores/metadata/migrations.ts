@@ -160,6 +160,17 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0020_gc': {
+      // Garbage collection claims blobs in the metadata store (docs/gc.md): a row's
+      // incarnation changes whenever the collector removes it and a push re-creates it, and
+      // gc_marked_at is set while the collector deletes its bytes (pushes wait, links fail).
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('blobs').addColumn('incarnation', 'text', (c) => c.notNull().defaultTo('')).execute();
+        await db.schema.alterTable('blobs').addColumn('gc_marked_at', 'bigint').execute();
+        await db.schema.createIndex('blobs_gc_marked').on('blobs').column('gc_marked_at').execute();
+        await db.schema.createIndex('repository_blobs_created').on('repository_blobs').column('created_at').execute();
+      },
+    },
   };
 }
 
