@@ -14,6 +14,8 @@ export interface GcOptions {
   markLeaseMs?: number;
   /** Abandoned uploads (staging data untouched since this time) are purged too, when set. */
   staleUploadsBefore?: number;
+  /** List the blob store for orphan bytes (default true); the listing is the expensive part. */
+  scanStorage?: boolean;
   /** Report what would be freed without changing anything. */
   dryRun?: boolean;
   batchSize?: number;
@@ -146,7 +148,7 @@ export async function collectGarbage(blobs: BlobStore, meta: MetadataStore, opti
     }
     report('orphans');
   };
-  if (!signal?.aborted) {
+  if (options.scanStorage !== false && !signal?.aborted) {
     for await (const stored of blobs.list()) {
       if (signal?.aborted) break;
       if (stored.modifiedAt >= cutoff) continue;
@@ -191,7 +193,7 @@ export class GarbageCollector {
     private readonly settings: GarbageCollectorSettings,
   ) {}
 
-  run(options: Pick<GcOptions, 'dryRun' | 'signal' | 'onProgress'> = {}): Promise<GcResult> {
+  run(options: Pick<GcOptions, 'dryRun' | 'signal' | 'onProgress' | 'scanStorage'> = {}): Promise<GcResult> {
     const work = () =>
       collectGarbage(this.blobs, this.meta, {
         graceMs: this.settings.graceMs,
