@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { createApp } from '../app.js';
 import { ConfigError, loadConfig, resolvedPaths } from '../config/config.js';
+import { callOperator, formatBytes, OperatorError } from './operator.js';
 
 const program = new Command();
 program.name('berth').description('Berth: a container image registry that speaks OCI Distribution and the Amazon ECR API');
@@ -32,11 +33,34 @@ program
     process.once('SIGINT', () => void stop('SIGINT'));
   });
 
+program
+  .command('gc')
+  .description('ask the running server to collect garbage now, and print what it freed')
+  .option('--dry-run', 'report what would be freed without deleting anything')
+  .addOption(new Option('--url <url>', 'the running server (operator endpoints answer loopback only)').env('BERTH_URL').default(`http://127.0.0.1:${process.env.BERTH_PORT ?? 5000}`))
+  .action(async (flags: { dryRun?: boolean; url: string }) => {
+    const result = await callOperator({
+      url: flags.url,
+      path: '/_berth/gc',
+      query: { dryRun: flags.dryRun ? '1' : undefined },
+      onProgress: (p) => process.stderr.write(`  ${String(p.phase).padEnd(12)} links ${p.linksRemoved}, blobs ${p.blobsDeleted}, orphans ${p.orphansDeleted}, ${formatBytes(Number(p.bytesFreed))}\n`),
+    });
+    const verb = result.dryRun ? 'would free' : 'freed';
+    process.stdout.write(
+      `berth gc ${verb} ${formatBytes(Number(result.bytesFreed))}: ${result.blobsDeleted} blobs, ${result.orphansDeleted} orphaned blobs, ` +
+        `${result.linksRemoved} unreferenced repository links, ${result.uploadsPurged} abandoned uploads (${result.durationMs} ms)\n`,
+    );
+  });
+
 function redactUrl(url: string): string {
   return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 }
 
 program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof OperatorError) {
+    process.stderr.write(`berth: ${err.message}\n`);
+    process.exit(1);
+  }
   if (err instanceof ConfigError) {
     process.stderr.write(`berth: ${err.message}\n`);
     process.exit(2);
