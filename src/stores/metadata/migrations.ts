@@ -171,6 +171,25 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
         await db.schema.createIndex('repository_blobs_created').on('repository_blobs').column('created_at').execute();
       },
     },
+    '0021_lifecycle': {
+      // ECR lifecycle policies and their latest preview, per repository.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('ecr_lifecycle_policies')
+          .addColumn('repository_id', 'integer', (c) => c.primaryKey().references('repositories.id').onDelete('cascade'))
+          .addColumn('policy_text', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('ecr_lifecycle_previews')
+          .addColumn('repository_id', 'integer', (c) => c.primaryKey().references('repositories.id').onDelete('cascade'))
+          .addColumn('policy_text', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('results', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 
