@@ -91,7 +91,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   // NOTE: until SigV4 verification lands, the ECR edge accepts any SigV4-shaped request.
   if (config.ecr.enabled) await http.register(ecrEdge, { ecr, registryId: config.registryId });
   const gc = new GarbageCollector(blobs, meta, { graceMs: config.gc.graceSeconds * 1000, staleUploadsAfterMs: config.uploads.staleAfterHours * 3_600_000 });
-  await http.register(operatorEdge, { gc });
+  await http.register(operatorEdge, { gc, lifecycle: ecr.lifecycle, registryId: config.registryId });
 
   const jobs = new JobRunner({
     meta,
@@ -108,6 +108,13 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     jobs.every('gc.collect', config.gc.intervalMinutes * 60_000, async ({ signal }) => {
       const freed = await gc.run({ signal });
       if (freed.linksRemoved + freed.blobsDeleted + freed.orphansDeleted > 0) http.log.info(freed, 'garbage collected');
+    });
+  }
+  if (config.lifecycle.enabled) {
+    jobs.every('lifecycle.run', config.lifecycle.intervalHours * 3_600_000, async ({ signal }) => {
+      const reports = await ecr.lifecycle.run({ signal });
+      const expired = reports.reduce((n, r) => n + r.expired.length, 0);
+      if (expired > 0) http.log.info({ expired, repositories: reports.length }, 'lifecycle policies expired images');
     });
   }
   if (config.jobs.enabled) jobs.start();

@@ -52,6 +52,29 @@ program
     );
   });
 
+const lifecycle = program.command('lifecycle').description('ECR lifecycle policies');
+lifecycle
+  .command('run')
+  .description('ask the running server to apply lifecycle policies now, and print what it expired')
+  .option('--repository <name>', 'only this repository (default: every repository with a policy)')
+  .option('--dry-run', 'report what would expire without expiring anything')
+  .addOption(new Option('--url <url>', 'the running server (operator endpoints answer loopback only)').env('BERTH_URL').default(`http://127.0.0.1:${process.env.BERTH_PORT ?? 5000}`))
+  .action(async (flags: { repository?: string; dryRun?: boolean; url: string }) => {
+    const result = await callOperator({
+      url: flags.url,
+      path: '/_berth/lifecycle',
+      query: { repository: flags.repository, dryRun: flags.dryRun ? '1' : undefined },
+      onProgress: (p) => process.stderr.write(`  ${p.repositoryName}: ${p.expired} image(s)\n`),
+    });
+    const reports = result.reports as { repositoryName: string; expired: { imageDigest: string; imageTags: string[]; appliedRulePriority: number }[] }[];
+    for (const report of reports) {
+      for (const image of report.expired) {
+        process.stdout.write(`${report.repositoryName}\t${image.imageDigest}\t${image.imageTags.join(',') || '<untagged>'}\trule ${image.appliedRulePriority}\n`);
+      }
+    }
+    process.stdout.write(`berth lifecycle ${result.dryRun ? 'would expire' : 'expired'} ${result.expired} image(s) in ${result.repositories} repository(ies)\n`);
+  });
+
 function redactUrl(url: string): string {
   return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 }

@@ -90,6 +90,14 @@ export const configSchema = z
       })
       .strict()
       .default({ enabled: true, intervalMinutes: 60, graceSeconds: 3600 }),
+    lifecycle: z
+      .object({
+        /** Apply ECR lifecycle policies on a schedule (`berth lifecycle run` works regardless). */
+        enabled: z.boolean().default(true),
+        intervalHours: z.number().positive().default(24),
+      })
+      .strict()
+      .default({ enabled: true, intervalHours: 24 }),
   })
   .strict();
 

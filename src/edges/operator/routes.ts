@@ -1,5 +1,7 @@
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { EcrLifecycle } from '../../domain/ecr/lifecycle.js';
+import { isDomainError } from '../../domain/errors.js';
 import type { GarbageCollector } from '../../domain/gc.js';
 
 // Operator endpoints the `berth` CLI drives on a running server. Answers are NDJSON: one
@@ -10,6 +12,8 @@ import type { GarbageCollector } from '../../domain/gc.js';
 
 export interface OperatorEdgeOptions {
   gc: GarbageCollector;
+  lifecycle: EcrLifecycle;
+  registryId: string;
 }
 
 export async function operatorEdge(app: FastifyInstance, opts: OperatorEdgeOptions): Promise<void> {
@@ -23,6 +27,22 @@ export async function operatorEdge(app: FastifyInstance, opts: OperatorEdgeOptio
   app.post('/_berth/gc', async (req, reply) => {
     const dryRun = flag(req, 'dryRun');
     return streamJob(reply, (progress, signal) => opts.gc.run({ dryRun, signal, onProgress: progress }));
+  });
+
+  // Applies lifecycle policies now (one repository, or every one that has a policy).
+  app.post('/_berth/lifecycle', async (req, reply) => {
+    const repository = (req.query as Record<string, string | undefined>).repository;
+    const dryRun = flag(req, 'dryRun');
+    return streamJob(reply, async (progress, signal) => {
+      const reports = await opts.lifecycle.run({
+        registryId: opts.registryId,
+        repositoryName: repository,
+        dryRun,
+        signal,
+        onRepository: (r) => progress({ repositoryName: r.repositoryName, expired: r.expired.length }),
+      });
+      return { dryRun, repositories: reports.length, expired: reports.reduce((n, r) => n + r.expired.length, 0), reports };
+    });
   });
 }
 
@@ -38,7 +58,7 @@ function streamJob(reply: FastifyReply, job: (progress: Progress, signal: AbortS
   const write = (line: object) => out.write(`${JSON.stringify(line)}\n`);
   job((p) => write({ type: 'progress', ...p }), abort.signal)
     .then((result) => write({ type: 'result', ...result }))
-    .catch((err: unknown) => write({ type: 'error', message: err instanceof Error ? err.message : String(err) }))
+    .catch((err: unknown) => write({ type: 'error', ...(isDomainError(err) ? { code: err.errorName } : {}), message: err instanceof Error ? err.message : String(err) }))
     .finally(() => out.end());
   return reply.code(200).type('application/x-ndjson').send(out);
 }
