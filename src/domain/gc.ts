@@ -63,7 +63,12 @@ export async function collectGarbage(blobs: BlobStore, meta: MetadataStore, opti
   // Bytes are deleted only for rows this collector marked, then the marks are removed.
   const deleteMarked = async (marks: BlobMark[]) => {
     await options.hooks?.afterMark?.(marks.map((m) => m.digest));
-    for (const mark of marks) await blobs.delete(mark.digest);
+    // A few deletes in flight at once (object stores answer each in a round trip).
+    let next = 0;
+    const worker = async () => {
+      while (next < marks.length) await blobs.delete(marks[next++]!.digest);
+    };
+    await Promise.all(Array.from({ length: Math.min(8, marks.length) }, worker));
     await options.hooks?.afterDeleteBytes?.(marks.map((m) => m.digest));
     await meta.finishBlobDeletion(marks);
   };
