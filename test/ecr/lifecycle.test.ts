@@ -111,3 +111,24 @@ test('a preview shows exactly what `berth lifecycle run` then expires; GC frees 
   for (const p of [pushed[0]!, pushed[1]!, pushed[4]!]) for (const b of p.blobs) assert.ok(!stored.has(b), `${b} freed`);
   for (const p of [pushed[2]!, pushed[3]!, pushed[5]!]) for (const b of p.blobs) assert.ok(stored.has(b), `${b} kept`);
 });
+
+test('the scheduled job applies lifecycle policies by itself', { timeout: 30_000 }, async () => {
+  const scheduled = await startEcr({ lifecycle: { enabled: true, intervalHours: 0.0003 }, gc: { enabled: false }, jobs: { enabled: true, pollSeconds: 0.1 } });
+  try {
+    const repositoryName = 'lifecycle/scheduled';
+    await scheduled.client.send(new CreateRepositoryCommand({ repositoryName }));
+    for (const seed of ['a', 'b', 'c']) {
+      const image = await prepareImage(scheduled, repositoryName, seed);
+      assert.equal((await putManifestV2(scheduled, repositoryName, image.digest, image.manifest)).status, 201);
+    }
+    await scheduled.client.send(new PutLifecyclePolicyCommand({ repositoryName, lifecyclePolicyText: keepTwoReleases }));
+    for (const deadline = Date.now() + 20_000; ; ) {
+      const left = await scheduled.client.send(new ListImagesCommand({ repositoryName }));
+      if (left.imageIds?.length === 1) break;
+      assert.ok(Date.now() < deadline, `the scheduled run expired all but the newest untagged image (${left.imageIds?.length} left)`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  } finally {
+    await scheduled.stop();
+  }
+});

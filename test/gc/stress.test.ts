@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, test } from 'node:test';
+import { postgresAvailable } from '../helpers/postgres.js';
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { blob, deleteManifest, image, listTags, pullAndVerify, pushImage, storedDigests, type Blob } from './helpers.js';
 
@@ -9,21 +10,26 @@ import { blob, deleteManifest, image, listTags, pullAndVerify, pushImage, stored
 // more collection leaves storage holding exactly the blobs those images need.
 
 const GRACE_SECONDS = 1;
-const LOAD_MS = 8_000;
+const LOAD_MS = 6_000;
 const CLIENTS = 6;
 const REPOS = ['stress/a', 'stress/b'];
 
-let server: TestServer;
-before(async () => {
-  server = await startBerth({ gc: { enabled: false, graceSeconds: GRACE_SECONDS }, jobs: { enabled: false } });
-});
+const servers: TestServer[] = [];
 after(async () => {
-  await server?.stop();
+  for (const s of servers) await s.stop();
 });
 
-test('GC in a loop beside pushes and deletes never loses a blob a present image needs', { timeout: 60_000 }, async () => {
+const backends = ['sqlite', ...((await postgresAvailable()) ? ['postgres'] : [])];
+
+for (const backend of backends) test(`GC in a loop beside pushes and deletes never loses a blob a present image needs (${backend})`, { timeout: 60_000 }, async () => {
+  const server = await startBerth({ postgres: backend === 'postgres', gc: { enabled: false, graceSeconds: GRACE_SECONDS }, jobs: { enabled: false } });
+  servers.push(server);
   const shared: Blob[] = Array.from({ length: 10 }, () => blob());
+  // Load runs LOAD_MS, at least 6 collections and until one has freed something (on a
+  // busy machine runs take longer), never beyond 35 s.
   const until = Date.now() + LOAD_MS;
+  const hardUntil = Date.now() + 35_000;
+  const loading = () => Date.now() < hardUntil && (Date.now() < until || collections < 6 || freed === 0);
   let pushes = 0;
   let deletes = 0;
   let retried = 0;
@@ -32,7 +38,7 @@ test('GC in a loop beside pushes and deletes never loses a blob a present image 
 
   const client = async (id: number) => {
     const mine: { repo: string; digest: string }[] = [];
-    for (let n = 0; Date.now() < until; n++) {
+    for (let n = 0; loading(); n++) {
       const repo = REPOS[(id + n) % REPOS.length]!;
       const layers = [shared[(id + n) % shared.length]!, shared[(id * 3 + n) % shared.length]!, blob()];
       const img = image([...new Map(layers.map((l) => [l.digest, l])).values()]);
@@ -55,10 +61,10 @@ test('GC in a loop beside pushes and deletes never loses a blob a present image 
   };
 
   const collector = async () => {
-    while (Date.now() < until) {
+    while (loading()) {
       const t0 = Date.now();
-      // Listing storage for orphans is slow under this load; every fourth run does it.
-      const result = await server.berth.gc.run({ scanStorage: collections % 4 === 3, onProgress: (p) => process.env.GC_DEBUG && process.stdout.write(`# ${p.phase} ${Date.now() - t0}ms\n`) });
+      // Listing storage for orphans is slow under this load; every sixth run does it.
+      const result = await server.berth.gc.run({ scanStorage: collections % 6 === 5, onProgress: (p) => process.env.GC_DEBUG && process.stdout.write(`# ${p.phase} ${Date.now() - t0}ms\n`) });
       if (process.env.GC_DEBUG) process.stdout.write(`# run ${JSON.stringify(result)}\n`);
       collections++;
       freed += result.blobsDeleted;
@@ -67,8 +73,8 @@ test('GC in a loop beside pushes and deletes never loses a blob a present image 
   };
 
   await Promise.all([collector(), ...Array.from({ length: CLIENTS }, (_, i) => client(i))]);
-  assert.ok(pushes > 50, `enough load (${pushes} pushes)`);
-  assert.ok(collections >= 5, `the collector ran (${collections} runs)`);
+  assert.ok(pushes > 20, `enough load (${pushes} pushes)`);
+  assert.ok(collections >= 3, `the collector ran (${collections} runs)`);
   assert.ok(freed > 0, `the collector freed blobs during the load (${freed})`);
 
   // Every image still tagged pulls, every blob hashing to its digest.
@@ -91,5 +97,5 @@ test('GC in a loop beside pushes and deletes never loses a blob a present image 
   const rows = await server.berth.meta.existingBlobs([...stored]);
   assert.equal(rows.size, stored.size, 'every stored blob has its row');
   for (const repo of REPOS) for (const tag of await listTags(server.url, repo)) await pullAndVerify(server.url, repo, tag);
-  process.stdout.write(`# stress: ${pushes} pushes, ${deletes} deletes, ${retried} manifest retries, ${collections} collections, ${freed} blobs freed\n`);
+  process.stdout.write(`# stress (${backend}): ${pushes} pushes, ${deletes} deletes, ${retried} manifest retries, ${collections} collections, ${freed} blobs freed\n`);
 });
