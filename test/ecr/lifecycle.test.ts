@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import {
   CreateRepositoryCommand,
+  CreateRepositoryCreationTemplateCommand,
   DeleteLifecyclePolicyCommand,
   GetLifecyclePolicyCommand,
   GetLifecyclePolicyPreviewCommand,
@@ -131,4 +132,12 @@ test('the scheduled job applies lifecycle policies by itself', { timeout: 30_000
   } finally {
     await scheduled.stop();
   }
+});
+
+test('a repository created on push gets the lifecycle policy of its creation template', async () => {
+  await server.client.send(new CreateRepositoryCreationTemplateCommand({ prefix: 'lifecycled', appliedFor: ['CREATE_ON_PUSH'], lifecyclePolicy: keepTwoReleases }));
+  const image = await prepareImage(server, 'lifecycled/app', 'templated');
+  assert.equal((await putManifestV2(server, 'lifecycled/app', 'v1', image.manifest)).status, 201);
+  const got = await server.client.send(new GetLifecyclePolicyCommand({ repositoryName: 'lifecycled/app' }));
+  assert.equal(got.lifecyclePolicyText, keepTwoReleases);
 });
