@@ -169,6 +169,9 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
         await db.schema.alterTable('blobs').addColumn('gc_marked_at', 'bigint').execute();
         // Partial: only marked rows (few); collection pages through blobs and links in
         // primary-key order, which an index on the time columns would make the planner sort.
+        // "Does any manifest of this repository reference this blob?" (link collection);
+        // without it SQLite walks every reference of the repository for each link.
+        await db.schema.createIndex('manifest_references_repo_child').on('manifest_references').columns(['repository_id', 'child_digest']).execute();
         await db.schema.createIndex('blobs_gc_marked').on('blobs').column('gc_marked_at').where('gc_marked_at', 'is not', null).execute();
       },
     },
