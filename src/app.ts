@@ -11,6 +11,7 @@ import { createEcrServices, type EcrServices } from './domain/ecr/index.js';
 import { DomainError } from './domain/errors.js';
 import { IdentityService } from './domain/iam/identity-service.js';
 import { JobRunner } from './domain/jobs.js';
+import { GarbageCollector } from './domain/gc.js';
 import { purgeStaleUploads } from './domain/maintenance.js';
 import { RegistryService, type RegistryHooks } from './domain/registry-service.js';
 import { awsQueryEdge } from './edges/aws/query-edge.js';
@@ -21,6 +22,7 @@ import { installRegistryAuth } from './edges/oci-auth/index.js';
 import { ociEdge, sendError as sendOciError } from './edges/oci/routes.js';
 import { organizationsService } from './edges/organizations/index.js';
 import { stsService } from './edges/sts/index.js';
+import { operatorEdge } from './edges/operator/routes.js';
 import { installMetrics } from './observability/metrics.js';
 import type { BlobStore } from './stores/blob-store.js';
 import type { EcrStore } from './stores/ecr-store.js';
@@ -47,6 +49,7 @@ export interface Berth {
   identity: IdentityService;
   /** Set on the first start only: the administrator created then (secret included). */
   bootstrap: BootstrapResult | null;
+  gc: GarbageCollector;
   /** Stops accepting requests, finishes in-flight ones, then closes the stores. */
   close(): Promise<void>;
 }
@@ -172,6 +175,8 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     });
   }
   await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity)] });
+  const gc = new GarbageCollector(blobs, meta, { graceMs: config.gc.graceSeconds * 1000, staleUploadsAfterMs: config.uploads.staleAfterHours * 3_600_000 });
+  await http.register(operatorEdge, { gc, lifecycle: ecr.lifecycle, registryId: config.registryId });
 
   const jobs = new JobRunner({
     meta,
@@ -184,6 +189,19 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     const purged = await purgeStaleUploads(blobs, meta, cutoff, signal);
     if (purged.uploads > 0) http.log.info(purged, 'purged abandoned uploads');
   });
+  if (config.gc.enabled) {
+    jobs.every('gc.collect', config.gc.intervalMinutes * 60_000, async ({ signal }) => {
+      const freed = await gc.run({ signal });
+      if (freed.linksRemoved + freed.blobsDeleted + freed.orphansDeleted > 0) http.log.info(freed, 'garbage collected');
+    });
+  }
+  if (config.lifecycle.enabled) {
+    jobs.every('lifecycle.run', config.lifecycle.intervalHours * 3_600_000, async ({ signal }) => {
+      const reports = await ecr.lifecycle.run({ signal });
+      const expired = reports.reduce((n, r) => n + r.expired.length, 0);
+      if (expired > 0) http.log.info({ expired, repositories: reports.length }, 'lifecycle policies expired images');
+    });
+  }
   if (config.jobs.enabled) jobs.start();
   if (bootstrap) {
     http.addHook('onListen', async () => {
@@ -209,6 +227,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     jobs,
     identity,
     bootstrap,
+    gc,
     async close() {
       if (closed) return;
       closed = true;

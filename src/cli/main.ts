@@ -3,6 +3,7 @@ import { createApp } from '../app.js';
 import { ConfigError, loadConfig, resolvedPaths } from '../config/config.js';
 import { adminErrorMessage, registerAdminCommands } from './admin.js';
 import { runMigrate, type MigrateFlags } from './migrate.js';
+import { callOperator, formatBytes, OperatorError } from './operator.js';
 
 const program = new Command();
 program.name('berth').description('Berth: a container image registry that speaks OCI Distribution and the Amazon ECR API');
@@ -62,6 +63,48 @@ program
     }
   });
 
+program
+  .command('gc')
+  .description('ask the running server to collect garbage now, and print what it freed')
+  .option('--dry-run', 'report what would be freed without deleting anything')
+  .addOption(new Option('--url <url>', 'the running server (operator endpoints answer loopback only)').env('BERTH_URL').default(`http://127.0.0.1:${process.env.BERTH_PORT ?? 5000}`))
+  .action(async (flags: { dryRun?: boolean; url: string }) => {
+    const result = await callOperator({
+      url: flags.url,
+      path: '/_berth/gc',
+      query: { dryRun: flags.dryRun ? '1' : undefined },
+      onProgress: (p) => process.stderr.write(`  ${String(p.phase).padEnd(12)} links ${p.linksRemoved}, blobs ${p.blobsDeleted}, orphans ${p.orphansDeleted}, ${formatBytes(Number(p.bytesFreed))}\n`),
+    });
+    const verb = result.dryRun ? 'would free' : 'freed';
+    process.stdout.write(
+      `berth gc ${verb} ${formatBytes(Number(result.bytesFreed))}: ${result.blobsDeleted} blobs, ${result.orphansDeleted} orphaned blobs, ` +
+        `${result.linksRemoved} unreferenced repository links, ${result.uploadsPurged} abandoned uploads (${result.durationMs} ms)\n`,
+    );
+  });
+
+const lifecycle = program.command('lifecycle').description('ECR lifecycle policies');
+lifecycle
+  .command('run')
+  .description('ask the running server to apply lifecycle policies now, and print what it expired')
+  .option('--repository <name>', 'only this repository (default: every repository with a policy)')
+  .option('--dry-run', 'report what would expire without expiring anything')
+  .addOption(new Option('--url <url>', 'the running server (operator endpoints answer loopback only)').env('BERTH_URL').default(`http://127.0.0.1:${process.env.BERTH_PORT ?? 5000}`))
+  .action(async (flags: { repository?: string; dryRun?: boolean; url: string }) => {
+    const result = await callOperator({
+      url: flags.url,
+      path: '/_berth/lifecycle',
+      query: { repository: flags.repository, dryRun: flags.dryRun ? '1' : undefined },
+      onProgress: (p) => process.stderr.write(`  ${p.repositoryName}: ${p.expired} image(s)\n`),
+    });
+    const reports = result.reports as { repositoryName: string; expired: { imageDigest: string; imageTags: string[]; appliedRulePriority: number }[] }[];
+    for (const report of reports) {
+      for (const image of report.expired) {
+        process.stdout.write(`${report.repositoryName}\t${image.imageDigest}\t${image.imageTags.join(',') || '<untagged>'}\trule ${image.appliedRulePriority}\n`);
+      }
+    }
+    process.stdout.write(`berth lifecycle ${result.dryRun ? 'would expire' : 'expired'} ${result.expired} image(s) in ${result.repositories} repository(ies)\n`);
+  });
+
 function redactUrl(url: string): string {
   return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 }
@@ -72,6 +115,10 @@ program.parseAsync(process.argv).catch((err: unknown) => {
   const adminMessage = adminErrorMessage(err);
   if (adminMessage) {
     process.stderr.write(`berth: ${adminMessage}\n`);
+    process.exit(1);
+  }
+  if (err instanceof OperatorError) {
+    process.stderr.write(`berth: ${err.message}\n`);
     process.exit(1);
   }
   if (err instanceof ConfigError) {

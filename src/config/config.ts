@@ -133,6 +133,24 @@ export const configSchema = z
       })
       .strict()
       .default({ enabled: true, pollSeconds: 5, leaseSeconds: 600 }),
+    gc: z
+      .object({
+        /** Run garbage collection as a scheduled job (it can always be run with `berth gc`). */
+        enabled: z.boolean().default(true),
+        intervalMinutes: z.number().positive().default(60),
+        /** Blobs and links claimed more recently than this are never collected (docs/gc.md). */
+        graceSeconds: z.number().nonnegative().default(3600),
+      })
+      .strict()
+      .default({ enabled: true, intervalMinutes: 60, graceSeconds: 3600 }),
+    lifecycle: z
+      .object({
+        /** Apply ECR lifecycle policies on a schedule (`berth lifecycle run` works regardless). */
+        enabled: z.boolean().default(true),
+        intervalHours: z.number().positive().default(24),
+      })
+      .strict()
+      .default({ enabled: true, intervalHours: 24 }),
   })
   .strict();
 

@@ -60,6 +60,8 @@ export const errorTable = {
   Serialization: { oci: 'UNSUPPORTED', status: 400, ecr: 'SerializationException', message: 'the request body is not valid JSON' },
   ImageNotFound: { oci: 'MANIFEST_UNKNOWN', status: 404, ecr: 'ImageNotFoundException', message: 'the requested image does not exist' },
   LayersNotFound: { oci: 'BLOB_UNKNOWN', status: 404, ecr: 'LayersNotFoundException', message: 'the layers do not exist' },
+  LifecyclePolicyNotFound: { oci: 'NAME_UNKNOWN', status: 404, ecr: 'LifecyclePolicyNotFoundException', message: 'the repository has no lifecycle policy' },
+  LifecyclePolicyPreviewNotFound: { oci: 'NAME_UNKNOWN', status: 404, ecr: 'LifecyclePolicyPreviewNotFoundException', message: 'there is no lifecycle policy preview for the repository' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorName = keyof typeof errorTable;

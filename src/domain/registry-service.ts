@@ -21,6 +21,8 @@ export interface RegistryHooks {
   createRepositoryOnPush?(registryId: string, name: string, now: number): Promise<RepositoryRecord | null>;
   /** A manifest's content was fetched (a pull). */
   manifestPulled?(repositoryId: number, digest: string): void;
+  /** Test seam: runs after a blob's bytes are committed, before it is linked (race tests pause here). */
+  beforeBlobLink?(digest: string): Promise<void>;
 }
 
 export interface RegistryServiceDeps {
@@ -170,9 +172,13 @@ export class RegistryService {
     validateRepositoryName(from);
     const source = await this.meta.getRepository(registryId, from);
     const blob = source ? await this.meta.getLinkedBlob(source.id, digest) : null;
-    if (!blob || !(await this.blobs.stat(digest))) return null;
+    if (!blob) return null;
     const repo = await this.repository(registryId, name, true);
-    await this.meta.linkBlob(repo.id, blob, this.now());
+    // Claim first (no collector may delete the bytes while the claim's grace lasts), then
+    // check the bytes, then link only if the claim still holds (docs/gc.md).
+    const incarnation = await this.claimBlob(blob);
+    if (!(await this.blobs.stat(digest))) return null;
+    if (!(await this.meta.linkBlob(repo.id, blob, this.now(), incarnation))) return null;
     return blob;
   }
 
@@ -190,13 +196,37 @@ export class RegistryService {
       }
       const actual = `${expected.algorithm}:${hashing.hash.digest('hex')}`;
       if (actual !== digest) throw new DomainError('DigestInvalid', `content digest is ${actual}, not ${digest}`);
-      await this.blobs.commitUpload(id, digest);
       const blob = { digest, size: hashing.bytes };
-      await this.meta.linkBlob(repo.id, blob, this.now());
+      await this.commitBlob(id, repo.id, blob);
       return blob;
     } catch (err) {
       await this.blobs.deleteUpload(id).catch(() => {});
       throw err;
+    }
+  }
+
+  /**
+   * The push side of the garbage-collection protocol (docs/gc.md): claim the blob row,
+   * then write the bytes, then link them only if the claim still holds. A collector can
+   * delete bytes only while it holds a mark on the row, which a claim or link refuses.
+   */
+  private async commitBlob(uploadId: string, repositoryId: number, blob: BlobRecord): Promise<void> {
+    const incarnation = await this.claimBlob(blob);
+    await this.blobs.commitUpload(uploadId, blob.digest);
+    await this.hooks.beforeBlobLink?.(blob.digest);
+    if (!(await this.meta.linkBlob(repositoryId, blob, this.now(), incarnation))) {
+      throw new DomainError('TooManyRequests', `blob ${blob.digest} was garbage-collected while this upload was being committed; upload it again`);
+    }
+  }
+
+  /** Claims a blob row, waiting while a collector finishes deleting an older copy of it. */
+  private async claimBlob(blob: BlobRecord): Promise<string> {
+    const deadline = Date.now() + 30_000;
+    for (let wait = 10; ; wait = Math.min(wait * 2, 500)) {
+      const incarnation = await this.meta.claimBlob(blob, this.now());
+      if (incarnation !== null) return incarnation;
+      if (Date.now() > deadline) throw new DomainError('TooManyRequests', `blob ${blob.digest} is being garbage-collected; retry shortly`);
+      await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
 
@@ -230,9 +260,8 @@ export class RegistryService {
         await this.discardUpload(uploadId);
         throw new DomainError('DigestInvalid', `content digest is ${actual}, not ${digest}`);
       }
-      await this.blobs.commitUpload(uploadId, digest);
       const blob = { digest, size };
-      await this.meta.linkBlob(upload.repositoryId, blob, this.now());
+      await this.commitBlob(uploadId, upload.repositoryId, blob);
       await this.meta.deleteUpload(uploadId);
       this.uploadHashes.delete(uploadId);
       return blob;

@@ -69,6 +69,33 @@ export interface LayerUploadRecord {
   parts: number;
 }
 
+/** An image as lifecycle evaluation sees it (no manifest bytes). */
+export interface LifecycleImageRecord {
+  digest: string;
+  tags: string[];
+  pushedAt: number;
+  lastPulledAt: number | null;
+  subjectDigest: string | null;
+  /** Manifests an index lists. */
+  children: string[];
+}
+
+export interface LifecyclePolicyRecord {
+  repositoryId: number;
+  registryId: string;
+  repositoryName: string;
+  text: string;
+  updatedAt: number;
+}
+
+export interface LifecyclePreviewRecord {
+  policyText: string;
+  status: 'IN_PROGRESS' | 'COMPLETE' | 'EXPIRED' | 'FAILED';
+  /** JSON of the preview results. */
+  results: string;
+  createdAt: number;
+}
+
 export interface KeysetPage<K> {
   limit: number;
   /** Exclusive lower bound. */
@@ -122,6 +149,16 @@ export interface EcrStore {
 
   recordLayerPart(uploadId: string, size: number, minPartSize: number): Promise<void>;
   getLayerUpload(uploadId: string): Promise<LayerUploadRecord | null>;
+
+  getLifecyclePolicy(repositoryId: number): Promise<LifecyclePolicyRecord | null>;
+  putLifecyclePolicy(repositoryId: number, text: string, now: number): Promise<void>;
+  deleteLifecyclePolicy(repositoryId: number): Promise<LifecyclePolicyRecord | null>;
+  /** Every repository with a lifecycle policy, in repository id order (all registries). */
+  listLifecyclePolicies(page: KeysetPage<number>): Promise<LifecyclePolicyRecord[]>;
+  /** Images for lifecycle evaluation, in digest order, without manifest bytes. */
+  listLifecycleImages(repositoryId: number, page: KeysetPage<string>): Promise<LifecycleImageRecord[]>;
+  putLifecyclePreview(repositoryId: number, preview: LifecyclePreviewRecord): Promise<void>;
+  getLifecyclePreview(repositoryId: number): Promise<LifecyclePreviewRecord | null>;
 
   /** Records a pull unless one was recorded within `minIntervalMs`. */
   recordPull(repositoryId: number, digest: string, now: number, minIntervalMs: number): Promise<void>;

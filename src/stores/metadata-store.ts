@@ -13,6 +13,17 @@ export interface BlobRecord {
   size: number;
 }
 
+export interface BlobLink {
+  repositoryId: number;
+  digest: string;
+}
+
+export interface BlobMark {
+  digest: string;
+  size: number;
+  markedAt: number;
+}
+
 export interface UploadRecord {
   id: string;
   repositoryId: number;
@@ -93,8 +104,20 @@ export interface MetadataStore {
   ensureRepository(registryId: string, name: string, now: number): Promise<RepositoryRecord>;
   listRepositories(registryId: string, page: Page): Promise<string[]>;
 
-  /** Records that bytes with this digest exist and links them into a repository. */
-  linkBlob(repositoryId: number, blob: BlobRecord, now: number): Promise<void>;
+  /**
+   * Garbage-collection protocol, step 1 of a push (docs/gc.md): claims the blob row before
+   * its bytes are written, creating it when missing and restarting its grace period.
+   * Resolves to the row's incarnation, or null while a collector is deleting the blob
+   * (the caller waits and claims again).
+   */
+  claimBlob(blob: BlobRecord, now: number): Promise<string | null>;
+  /**
+   * Links a blob into a repository (refreshing the link's grace period). With an
+   * incarnation (from claimBlob) it links only if the row is still that incarnation and no
+   * collector is deleting it; false means the bytes may be gone and the push must not
+   * succeed. Without one (tests, tools), it creates the row when missing.
+   */
+  linkBlob(repositoryId: number, blob: BlobRecord, now: number, incarnation?: string): Promise<boolean>;
   /** The blob, when it is linked into the repository. */
   getLinkedBlob(repositoryId: number, digest: string): Promise<BlobRecord | null>;
   unlinkBlob(repositoryId: number, digest: string): Promise<boolean>;
@@ -115,6 +138,28 @@ export interface MetadataStore {
   deleteTag(repositoryId: number, tag: string): Promise<boolean>;
   listTags(repositoryId: number, page: Page): Promise<string[]>;
   listReferrers(repositoryId: number, subjectDigest: string, artifactType?: string): Promise<ReferrerRecord[]>;
+
+  // ---- garbage collection (src/domain/gc.ts; every call pages, none loads everything) ----
+
+  /** Links created before `before` that no manifest in their repository references, in (repositoryId, digest) order. */
+  listUnreferencedLinks(before: number, limit: number, after?: BlobLink): Promise<BlobLink[]>;
+  /** Removes those links that are still unreferenced and older than `before`; resolves to the digests removed. */
+  removeUnreferencedLinks(repositoryId: number, digests: string[], before: number): Promise<string[]>;
+  /** Blob rows claimed before `before`, linked nowhere, referenced by no manifest and not marked, in digest order. */
+  listCollectableBlobs(before: number, limit: number, after?: string): Promise<BlobRecord[]>;
+  /**
+   * Marks blobs for deletion in one transaction that re-checks every condition of
+   * listCollectableBlobs; resolves to the blobs marked (only those may lose their bytes).
+   */
+  markBlobsForDeletion(digests: string[], before: number, now: number): Promise<BlobRecord[]>;
+  /** Claims stored bytes that have no row at all with a marked row; resolves to the digests claimed. */
+  markOrphanBytes(blobs: BlobRecord[], now: number): Promise<string[]>;
+  /** Removes marked rows once their bytes are deleted (only rows still carrying that mark). */
+  finishBlobDeletion(marks: BlobMark[]): Promise<number>;
+  /** Rows marked before `before`: a collector that died mid-way; the next one finishes them. */
+  listStaleMarks(before: number, limit: number): Promise<BlobMark[]>;
+  /** Which of these digests have a blob row. */
+  existingBlobs(digests: string[]): Promise<Set<string>>;
 
   /** Background work, claimed with a lease so each job runs once across nodes. */
   /**

@@ -362,6 +362,120 @@ export function metadataStoreContract(name: string, make: () => Promise<Metadata
 
     // ---- jobs ----
 
+    // ---- garbage collection (docs/gc.md) ----
+    // These tests use times long before NOW, so rows other tests create (at NOW) never
+    // fall inside their windows.
+
+    test('claimBlob creates the row once, refreshes its grace period, and linkBlob honours the incarnation', async () => {
+      const repo = await newRepository();
+      const blob = { digest: digestOf(randomBytes(8)), size: 42 };
+      const first = await store.claimBlob(blob, OLD);
+      assert.equal(typeof first, 'string');
+      assert.equal(await store.claimBlob(blob, OLD + 10), first, 'a second claim keeps the incarnation');
+      assert.ok(!(await collectable(OLD + 5)).includes(blob.digest), 'the second claim restarted the grace period');
+      assert.ok((await collectable(OLD + 11)).includes(blob.digest));
+      assert.equal(await store.linkBlob(repo.id, blob, OLD + 20, 'another-incarnation'), false);
+      assert.equal(await store.getLinkedBlob(repo.id, blob.digest), null);
+      assert.equal(await store.linkBlob(repo.id, blob, OLD + 20, first!), true);
+      assert.deepEqual(await store.getLinkedBlob(repo.id, blob.digest), blob);
+      assert.ok(!(await collectable(OLD + 100)).includes(blob.digest), 'a linked blob is not collectable');
+    });
+
+    test('a marked blob refuses claims and links until its row is removed; then it is a new incarnation', async () => {
+      const repo = await newRepository();
+      const blob = { digest: digestOf(randomBytes(8)), size: 7 };
+      const incarnation = (await store.claimBlob(blob, OLD))!;
+      assert.deepEqual(await store.markBlobsForDeletion([blob.digest], OLD, OLD + 1), [], 'not older than the cutoff: not marked');
+      assert.deepEqual(await store.markBlobsForDeletion([blob.digest], OLD + 1, OLD + 2), [blob]);
+      assert.deepEqual(await store.markBlobsForDeletion([blob.digest], OLD + 1, OLD + 3), [], 'marked once');
+      assert.equal(await store.claimBlob(blob, OLD + 3), null);
+      assert.equal(await store.linkBlob(repo.id, blob, OLD + 3, incarnation), false);
+      assert.equal(await store.linkBlob(repo.id, blob, OLD + 3), false, 'not even without an incarnation');
+      assert.deepEqual(await store.listStaleMarks(OLD + 3, 10).then((m) => m.filter((x) => x.digest === blob.digest)), [{ ...blob, markedAt: OLD + 2 }]);
+      assert.equal(await store.finishBlobDeletion([{ ...blob, markedAt: OLD + 99 }]), 0, 'only the holder of the mark removes the row');
+      assert.equal(await store.finishBlobDeletion([{ ...blob, markedAt: OLD + 2 }]), 1);
+      assert.deepEqual([...(await store.existingBlobs([blob.digest]))], []);
+      assert.equal(await store.linkBlob(repo.id, blob, OLD + 4, incarnation), false, 'the old incarnation is gone: its bytes may be too');
+      const reborn = await store.claimBlob(blob, OLD + 5);
+      assert.ok(reborn && reborn !== incarnation);
+      assert.equal(await store.linkBlob(repo.id, blob, OLD + 6, reborn), true);
+    });
+
+    test('markBlobsForDeletion re-checks links and manifest references', async () => {
+      const repo = await newRepository();
+      const linked = { digest: digestOf(randomBytes(8)), size: 1 };
+      const referenced = { digest: digestOf(randomBytes(8)), size: 2 };
+      const free = { digest: digestOf(randomBytes(8)), size: 3 };
+      for (const b of [linked, referenced, free]) await store.claimBlob(b, OLD);
+      const mine = new Set([linked.digest, referenced.digest, free.digest]);
+      assert.deepEqual((await collectable(OLD + 1)).filter((d) => mine.has(d)), byteSorted([...mine]));
+      // After the listing, a push links one and a manifest comes to reference another
+      // (then the repository link goes, as DELETE of a blob does): neither may be marked.
+      assert.equal(await store.linkBlob(repo.id, linked, OLD + 2), true);
+      assert.equal(await store.linkBlob(repo.id, referenced, OLD), true);
+      assert.deepEqual(await store.putManifest(newManifest(repo.id, { references: [{ digest: referenced.digest, kind: 'blob' }] })), { ok: true, created: true });
+      assert.equal(await store.unlinkBlob(repo.id, referenced.digest), true);
+      const marked = await store.markBlobsForDeletion([linked.digest, referenced.digest, free.digest], OLD + 1, OLD + 3);
+      assert.deepEqual(marked, [free]);
+      assert.equal(await store.finishBlobDeletion([{ ...free, markedAt: OLD + 3 }]), 1);
+    });
+
+    test('listUnreferencedLinks pages through old links no manifest of their repository references; removal re-checks', async () => {
+      const repo = await newRepository();
+      const other = await newRepository();
+      const digests = byteSorted(Array.from({ length: 5 }, () => digestOf(randomBytes(8))));
+      for (const d of digests) await store.linkBlob(repo.id, { digest: d, size: 1 }, OLD);
+      await store.linkBlob(other.id, { digest: digests[0]!, size: 1 }, OLD);
+      // digests[1] is referenced by a manifest in repo; in `other` nothing references digests[0].
+      assert.deepEqual(await store.putManifest(newManifest(repo.id, { references: [{ digest: digests[1]!, kind: 'blob' }] })), { ok: true, created: true });
+      const all: { repositoryId: number; digest: string }[] = [];
+      let after: { repositoryId: number; digest: string } | undefined;
+      for (;;) {
+        const page = (await store.listUnreferencedLinks(OLD + 1, 2, after)).filter((l) => l.repositoryId === repo.id || l.repositoryId === other.id);
+        const raw = await store.listUnreferencedLinks(OLD + 1, 2, after);
+        all.push(...page);
+        if (raw.length < 2) break;
+        after = raw[raw.length - 1];
+      }
+      const expected = [
+        ...[digests[0]!, digests[2]!, digests[3]!, digests[4]!].map((digest) => ({ repositoryId: repo.id, digest })),
+        { repositoryId: other.id, digest: digests[0]! },
+      ].sort((a, b) => a.repositoryId - b.repositoryId);
+      assert.deepEqual(all, expected);
+      // digests[2] is linked again (a fresh upload) after the listing: its grace restarts.
+      await store.linkBlob(repo.id, { digest: digests[2]!, size: 1 }, OLD + 10);
+      const removed = await store.removeUnreferencedLinks(repo.id, [digests[0]!, digests[1]!, digests[2]!, digests[3]!], OLD + 1);
+      assert.deepEqual(removed.sort(), [digests[0]!, digests[3]!].sort());
+      assert.equal(await store.getLinkedBlob(repo.id, digests[0]!), null);
+      assert.ok(await store.getLinkedBlob(repo.id, digests[1]!), 'referenced link kept');
+      assert.ok(await store.getLinkedBlob(repo.id, digests[2]!), 're-linked link kept');
+      assert.ok(await store.getLinkedBlob(other.id, digests[0]!), 'other repository untouched');
+    });
+
+    test('markOrphanBytes claims only digests without a row; existingBlobs tells which have one', async () => {
+      const known = { digest: digestOf(randomBytes(8)), size: 1 };
+      const orphan = { digest: digestOf(randomBytes(8)), size: 2 };
+      await store.claimBlob(known, OLD);
+      assert.deepEqual([...(await store.existingBlobs([known.digest, orphan.digest]))], [known.digest]);
+      assert.deepEqual(await store.markOrphanBytes([known, orphan], OLD + 1), [orphan.digest]);
+      assert.equal(await store.claimBlob(orphan, OLD + 2), null, 'a push waits while the orphan is deleted');
+      assert.equal(await store.finishBlobDeletion([{ ...orphan, markedAt: OLD + 1 }]), 1);
+      assert.equal(typeof (await store.claimBlob(orphan, OLD + 3)), 'string');
+      assert.equal(typeof (await store.claimBlob(known, OLD + 3)), 'string', 'the known row was left alone');
+    });
+
+    /** Digests listCollectableBlobs returns before `before`, paging through all of them. */
+    async function collectable(before: number): Promise<string[]> {
+      const all: string[] = [];
+      let after: string | undefined;
+      for (;;) {
+        const page = await store.listCollectableBlobs(before, 100, after);
+        all.push(...page.map((b) => b.digest));
+        if (page.length < 100) return all;
+        after = page[page.length - 1]!.digest;
+      }
+    }
+
     test('claimJob hands out a job once it is due, with its payload and attempt count', async () => {
       const kind = uniqueId('job');
       const payload = { repository: 'team/app', digests: ['sha256:aa', 'sha256:bb'], n: 3, nested: { ok: true } };
@@ -446,6 +560,7 @@ export function metadataStoreContract(name: string, make: () => Promise<Metadata
 }
 
 const NOW = 1_767_225_600_000; // 2026-01-01, a fixed clock: stores take time from their callers
+const OLD = 1_000_000_000_000; // 2001: garbage-collection tests live before every other test's rows
 
 let counter = 0;
 function uniqueId(prefix: string): string {

@@ -1,6 +1,7 @@
 import type { EcrDeps } from './context.js';
 import { EcrImages } from './images.js';
 import { DownloadTokens, EcrLayers } from './layers.js';
+import { EcrLifecycle } from './lifecycle.js';
 import { EcrPolicies } from './policies.js';
 import { EcrRepositories } from './repositories.js';
 import { EcrTemplates } from './templates.js';
@@ -12,6 +13,7 @@ export interface EcrServices {
   repositories: EcrRepositories;
   images: EcrImages;
   layers: EcrLayers;
+  lifecycle: EcrLifecycle;
   policies: EcrPolicies;
   templates: EcrTemplates;
 }
@@ -21,6 +23,7 @@ export function createEcrServices(deps: EcrDeps, options: { downloadUrlTtlMs: nu
     repositories: new EcrRepositories(deps),
     images: new EcrImages(deps),
     layers: new EcrLayers(deps, new DownloadTokens(options.downloadUrlSecret), options.downloadUrlTtlMs),
+    lifecycle: new EcrLifecycle(deps),
     policies: new EcrPolicies(deps),
     templates: new EcrTemplates(deps),
   };

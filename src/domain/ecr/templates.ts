@@ -1,6 +1,7 @@
 import type { CreationTemplateRecord, EcrRepository, RepositorySettings } from '../../stores/ecr-store.js';
 import { DomainError } from '../errors.js';
 import { EcrCaller, EcrDeps, invalidParameter, pageOf, PageRequest, PageResult, tagMutabilitySettings } from './context.js';
+import { parseLifecyclePolicy } from './lifecycle-policy.js';
 import { encryptionSettings, maxResourceTags, resourceTags } from './repositories.js';
 
 export interface TemplateInput {
@@ -95,6 +96,7 @@ export class EcrTemplates {
     const created = await this.deps.ecr.createRepository(registryId, name, settings, tags, this.now());
     if (!created) return this.deps.ecr.getRepository(registryId, name); // a concurrent push created it
     if (typeof t.repositoryPolicy === 'string') await this.deps.ecr.putRepositoryPolicy(created.id, t.repositoryPolicy);
+    if (typeof t.lifecyclePolicy === 'string' && isValidLifecyclePolicy(t.lifecyclePolicy)) await this.deps.ecr.putLifecyclePolicy(created.id, t.lifecyclePolicy, this.now());
     return created;
   }
 
@@ -164,4 +166,14 @@ function view(record: CreationTemplateRecord) {
 
 function notFound(caller: EcrCaller, prefix: string) {
   return new DomainError('TemplateNotFound', `The repository creation template with the prefix '${prefix}' does not exist in the registry with id '${caller.accountId}'`);
+}
+
+/** A template's lifecycle policy is applied only when it passes the policy grammar (templates check JSON only). */
+function isValidLifecyclePolicy(text: string): boolean {
+  try {
+    parseLifecyclePolicy(text);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -182,6 +182,37 @@ export const operations: Record<string, Operation> = {
   ),
 
   // ---- policies and settings ----
+  // ---- lifecycle policies ----
+  PutLifecyclePolicy: op<Ecr.PutLifecyclePolicyRequest, Ecr.PutLifecyclePolicyResponse>(
+    S.struct({ ...repo, lifecyclePolicyText: S.str({ max: 30720 }) }, ['repositoryName', 'lifecyclePolicyText']),
+    async (i, c) => c.ecr.lifecycle.putPolicy(c.caller, i.repositoryName!, i.lifecyclePolicyText!),
+  ),
+  GetLifecyclePolicy: op<Ecr.GetLifecyclePolicyRequest, Ecr.GetLifecyclePolicyResponse>(S.struct(repo, repoRequired), async (i, c) =>
+    c.ecr.lifecycle.getPolicy(c.caller, i.repositoryName!),
+  ),
+  DeleteLifecyclePolicy: op<Ecr.DeleteLifecyclePolicyRequest, Ecr.DeleteLifecyclePolicyResponse>(S.struct(repo, repoRequired), async (i, c) =>
+    c.ecr.lifecycle.deletePolicy(c.caller, i.repositoryName!),
+  ),
+  StartLifecyclePolicyPreview: op<Ecr.StartLifecyclePolicyPreviewRequest, Ecr.StartLifecyclePolicyPreviewResponse>(
+    S.struct({ ...repo, lifecyclePolicyText: S.str({ max: 30720 }) }, repoRequired),
+    async (i, c) => c.ecr.lifecycle.startPreview(c.caller, i.repositoryName!, i.lifecyclePolicyText),
+  ),
+  GetLifecyclePolicyPreview: op<Ecr.GetLifecyclePolicyPreviewRequest, Ecr.GetLifecyclePolicyPreviewResponse>(
+    S.struct({ ...repo, imageIds: S.imageIds, nextToken: S.nextToken, maxResults: S.maxResults, filter: S.struct({ tagStatus: S.tagStatus }) }, repoRequired),
+    async (i, c) => {
+      if (i.imageIds) notWithIds('imageIds', i);
+      const scope = `${i.repositoryName}|${i.filter?.tagStatus ?? 'ANY'}`;
+      const digests = i.imageIds?.map((id) => id.imageDigest).filter((d): d is string => d !== undefined);
+      const { next, ...result } = await c.ecr.lifecycle.getPreview(
+        c.caller,
+        i.repositoryName!,
+        digests,
+        i.filter?.tagStatus as 'TAGGED' | 'UNTAGGED' | 'ANY' | undefined,
+        paging<string>('GetLifecyclePolicyPreview', scope, i),
+      );
+      return { ...result, ...token('GetLifecyclePolicyPreview', scope, next) } as Ecr.GetLifecyclePolicyPreviewResponse;
+    },
+  ),
   SetRepositoryPolicy: op<Ecr.SetRepositoryPolicyRequest, Ecr.SetRepositoryPolicyResponse>(
     S.struct({ ...repo, policyText: S.policyText, force: S.bool }, ['repositoryName', 'policyText']),
     async (i, c) => c.ecr.policies.setRepositoryPolicy(c.caller, i.repositoryName!, i.policyText!),

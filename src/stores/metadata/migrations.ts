@@ -174,6 +174,40 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0020_gc': {
+      // Garbage collection claims blobs in the metadata store (docs/gc.md): a row's
+      // incarnation changes whenever the collector removes it and a push re-creates it, and
+      // gc_marked_at is set while the collector deletes its bytes (pushes wait, links fail).
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('blobs').addColumn('incarnation', 'text', (c) => c.notNull().defaultTo('')).execute();
+        await db.schema.alterTable('blobs').addColumn('gc_marked_at', 'bigint').execute();
+        // Partial: only marked rows (few); collection pages through blobs and links in
+        // primary-key order, which an index on the time columns would make the planner sort.
+        // "Does any manifest of this repository reference this blob?" (link collection);
+        // without it SQLite walks every reference of the repository for each link.
+        await db.schema.createIndex('manifest_references_repo_child').on('manifest_references').columns(['repository_id', 'child_digest']).execute();
+        await db.schema.createIndex('blobs_gc_marked').on('blobs').column('gc_marked_at').where('gc_marked_at', 'is not', null).execute();
+      },
+    },
+    '0021_lifecycle': {
+      // ECR lifecycle policies and their latest preview, per repository.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('ecr_lifecycle_policies')
+          .addColumn('repository_id', 'integer', (c) => c.primaryKey().references('repositories.id').onDelete('cascade'))
+          .addColumn('policy_text', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('ecr_lifecycle_previews')
+          .addColumn('repository_id', 'integer', (c) => c.primaryKey().references('repositories.id').onDelete('cascade'))
+          .addColumn('policy_text', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('results', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

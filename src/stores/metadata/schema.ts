@@ -13,7 +13,12 @@ export interface RepositoriesTable {
 export interface BlobsTable {
   digest: string;
   size: number;
+  /** Last claimed (by a push or mount); garbage collection's grace period counts from here. */
   created_at: number;
+  /** Changes each time the row is re-created after a collection (0020_gc). */
+  incarnation: Generated<string>;
+  /** Set while the collector deletes the bytes (0020_gc). */
+  gc_marked_at: number | null;
 }
 
 export interface RepositoryBlobsTable {

@@ -9,6 +9,9 @@ import {
   type ImageRecord,
   type KeysetPage,
   type LayerUploadRecord,
+  type LifecycleImageRecord,
+  type LifecyclePolicyRecord,
+  type LifecyclePreviewRecord,
   type RepositorySettings,
   type ResourceTag,
   type TagStatus,
@@ -25,6 +28,9 @@ export interface EcrTables {
   ecr_creation_templates: { registry_id: string; prefix: string; template: string; created_at: number; updated_at: number };
   ecr_layer_uploads: { upload_id: string; last_part_size: number; undersized_part: number; parts: number };
   ecr_image_pulls: { repository_id: number; digest: string; pulled_at: number };
+  // 0021_lifecycle
+  ecr_lifecycle_policies: { repository_id: number; policy_text: string; updated_at: number };
+  ecr_lifecycle_previews: { repository_id: number; policy_text: string; status: string; results: string; created_at: number };
 }
 
 type Db = Kysely<Database & EcrTables>;
@@ -352,6 +358,98 @@ export class SqlEcrStore implements EcrStore {
     return out;
   }
 
+  // ---- lifecycle policies ----
+
+  private lifecycleQuery() {
+    return this.db
+      .selectFrom('ecr_lifecycle_policies as l')
+      .innerJoin('repositories as r', 'r.id', 'l.repository_id')
+      .select(['l.repository_id', 'r.registry_id', 'r.name', 'l.policy_text', 'l.updated_at']);
+  }
+
+  async getLifecyclePolicy(repositoryId: number): Promise<LifecyclePolicyRecord | null> {
+    const row = await this.lifecycleQuery().where('l.repository_id', '=', repositoryId).executeTakeFirst();
+    return row ? toLifecyclePolicy(row) : null;
+  }
+
+  async putLifecyclePolicy(repositoryId: number, text: string, now: number): Promise<void> {
+    await this.db
+      .insertInto('ecr_lifecycle_policies')
+      .values({ repository_id: repositoryId, policy_text: text, updated_at: now })
+      .onConflict((oc) => oc.column('repository_id').doUpdateSet({ policy_text: text, updated_at: now }))
+      .execute();
+  }
+
+  async deleteLifecyclePolicy(repositoryId: number): Promise<LifecyclePolicyRecord | null> {
+    const existing = await this.getLifecyclePolicy(repositoryId);
+    if (!existing) return null;
+    const result = await this.db.deleteFrom('ecr_lifecycle_policies').where('repository_id', '=', repositoryId).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0 ? existing : null;
+  }
+
+  async listLifecyclePolicies(page: KeysetPage<number>): Promise<LifecyclePolicyRecord[]> {
+    let q = this.lifecycleQuery();
+    if (page.after !== undefined) q = q.where('l.repository_id', '>', page.after);
+    const rows = await q.orderBy('l.repository_id').limit(page.limit).execute();
+    return rows.map(toLifecyclePolicy);
+  }
+
+  async listLifecycleImages(repositoryId: number, page: KeysetPage<string>): Promise<LifecycleImageRecord[]> {
+    let q = this.db
+      .selectFrom('manifests as m')
+      .leftJoin('ecr_image_pulls as p', (j) => j.onRef('p.repository_id', '=', 'm.repository_id').onRef('p.digest', '=', 'm.digest'))
+      .select(['m.digest', 'm.subject_digest', 'm.pushed_at', 'p.pulled_at'])
+      .where('m.repository_id', '=', repositoryId);
+    if (page.after !== undefined) q = q.where('m.digest', '>', page.after);
+    const rows = await q.orderBy('m.digest').limit(page.limit).execute();
+    if (rows.length === 0) return [];
+    const first = rows[0]!.digest;
+    const last = rows[rows.length - 1]!.digest;
+    // Tags and index children of the page, by range (one query each, not one per image).
+    const tags = new Map<string, string[]>();
+    const tagRows = await this.db
+      .selectFrom('tags')
+      .select(['manifest_digest', 'name'])
+      .where('repository_id', '=', repositoryId)
+      .where('manifest_digest', '>=', first)
+      .where('manifest_digest', '<=', last)
+      .orderBy('name')
+      .execute();
+    for (const t of tagRows) tags.set(t.manifest_digest, [...(tags.get(t.manifest_digest) ?? []), t.name]);
+    const children = new Map<string, string[]>();
+    const childRows = await this.db
+      .selectFrom('manifest_references')
+      .select(['manifest_digest', 'child_digest'])
+      .where('repository_id', '=', repositoryId)
+      .where('child_kind', '=', 'manifest')
+      .where('manifest_digest', '>=', first)
+      .where('manifest_digest', '<=', last)
+      .execute();
+    for (const c of childRows) children.set(c.manifest_digest, [...(children.get(c.manifest_digest) ?? []), c.child_digest]);
+    return rows.map((r) => ({
+      digest: r.digest,
+      tags: tags.get(r.digest) ?? [],
+      pushedAt: r.pushed_at,
+      lastPulledAt: r.pulled_at,
+      subjectDigest: r.subject_digest,
+      children: children.get(r.digest) ?? [],
+    }));
+  }
+
+  async putLifecyclePreview(repositoryId: number, preview: LifecyclePreviewRecord): Promise<void> {
+    const values = { policy_text: preview.policyText, status: preview.status, results: preview.results, created_at: preview.createdAt };
+    await this.db
+      .insertInto('ecr_lifecycle_previews')
+      .values({ repository_id: repositoryId, ...values })
+      .onConflict((oc) => oc.column('repository_id').doUpdateSet(values))
+      .execute();
+  }
+
+  async getLifecyclePreview(repositoryId: number): Promise<LifecyclePreviewRecord | null> {
+    const row = await this.db.selectFrom('ecr_lifecycle_previews').selectAll().where('repository_id', '=', repositoryId).executeTakeFirst();
+    return row ? { policyText: row.policy_text, status: row.status as LifecyclePreviewRecord['status'], results: row.results, createdAt: row.created_at } : null;
+  }
+
   // ---- layer uploads and pulls ----
 
   async recordLayerPart(uploadId: string, size: number, minPartSize: number): Promise<void> {
@@ -388,6 +486,10 @@ class TooMany extends Error {}
 
 function toRepository(row: { id: number; registry_id: string; name: string; created_at: number; settings: string | null }): EcrRepository {
   return { id: row.id, registryId: row.registry_id, name: row.name, createdAt: row.created_at, settings: parseSettings(row.settings) };
+}
+
+function toLifecyclePolicy(row: { repository_id: number; registry_id: string; name: string; policy_text: string; updated_at: number }): LifecyclePolicyRecord {
+  return { repositoryId: row.repository_id, registryId: row.registry_id, repositoryName: row.name, text: row.policy_text, updatedAt: row.updated_at };
 }
 
 function toTemplate(row: { prefix: string; template: string; created_at: number; updated_at: number }): CreationTemplateRecord {

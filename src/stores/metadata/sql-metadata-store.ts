@@ -1,7 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import type {
+  BlobLink,
+  BlobMark,
   BlobRecord,
   JobRecord,
   ManifestRecord,
@@ -109,19 +112,56 @@ export class SqlMetadataStore implements MetadataStore {
 
   // ---- blobs ----
 
-  async linkBlob(repositoryId: number, blob: BlobRecord, now: number): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('blobs')
-        .values({ digest: blob.digest, size: blob.size, created_at: now })
-        .onConflict((oc) => oc.column('digest').doNothing())
-        .execute();
+  async claimBlob(blob: BlobRecord, now: number): Promise<string | null> {
+    for (;;) {
+      const claimed = await this.db.transaction().execute(async (trx) => {
+        const row = await this.lockBlobRow(trx, blob.digest, 'update');
+        if (!row) {
+          const incarnation = randomUUID();
+          const inserted = await trx
+            .insertInto('blobs')
+            .values({ digest: blob.digest, size: blob.size, created_at: now, incarnation, gc_marked_at: null })
+            .onConflict((oc) => oc.column('digest').doNothing())
+            .executeTakeFirst();
+          // Lost a race with another inserter (PostgreSQL): look again.
+          return Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0 ? incarnation : undefined;
+        }
+        if (row.gc_marked_at !== null) return null;
+        await trx.updateTable('blobs').set({ created_at: now }).where('digest', '=', blob.digest).where('created_at', '<', now).execute();
+        return row.incarnation;
+      });
+      if (claimed !== undefined) return claimed;
+    }
+  }
+
+  async linkBlob(repositoryId: number, blob: BlobRecord, now: number, incarnation?: string): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      // Shared lock on the blob row: a collector marking it (FOR UPDATE) waits for us, or we for it.
+      let row = await this.lockBlobRow(trx, blob.digest, 'share');
+      if (!row && incarnation === undefined) {
+        await trx
+          .insertInto('blobs')
+          .values({ digest: blob.digest, size: blob.size, created_at: now, incarnation: randomUUID(), gc_marked_at: null })
+          .onConflict((oc) => oc.column('digest').doNothing())
+          .execute();
+        row = await this.lockBlobRow(trx, blob.digest, 'share');
+      }
+      if (!row || row.gc_marked_at !== null) return false;
+      if (incarnation !== undefined && row.incarnation !== incarnation) return false;
       await trx
         .insertInto('repository_blobs')
         .values({ repository_id: repositoryId, digest: blob.digest, created_at: now })
-        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doUpdateSet({ created_at: now }))
         .execute();
+      return true;
     });
+  }
+
+  private async lockBlobRow(trx: Transaction<Database>, digest: string, mode: 'share' | 'update') {
+    let query = trx.selectFrom('blobs').select(['incarnation', 'gc_marked_at']).where('digest', '=', digest);
+    // SQLite runs one write transaction at a time (and kysely one per connection); PostgreSQL needs row locks.
+    if (this.kind === 'postgres') query = mode === 'share' ? query.forShare() : query.forUpdate();
+    return query.executeTakeFirst();
   }
 
   async getLinkedBlob(repositoryId: number, digest: string): Promise<BlobRecord | null> {
@@ -179,7 +219,7 @@ export class SqlMetadataStore implements MetadataStore {
 
   private async putManifestTransaction(m: NewManifest): Promise<PutManifestResult> {
     return this.db.transaction().execute(async (trx) => {
-      const missing = await findMissingReferences(trx, m);
+      const missing = await findMissingReferences(trx, m, this.kind);
       if (missing.missingBlobs.length > 0 || missing.missingManifests.length > 0) return { ok: false, ...missing };
       const inserted = await trx
         .insertInto('manifests')
@@ -289,6 +329,130 @@ export class SqlMetadataStore implements MetadataStore {
     }));
   }
 
+  // ---- garbage collection ----
+
+  async listUnreferencedLinks(before: number, limit: number, after?: BlobLink): Promise<BlobLink[]> {
+    let query = this.db
+      .selectFrom('repository_blobs as rb')
+      .select(['rb.repository_id', 'rb.digest'])
+      .where('rb.created_at', '<', before)
+      .where(({ not, exists, selectFrom }) =>
+        not(exists(selectFrom('manifest_references as mr').select('mr.child_digest').whereRef('mr.repository_id', '=', 'rb.repository_id').whereRef('mr.child_digest', '=', 'rb.digest'))),
+      );
+    if (after) {
+      query = query.where((eb) =>
+        eb.or([eb('rb.repository_id', '>', after.repositoryId), eb.and([eb('rb.repository_id', '=', after.repositoryId), eb('rb.digest', '>', after.digest)])]),
+      );
+    }
+    const rows = await query.orderBy('rb.repository_id').orderBy('rb.digest').limit(limit).execute();
+    return rows.map((r) => ({ repositoryId: r.repository_id, digest: r.digest }));
+  }
+
+  async removeUnreferencedLinks(repositoryId: number, digests: string[], before: number): Promise<string[]> {
+    if (digests.length === 0) return [];
+    return this.db.transaction().execute(async (trx) => {
+      // PostgreSQL: lock the links first (a putManifest holds them FOR SHARE while it adds
+      // references), so the delete below, a new statement, sees every committed reference.
+      if (this.kind === 'postgres') {
+        await trx.selectFrom('repository_blobs').select('digest').where('repository_id', '=', repositoryId).where('digest', 'in', digests).forUpdate().execute();
+      }
+      const rows = await trx
+        .deleteFrom('repository_blobs')
+        .where('repository_id', '=', repositoryId)
+        .where('digest', 'in', digests)
+        .where('created_at', '<', before)
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('manifest_references')
+                .select('manifest_references.child_digest')
+                .whereRef('manifest_references.repository_id', '=', 'repository_blobs.repository_id')
+                .whereRef('manifest_references.child_digest', '=', 'repository_blobs.digest'),
+            ),
+          ),
+        )
+        .returning('digest')
+        .execute();
+      return rows.map((r) => r.digest);
+    });
+  }
+
+  async listCollectableBlobs(before: number, limit: number, after?: string): Promise<BlobRecord[]> {
+    let query = this.db
+      .selectFrom('blobs as b')
+      .select(['b.digest', 'b.size'])
+      .where('b.created_at', '<', before)
+      .where('b.gc_marked_at', 'is', null)
+      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('repository_blobs as rb').select('rb.digest').whereRef('rb.digest', '=', 'b.digest'))))
+      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('manifest_references as mr').select('mr.child_digest').whereRef('mr.child_digest', '=', 'b.digest'))));
+    if (after !== undefined) query = query.where('b.digest', '>', after);
+    return query.orderBy('b.digest').limit(limit).execute();
+  }
+
+  async markBlobsForDeletion(digests: string[], before: number, now: number): Promise<BlobRecord[]> {
+    if (digests.length === 0) return [];
+    return this.db.transaction().execute(async (trx) => {
+      // PostgreSQL: lock the rows first (claimBlob and linkBlob lock them too), so the
+      // update, a new statement, sees every link and reference committed before it.
+      if (this.kind === 'postgres') await trx.selectFrom('blobs').select('digest').where('digest', 'in', digests).forUpdate().execute();
+      return trx
+        .updateTable('blobs')
+        .set({ gc_marked_at: now })
+        .where('digest', 'in', digests)
+        .where('created_at', '<', before)
+        .where('gc_marked_at', 'is', null)
+        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('repository_blobs').select('repository_blobs.digest').whereRef('repository_blobs.digest', '=', 'blobs.digest'))))
+        .where(({ not, exists, selectFrom }) =>
+          not(exists(selectFrom('manifest_references').select('manifest_references.child_digest').whereRef('manifest_references.child_digest', '=', 'blobs.digest'))),
+        )
+        .returning(['digest', 'size'])
+        .execute();
+    });
+  }
+
+  async markOrphanBytes(blobs: BlobRecord[], now: number): Promise<string[]> {
+    if (blobs.length === 0) return [];
+    const rows = await this.db
+      .insertInto('blobs')
+      .values(blobs.map((b) => ({ digest: b.digest, size: b.size, created_at: now, incarnation: randomUUID(), gc_marked_at: now })))
+      .onConflict((oc) => oc.column('digest').doNothing())
+      .returning('digest')
+      .execute();
+    return rows.map((r) => r.digest);
+  }
+
+  async finishBlobDeletion(marks: BlobMark[]): Promise<number> {
+    if (marks.length === 0) return 0;
+    return this.db.transaction().execute(async (trx) => {
+      let removed = 0;
+      for (const mark of marks) {
+        const result = await trx.deleteFrom('blobs').where('digest', '=', mark.digest).where('gc_marked_at', '=', mark.markedAt).executeTakeFirst();
+        removed += Number(result.numDeletedRows);
+      }
+      return removed;
+    });
+  }
+
+  async listStaleMarks(before: number, limit: number): Promise<BlobMark[]> {
+    const rows = await this.db
+      .selectFrom('blobs')
+      .select(['digest', 'size', 'gc_marked_at'])
+      .where('gc_marked_at', '<', before)
+      .orderBy('gc_marked_at')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({ digest: r.digest, size: r.size, markedAt: r.gc_marked_at! }));
+  }
+
+  async existingBlobs(digests: string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (const slice of chunks(digests, 500)) {
+      const rows = await this.db.selectFrom('blobs').select('digest').where('digest', 'in', slice).execute();
+      for (const r of rows) found.add(r.digest);
+    }
+    return found;
+  }
+
   // ---- jobs ----
 
   async enqueueJob(kind: string, payload: unknown, runAt: number, uniqueKey?: string): Promise<number> {
@@ -379,18 +543,17 @@ function toManifestHead(row: {
   };
 }
 
-async function findMissingReferences(trx: Transaction<Database>, m: NewManifest): Promise<{ missingBlobs: string[]; missingManifests: string[] }> {
+async function findMissingReferences(trx: Transaction<Database>, m: NewManifest, dialect: SqlDialectName): Promise<{ missingBlobs: string[]; missingManifests: string[] }> {
   const blobs = [...new Set(m.references.filter((r) => r.kind === 'blob').map((r) => r.digest))];
   const manifests = [...new Set(m.references.filter((r) => r.kind === 'manifest').map((r) => r.digest))];
   const missingBlobs: string[] = [];
   const missingManifests: string[] = [];
   for (const chunk of chunks(blobs, 500)) {
-    const found = await trx
-      .selectFrom('repository_blobs')
-      .select('digest')
-      .where('repository_id', '=', m.repositoryId)
-      .where('digest', 'in', chunk)
-      .execute();
+    let query = trx.selectFrom('repository_blobs').select('digest').where('repository_id', '=', m.repositoryId).where('digest', 'in', chunk);
+    // PostgreSQL: hold the links until the references commit, so garbage collection
+    // (removeUnreferencedLinks) cannot remove a link this manifest is about to rely on.
+    if (dialect === 'postgres') query = query.forShare();
+    const found = await query.execute();
     const present = new Set(found.map((r) => r.digest));
     missingBlobs.push(...chunk.filter((d) => !present.has(d)));
   }
