@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { BatchDeleteImageCommand, ECRClient } from '@aws-sdk/client-ecr';
 import { after, before, test } from 'node:test';
-import { startBerth, type TestServer } from '../helpers/server.js';
+import { startBerth, testAdmin, type TestServer } from '../helpers/server.js';
 import { blob, deleteManifest, image, pullAndVerify, pushImage, storedDigests } from './helpers.js';
 
 // Deleting an image through any path frees its storage after the next collection, and
@@ -13,7 +13,7 @@ let server: TestServer;
 let ecr: ECRClient;
 before(async () => {
   server = await startBerth({ gc: { enabled: false, graceSeconds: GRACE_SECONDS }, jobs: { enabled: false } });
-  ecr = new ECRClient({ endpoint: server.url, region: 'us-east-1', credentials: { accessKeyId: 'AKIDBERTHTEST', secretAccessKey: 'x' }, maxAttempts: 1 });
+  ecr = new ECRClient({ endpoint: server.url, region: 'us-east-1', credentials: { accessKeyId: testAdmin.accessKeyId, secretAccessKey: testAdmin.secretAccessKey }, maxAttempts: 1 });
 });
 after(async () => {
   ecr?.destroy();
