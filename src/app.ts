@@ -6,6 +6,7 @@ import { RegistryTokens } from './auth/registry-token.js';
 import { AesGcmSecretCipher, loadServerKey } from './auth/secret-box.js';
 import { sigV4Error } from './auth/sigv4.js';
 import { resolvedPaths, type BerthConfig } from './config/config.js';
+import { EcrAccess } from './domain/ecr/access.js';
 import { createEcrServices, type EcrServices } from './domain/ecr/index.js';
 import { DomainError } from './domain/errors.js';
 import { IdentityService } from './domain/iam/identity-service.js';
@@ -79,6 +80,8 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   const serverKey = await loadServerKey(config.dataDir);
   const identity = new IdentityService({ store: new SqlIdentityStore(meta.db, new AesGcmSecretCipher(serverKey)), defaultRegion: config.region });
   const tokens = new RegistryTokens(serverKey, identity);
+  // The one authorization of ECR actions (ECR API and /v2) with the stored repository and registry policies.
+  const ecrAccess = new EcrAccess(identity, ecrStore);
   const bootstrap = await bootstrapAdministrator(identity, {
     dataDir: config.dataDir,
     accountId: config.bootstrap.accountId ?? config.registryId,
@@ -150,7 +153,13 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
           const { code, status } = sigV4Error(auth.reason, 'json');
           throw new AwsAuthError(code, status, auth.message);
         }
-        return { accountId: auth.caller.accountId, region: auth.region, ...(auth.caller.principal.arn ? { arn: auth.caller.principal.arn } : {}) };
+        return { accountId: auth.caller.accountId, region: auth.region, caller: auth.caller, ...(auth.caller.principal.arn ? { arn: auth.caller.principal.arn } : {}) };
+      },
+      async authorize(req, principal, access) {
+        const facts = { sourceIp: req.ip, secureTransport: req.protocol === 'https' };
+        for (const repository of access.repositories ?? [null]) {
+          await ecrAccess.require(principal.caller!, { action: access.action, registryId: access.registryId, region: access.region, repository }, facts);
+        }
       },
     });
   }
