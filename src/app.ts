@@ -131,7 +131,18 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     }
   });
   // Registered on the root before the /v2 routes, so it runs in front of every one of them.
-  if (config.auth.v2) installRegistryAuth(http, { identity, tokens, challenge: config.auth.challenge, registryId: config.registryId, region: config.region });
+  if (config.auth.v2) {
+    installRegistryAuth(http, {
+      identity,
+      tokens,
+      challenge: config.auth.challenge,
+      registryId: config.registryId,
+      region: config.region,
+      // The policies the ECR API stores: a repository policy granting pulls to "*" makes it public.
+      repositoryPolicy: (registryId, repository) => ecrAccess.repositoryPolicy(registryId, repository),
+      registryPolicy: (registryId) => ecrAccess.registryPolicy(registryId),
+    });
+  }
   await http.register(ociEdge, { registry, registryId: config.registryId, manifestMaxBytes: config.limits.manifestMaxBytes });
   // ECR operations are routed to the ECR edge by their X-Amz-Target (a route constraint);
   // every other AWS-protocol request (STS, IAM, GetAuthorizationToken) to the AWS edge.

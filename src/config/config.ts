@@ -49,16 +49,17 @@ export const configSchema = z
      */
     /**
      * auth.v2: require a login (GetAuthorizationToken password, Basic or Bearer) and IAM
-     * authorization on every /v2 request. Off by default for now; BERTH_AUTH_V2=true.
+     * authorization on every /v2 request, as ECR does. On by default (secure by default);
+     * BERTH_AUTH_V2=false serves /v2 to anyone, for closed networks and tests.
      */
     auth: z
       .object({
-        v2: z.boolean().default(false),
+        v2: z.boolean().default(true),
         /** 401 challenge on /v2: basic (as ECR) or bearer (distribution token flow via GET /token). */
         challenge: z.enum(['basic', 'bearer']).default('basic'),
       })
       .strict()
-      .default({ v2: false, challenge: 'basic' }),
+      .default({ v2: true, challenge: 'basic' }),
     bootstrap: z
       .object({
         accountId: z.string().regex(/^\d{12}$/, 'must be a 12-digit account id').optional(),

@@ -38,6 +38,8 @@ declare module 'fastify' {
 }
 
 const REALM = 'berth';
+/** What a public repository lets anyone do: pull (and the blob and tag look-ups of a pull). */
+const ANONYMOUS_ACTIONS = new Set(['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability', 'ecr:ListImages']);
 
 export function installRegistryAuth(app: FastifyInstance, opts: RegistryAuthOptions): void {
   app.decorateRequest('registryCaller', null);
@@ -88,6 +90,8 @@ async function decide(opts: RegistryAuthOptions, who: Caller | null, check: Repo
     opts.registryPolicy ? await opts.registryPolicy(opts.registryId) : null,
   ];
   if (!who) {
+    // Anonymous callers may at most read, whatever a policy grants "*": never push or delete.
+    if (!ANONYMOUS_ACTIONS.has(check.action)) return { allowed: false, reason: 'implicit-deny' };
     return authorize({
       principal: anonymousPrincipal(),
       action: check.action,
@@ -113,6 +117,8 @@ async function authenticate(req: FastifyRequest, tokens: RegistryTokens): Promis
   let password: string;
   if (/^basic$/i.test(scheme)) {
     const basic = decodeBasic(value);
+    // Clients without a login answer a Basic challenge with empty credentials (skopeo, containerd).
+    if (basic && basic.user === '' && basic.password === '') return null;
     if (!basic || basic.user !== 'AWS') return 'invalid';
     password = basic.password;
   } else if (/^bearer$/i.test(scheme)) {
