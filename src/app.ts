@@ -143,7 +143,13 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       registryPolicy: (registryId) => ecrAccess.registryPolicy(registryId),
     });
   }
-  await http.register(ociEdge, { registry, registryId: config.registryId, manifestMaxBytes: config.limits.manifestMaxBytes });
+  await http.register(ociEdge, {
+    registry,
+    registryId: config.registryId,
+    manifestMaxBytes: config.limits.manifestMaxBytes,
+    // Other accounts are addressed by host or path (edges/oci/addressing.ts); only hosted ones exist.
+    accountExists: (registryId) => ecrAccess.accountExists(registryId),
+  });
   // ECR operations are routed to the ECR edge by their X-Amz-Target (a route constraint);
   // every other AWS-protocol request (STS, IAM, GetAuthorizationToken) to the AWS edge.
   if (config.ecr.enabled) {
