@@ -84,3 +84,20 @@ export function skopeoLogin(authfile: string, host: string, password: string, en
     login.stdin.end(password);
   });
 }
+
+/** POSTs an ECR JSON 1.1 request signed (SigV4, service ecr) with these credentials; unsigned when null. */
+export async function ecrPost(baseUrl: string, operation: string, input: object, credentials: TestCredentials | null): Promise<{ status: number; type: string | null; body: { __type?: string; message?: string } }> {
+  const body = JSON.stringify(input);
+  const { hostname, port } = new URL(baseUrl);
+  let headers: Record<string, string> = { host: `${hostname}:${port}`, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `AmazonEC2ContainerRegistry_V20150921.${operation}` };
+  if (credentials) {
+    const { SignatureV4 } = await import('@smithy/signature-v4');
+    const { HttpRequest } = await import('@smithy/protocol-http');
+    const { Hash } = await import('@smithy/hash-node');
+    const signer = new SignatureV4({ service: 'ecr', region: 'us-east-1', credentials: { ...credentials }, sha256: Hash.bind(null, 'sha256') });
+    const signed = await signer.sign(new HttpRequest({ method: 'POST', protocol: 'http:', hostname, port: Number(port), path: '/', headers, body }));
+    headers = signed.headers as Record<string, string>;
+  }
+  const res = await fetch(`${baseUrl}/`, { method: 'POST', body, headers });
+  return { status: res.status, type: res.headers.get('x-amzn-errortype'), body: (await res.json()) as { __type?: string; message?: string } };
+}
