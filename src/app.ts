@@ -61,8 +61,10 @@ export async function openStores(config: BerthConfig): Promise<{ blobs: BlobStor
 }
 
 const SECRET_QUERY = /([?&](?:X-Amz-Security-Token|X-Amz-Signature|X-Amz-Credential)=)[^&]*/gi;
+/** Layer download URLs (GetDownloadUrlForLayer) carry a bearer credential in the path. */
+const SECRET_PATH = /^(\/ecr\/layer-downloads\/)[^?]*/;
 export function scrubUrl(url: string): string {
-  return url.replace(SECRET_QUERY, '$1***');
+  return url.replace(SECRET_QUERY, '$1***').replace(SECRET_PATH, '$1***');
 }
 
 /** The one composition root: stores, then domain services, then edges. */

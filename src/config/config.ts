@@ -38,7 +38,7 @@ export const configSchema = z
     dataDir: z.string().min(1).default('./data'),
     metadata: metadataSchema.default({ kind: 'sqlite' }),
     storage: storageSchema.default({ kind: 'fs' }),
-    /** The 12-digit account whose registry /v2 serves. */
+    /** The 12-digit account whose registry /v2 serves when the address names none; defaults to bootstrap.accountId when that is set. */
     registryId: z.string().regex(/^\d{12}$/, 'must be a 12-digit account id').default('000000000000'),
     /** Region of the accounts this server hosts (ARNs, credential files). */
     region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must look like us-east-1').default('us-east-1'),
@@ -219,6 +219,11 @@ const bootstrapEnvVars = {
 } as const;
 
 export function parseConfig(input: unknown): BerthConfig {
+  // /v2 serves the administrator's own account unless told otherwise: a server bootstrapped
+  // into account X whose bare /v2 paths named account 000000000000 would refuse X's admin.
+  const record = typeof input === 'object' && input !== null && !Array.isArray(input) ? (input as Record<string, unknown>) : null;
+  const bootstrapAccount = (record?.bootstrap as { accountId?: unknown } | undefined)?.accountId;
+  if (record && record.registryId === undefined && typeof bootstrapAccount === 'string') input = { ...record, registryId: bootstrapAccount };
   const result = configSchema.safeParse(input);
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);

@@ -49,3 +49,11 @@ test('auth.v2 is on by default (as ECR); BERTH_AUTH_V2=false or the config file 
   assert.equal(loadConfig({ config: file }, { BERTH_AUTH_V2: 'true' }).auth.v2, true);
   assert.throws(() => loadConfig({}, { BERTH_AUTH_V2: 'yes' }), ConfigError);
 });
+
+test('registryId follows the bootstrap account unless set', () => {
+  assert.equal(loadConfig({}, {}).registryId, '000000000000');
+  assert.equal(loadConfig({}, { BERTH_BOOTSTRAP_ACCOUNT_ID: '123456789012' }).registryId, '123456789012');
+  const file = join(mkdtempSync(join(tmpdir(), 'berth-config-')), 'berth.json');
+  writeFileSync(file, JSON.stringify({ registryId: '111111111111' }));
+  assert.equal(loadConfig({ config: file }, { BERTH_BOOTSTRAP_ACCOUNT_ID: '123456789012' }).registryId, '111111111111');
+});
