@@ -36,6 +36,7 @@ describe('cross-account pulls on /v2', () => {
   let work: string;
   let aAdmin: TestCredentials;
   let ecrA: ECRClient;
+  let repositoryUri: string;
   const image = tinyImage('cross-account');
   const env = () => ({ PATH: process.env.PATH!, HOME: work });
   const skopeo = (args: string[]) => run('skopeo', ['--insecure-policy', ...args], { env: env(), timeoutMs: 30_000 });
@@ -51,7 +52,7 @@ describe('cross-account pulls on /v2', () => {
     work = await mkdtemp(join(tmpdir(), 'berth-cross-'));
     aAdmin = await createTestUser(server.berth, A, 'a-admin', { attach: [ADMIN_POLICY] });
     ecrA = new ECRClient({ endpoint: server.url, region: 'us-east-1', credentials: { ...aAdmin }, maxAttempts: 1 });
-    await ecrA.send(new CreateRepositoryCommand({ repositoryName: 'team/app' }));
+    repositoryUri = (await ecrA.send(new CreateRepositoryCommand({ repositoryName: 'team/app' }))).repository!.repositoryUri!;
   });
   after(async () => {
     ecrA.destroy();
@@ -63,7 +64,9 @@ describe('cross-account pulls on /v2', () => {
     if (!requireTool(t, 'skopeo')) return;
     await writeLayout(join(work, 'layout'), image);
     const authfile = await loginFile('a-admin', aAdmin);
-    const push = await skopeo(['copy', '--authfile', authfile, '--dest-tls-verify=false', `oci:${join(work, 'layout')}:v1`, `docker://${server.host}/${A}/team/app:v1`]);
+    // The URI ECR's API gives for A's repository is the path form: push to exactly that.
+    assert.equal(repositoryUri, `${server.host}/${A}/team/app`);
+    const push = await skopeo(['copy', '--authfile', authfile, '--dest-tls-verify=false', `oci:${join(work, 'layout')}:v1`, `docker://${repositoryUri}:v1`]);
     assert.equal(push.code, 0, push.stderr);
     const listed = await skopeo(['list-tags', '--authfile', authfile, '--tls-verify=false', `docker://${server.host}/${A}/team/app`]);
     assert.equal(listed.code, 0, listed.stderr);

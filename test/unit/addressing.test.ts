@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { mountSource, resolveRegistryAddress } from '../../src/edges/oci/addressing.js';
+import { mountSource, registryHostFor, resolveRegistryAddress } from '../../src/edges/oci/addressing.js';
 
 const DEFAULT = '000000000000';
 
@@ -38,4 +38,19 @@ test('mount sources are read by the same rule and only within the addressed regi
   assert.equal(mountSource('base/img', a, 'localhost', DEFAULT), null, 'a bare name is the default account');
   assert.equal(mountSource('base/img', { registryId: DEFAULT }, 'localhost', DEFAULT), 'base/img');
   assert.equal(mountSource('222222222222/img', a, '111111111111.dkr.ecr.us-east-1.local', DEFAULT), '222222222222/img', 'host form: names are names');
+});
+
+test('repository URIs name the registry in a form /v2 resolves back to it', () => {
+  assert.equal(registryHostFor('localhost:5000', DEFAULT, DEFAULT), 'localhost:5000');
+  assert.equal(registryHostFor('localhost:5000', '111111111111', DEFAULT), 'localhost:5000/111111111111');
+  assert.equal(registryHostFor('111111111111.dkr.ecr.us-east-1.example.com', '111111111111', DEFAULT), '111111111111.dkr.ecr.us-east-1.example.com');
+  assert.equal(registryHostFor('111111111111.dkr.ecr.us-east-1.example.com:5000', '222222222222', DEFAULT), '222222222222.dkr.ecr.us-east-1.example.com:5000');
+  for (const host of ['localhost:5000', '111111111111.dkr.ecr.us-east-1.example.com']) {
+    for (const account of [DEFAULT, '111111111111', '222222222222']) {
+      const uri = `${registryHostFor(host, account, DEFAULT)}/team/app`;
+      const slash = uri.indexOf('/');
+      const address = resolveRegistryAddress(uri.slice(0, slash), `/v2${uri.slice(slash)}/tags/list`, DEFAULT);
+      assert.deepEqual([address.registryId, address.path], [account, '/v2/team/app/tags/list'], uri);
+    }
+  }
 });

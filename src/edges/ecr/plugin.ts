@@ -4,6 +4,7 @@ import type { ConstraintStrategy, Handler, HTTPVersion } from 'find-my-way';
 import { DomainError, isDomainError } from '../../domain/errors.js';
 import type { EcrServices } from '../../domain/ecr/index.js';
 import type { Caller } from '../../domain/iam/identity-service.js';
+import { registryHostFor } from '../oci/addressing.js';
 import { operations, operationTarget, type OperationContext } from './operations.js';
 import { validate } from './shapes.js';
 
@@ -143,7 +144,7 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     const ctx: OperationContext = {
       ecr: opts.ecr,
       // The services act on the addressed registry; `accountId` is that registry's id.
-      caller: { accountId: registryId, region: principal.region, registryHost: host },
+      caller: { accountId: registryId, region: principal.region, registryHost: registryHostFor(host, registryId, opts.registryId) },
       downloadUrl: (token) => `${req.protocol}://${host}${layerDownloadPath}${token}`,
     };
     const output = await operation.handle(input, ctx);

@@ -49,3 +49,14 @@ export function mountSource(from: string, address: Pick<RegistryAddress, 'regist
   if (registryId !== address.registryId) return null;
   return m ? m[2]! : from;
 }
+
+/**
+ * host[:port] under which clients reach `registryId`'s repositories on /v2 (ECR's
+ * repositoryUri prefix): the host itself for the default registry or a host form naming
+ * it, another account's host form, else the path form `host/<account>`.
+ */
+export function registryHostFor(host: string, registryId: string, defaultRegistryId: string): string {
+  const named = accountFromHost(host);
+  if (named) return named === registryId ? host : `${registryId}${host.slice(named.length)}`;
+  return registryId === defaultRegistryId ? host : `${host}/${registryId}`;
+}
