@@ -14,6 +14,8 @@ import {
 } from '@aws-sdk/client-ecr';
 import { rejectsWith, startEcr, type EcrTestServer } from '../ecr/helpers.js';
 import { ADMIN_POLICY, createTestUser, ECR_READ_ONLY, policy, type TestCredentials } from '../helpers/principals.js';
+import { run } from '../helpers/process.js';
+import { requireTool } from '../helpers/tools.js';
 
 // The ECR API authorizes every operation with its ecr:<Operation> action on the repository
 // ARN (or * for registry-level operations), combining identity policies, the repository
@@ -111,6 +113,18 @@ describe('ECR API authorization', () => {
     await rejectsWith(bAdmin.send(new ListTagsForResourceCommand({ resourceArn: arnOf(A, 'team/app') })), 'AccessDeniedException', /ecr:ListTagsForResource on resource: arn:aws:ecr:us-east-1:000000000000:repository\/team\/app/);
     // B's own registry is B's: A's repositories are not there.
     await rejectsWith(bAdmin.send(new ListImagesCommand({ repositoryName: 'private/app' })), 'RepositoryNotFoundException', /registry with id '222222222222'/);
+  });
+
+  test('the aws CLI shows the refusal as it shows ECR\'s', async (t) => {
+    if (!requireTool(t, 'aws')) return;
+    const creds = await createTestUser(server.berth, A, 'cli-nobody');
+    const env = { PATH: process.env.PATH!, HOME: '/nonexistent', AWS_ACCESS_KEY_ID: creds.accessKeyId, AWS_SECRET_ACCESS_KEY: creds.secretAccessKey, AWS_DEFAULT_REGION: 'us-east-1', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' };
+    const res = await run('aws', ['ecr', 'describe-images', '--repository-name', 'team/app', '--endpoint-url', server.url], { env, timeoutMs: 60_000 });
+    assert.notEqual(res.code, 0, res.stderr);
+    assert.match(
+      res.stderr,
+      new RegExp(`An error occurred \\(AccessDeniedException\\) when calling the DescribeImages operation: User: arn:aws:iam::${A}:user/cli-nobody is not authorized to perform: ecr:DescribeImages on resource: arn:aws:ecr:us-east-1:${A}:repository/team/app because no identity-based policy allows the ecr:DescribeImages action`),
+    );
   });
 
   test('an account not hosted here: AccessDeniedException, never a hint that it does not exist', async () => {
