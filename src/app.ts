@@ -7,6 +7,7 @@ import { RegistryTokens } from './auth/registry-token.js';
 import { AesGcmSecretCipher, loadServerKey } from './auth/secret-box.js';
 import { sigV4Error } from './auth/sigv4.js';
 import { resolvedPaths, type BerthConfig } from './config/config.js';
+import { EcrAccess } from './domain/ecr/access.js';
 import { createEcrServices, type EcrServices } from './domain/ecr/index.js';
 import { DomainError } from './domain/errors.js';
 import { IdentityService } from './domain/iam/identity-service.js';
@@ -67,8 +68,10 @@ export async function openStores(config: BerthConfig): Promise<{ blobs: BlobStor
 }
 
 const SECRET_QUERY = /([?&](?:X-Amz-Security-Token|X-Amz-Signature|X-Amz-Credential)=)[^&]*/gi;
+/** Layer download URLs (GetDownloadUrlForLayer) carry a bearer credential in the path. */
+const SECRET_PATH = /^(\/ecr\/layer-downloads\/)[^?]*/;
 export function scrubUrl(url: string): string {
-  return url.replace(SECRET_QUERY, '$1***');
+  return url.replace(SECRET_QUERY, '$1***').replace(SECRET_PATH, '$1***');
 }
 
 /** The one composition root: stores, then domain services, then edges. */
@@ -88,6 +91,8 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   const serverKey = await loadServerKey(config.dataDir, config.serverKey);
   const identity = new IdentityService({ store: new SqlIdentityStore(meta.db, new AesGcmSecretCipher(serverKey)), defaultRegion: config.region });
   const tokens = new RegistryTokens(serverKey, identity);
+  // The one authorization of ECR actions (ECR API and /v2) with the stored repository and registry policies.
+  const ecrAccess = new EcrAccess(identity, ecrStore);
   const bootstrap = await bootstrapAdministrator(identity, {
     dataDir: config.dataDir,
     accountId: config.bootstrap.accountId ?? config.registryId,
@@ -148,8 +153,25 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     return { status: 'ready', metadata: meta.kind, storage: blobs.kind };
   });
   // Registered on the root before the /v2 routes, so it runs in front of every one of them.
-  if (config.auth.v2) installRegistryAuth(http, { identity, tokens, challenge: config.auth.challenge, registryId: config.registryId, region: config.region });
-  await http.register(ociEdge, { registry, registryId: config.registryId, manifestMaxBytes: config.limits.manifestMaxBytes });
+  if (config.auth.v2) {
+    installRegistryAuth(http, {
+      identity,
+      tokens,
+      challenge: config.auth.challenge,
+      registryId: config.registryId,
+      region: config.region,
+      // The policies the ECR API stores: a repository policy granting pulls to "*" makes it public.
+      repositoryPolicy: (registryId, repository) => ecrAccess.repositoryPolicy(registryId, repository),
+      registryPolicy: (registryId) => ecrAccess.registryPolicy(registryId),
+    });
+  }
+  await http.register(ociEdge, {
+    registry,
+    registryId: config.registryId,
+    manifestMaxBytes: config.limits.manifestMaxBytes,
+    // Other accounts are addressed by host or path (edges/oci/addressing.ts); only hosted ones exist.
+    accountExists: (registryId) => ecrAccess.accountExists(registryId),
+  });
   // ECR operations are routed to the ECR edge by their X-Amz-Target (a route constraint);
   // every other AWS-protocol request (STS, IAM, GetAuthorizationToken) to the AWS edge.
   if (config.ecr.enabled) {
@@ -170,7 +192,13 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
           const { code, status } = sigV4Error(auth.reason, 'json');
           throw new AwsAuthError(code, status, auth.message);
         }
-        return { accountId: auth.caller.accountId, region: auth.region, ...(auth.caller.principal.arn ? { arn: auth.caller.principal.arn } : {}) };
+        return { accountId: auth.caller.accountId, region: auth.region, caller: auth.caller, ...(auth.caller.principal.arn ? { arn: auth.caller.principal.arn } : {}) };
+      },
+      async authorize(req, principal, access) {
+        const facts = { sourceIp: req.ip, secureTransport: req.protocol === 'https' };
+        for (const repository of access.repositories ?? [null]) {
+          await ecrAccess.require(principal.caller!, { action: access.action, registryId: access.registryId, region: access.region, repository }, facts);
+        }
       },
     });
   }

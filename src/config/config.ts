@@ -59,7 +59,7 @@ export const configSchema = z
       .optional(),
     metadata: metadataSchema.default({ kind: 'sqlite' }),
     storage: storageSchema.default({ kind: 'fs' }),
-    /** The 12-digit account whose registry /v2 serves. */
+    /** The 12-digit account whose registry /v2 serves when the address names none; defaults to bootstrap.accountId when that is set. */
     registryId: z.string().regex(/^\d{12}$/, 'must be a 12-digit account id').default('000000000000'),
     /** Region of the accounts this server hosts (ARNs, credential files). */
     region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must look like us-east-1').default('us-east-1'),
@@ -70,16 +70,17 @@ export const configSchema = z
      */
     /**
      * auth.v2: require a login (GetAuthorizationToken password, Basic or Bearer) and IAM
-     * authorization on every /v2 request. Off by default for now; BERTH_AUTH_V2=true.
+     * authorization on every /v2 request, as ECR does. On by default (secure by default);
+     * BERTH_AUTH_V2=false serves /v2 to anyone, for closed networks and tests.
      */
     auth: z
       .object({
-        v2: z.boolean().default(false),
+        v2: z.boolean().default(true),
         /** 401 challenge on /v2: basic (as ECR) or bearer (distribution token flow via GET /token). */
         challenge: z.enum(['basic', 'bearer']).default('basic'),
       })
       .strict()
-      .default({ v2: false, challenge: 'basic' }),
+      .default({ v2: true, challenge: 'basic' }),
     bootstrap: z
       .object({
         accountId: z.string().regex(/^\d{12}$/, 'must be a 12-digit account id').optional(),
@@ -269,6 +270,11 @@ const bootstrapEnvVars = {
 } as const;
 
 export function parseConfig(input: unknown): BerthConfig {
+  // /v2 serves the administrator's own account unless told otherwise: a server bootstrapped
+  // into account X whose bare /v2 paths named account 000000000000 would refuse X's admin.
+  const record = typeof input === 'object' && input !== null && !Array.isArray(input) ? (input as Record<string, unknown>) : null;
+  const bootstrapAccount = (record?.bootstrap as { accountId?: unknown } | undefined)?.accountId;
+  if (record && record.registryId === undefined && typeof bootstrapAccount === 'string') input = { ...record, registryId: bootstrapAccount };
   const result = configSchema.safeParse(input);
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);

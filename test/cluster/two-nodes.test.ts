@@ -29,6 +29,8 @@ describe('two nodes on one PostgreSQL database', { skip: !inCI && !(await postgr
         metadata: { kind: 'postgres', url: db.url },
         storage: { kind: 'fs', path: join(dataDir, 'shared-storage') },
         log: { level: 'warn' },
+        // Anonymous /v2, as the other conformance suites (Berth requires a login by default).
+        auth: { v2: false },
       });
       const berth = await createApp(config);
       const address = await berth.http.listen({ host: '127.0.0.1', port: 0 });

@@ -146,7 +146,9 @@ test('DescribeRepositories pages with maxResults and nextToken and rejects misus
   await rejectsWith(server.client.send(new DescribeRepositoriesCommand({ maxResults: 1001 })), 'ValidationException', /less than or equal to 1000/);
   await rejectsWith(server.client.send(new DescribeRepositoriesCommand({ nextToken: 'garbage' })), 'InvalidParameterException', /nextToken/);
   await rejectsWith(server.client.send(new DescribeRepositoriesCommand({ repositoryNames: ['page/r1'], maxResults: 1 })), 'InvalidParameterException', /repositoryNames/);
-  await rejectsWith(server.client.send(new DescribeRepositoriesCommand({ registryId: '123456789012' })), 'InvalidParameterException', /registryId/);
+  // An account not hosted here shares nothing: denied as ECR denies it, not a parameter error.
+  const denied = await rejectsWith(server.client.send(new DescribeRepositoriesCommand({ registryId: '123456789012' })), 'AccessDeniedException', /repository\/\* because no resource-based policy allows/);
+  assert.equal(denied.$metadata?.httpStatusCode, 400);
 });
 
 /** POSTs a JSON 1.1 request signed (SigV4, service ecr) with the test administrator's key. */

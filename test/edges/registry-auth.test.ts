@@ -63,7 +63,7 @@ async function pushRaw(server: TestServer, auth: string | null, repo: string, ta
   return res.status;
 }
 
-describe('/v2 with auth.v2 off (the default)', () => {
+describe('/v2 with auth.v2 off (as test servers start unless asked)', () => {
   test('anonymous requests reach the registry as before', async () => {
     const server = await startBerth({ registryId: ACCOUNT, bootstrap: ADMIN });
     try {

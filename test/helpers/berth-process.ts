@@ -19,11 +19,14 @@ export interface BerthProcess {
 }
 
 /** Starts `berth serve` on a free loopback port and resolves once it prints where it listens. */
-export async function spawnBerth(args: string[], options: { startTimeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<BerthProcess> {
+/** `authV2`: BERTH_AUTH_V2 for the child (false unless given; null leaves it unset, i.e. Berth's default). */
+export async function spawnBerth(args: string[], options: { startTimeoutMs?: number; env?: NodeJS.ProcessEnv; authV2?: boolean | null } = {}): Promise<BerthProcess> {
+  // Only the flags configure it: BERTH_* variables of the surrounding shell are left out.
+  const env = options.env ?? Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('BERTH_')));
   const child = spawn(process.execPath, [cliPath, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-level', 'warn', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    // Only the flags configure it: BERTH_* variables of the surrounding shell are left out.
-    env: options.env ?? Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('BERTH_'))),
+    // /v2 requires a login by default; these tests push and pull anonymously unless they ask.
+    env: options.authV2 === null ? env : { ...env, BERTH_AUTH_V2: String(options.authV2 ?? false) },
   });
   let output = '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>

@@ -41,6 +41,9 @@ export async function startBerth(options: TestServerOptions = {}): Promise<TestS
     log: { level: 'warn' },
     // A copy: AWS SDK clients given testAdmin as credentials add fields to it.
     bootstrap: { accessKeyId: testAdmin.accessKeyId, secretAccessKey: testAdmin.secretAccessKey },
+    // Berth requires a login on /v2 by default; test servers serve it anonymously unless the
+    // test asks for `auth` itself (the large conformance suites push and pull anonymously).
+    auth: { v2: false },
     ...(database ? { metadata: { kind: 'postgres', url: database.url } } : {}),
     ...overrides,
   });

@@ -39,3 +39,21 @@ test('invalid settings are refused with every problem named', () => {
   assert.throws(() => loadConfig({ config: file }, {}), (err: unknown) => err instanceof ConfigError && /cannot read config file/.test(err.message));
   assert.throws(() => loadConfig({ storage: 'gs://bucket' }, {}), ConfigError);
 });
+
+test('auth.v2 is on by default (as ECR); BERTH_AUTH_V2=false or the config file turns it off', () => {
+  assert.equal(loadConfig({}, {}).auth.v2, true);
+  assert.equal(loadConfig({}, { BERTH_AUTH_V2: 'false' }).auth.v2, false);
+  const file = join(mkdtempSync(join(tmpdir(), 'berth-config-')), 'berth.json');
+  writeFileSync(file, JSON.stringify({ auth: { v2: false } }));
+  assert.equal(loadConfig({ config: file }, {}).auth.v2, false);
+  assert.equal(loadConfig({ config: file }, { BERTH_AUTH_V2: 'true' }).auth.v2, true);
+  assert.throws(() => loadConfig({}, { BERTH_AUTH_V2: 'yes' }), ConfigError);
+});
+
+test('registryId follows the bootstrap account unless set', () => {
+  assert.equal(loadConfig({}, {}).registryId, '000000000000');
+  assert.equal(loadConfig({}, { BERTH_BOOTSTRAP_ACCOUNT_ID: '123456789012' }).registryId, '123456789012');
+  const file = join(mkdtempSync(join(tmpdir(), 'berth-config-')), 'berth.json');
+  writeFileSync(file, JSON.stringify({ registryId: '111111111111' }));
+  assert.equal(loadConfig({ config: file }, { BERTH_BOOTSTRAP_ACCOUNT_ID: '123456789012' }).registryId, '111111111111');
+});

@@ -1,4 +1,5 @@
 import { DomainError } from '../errors.js';
+import { parsePolicy, PolicyValidationError } from '../iam/policy.js';
 import { EcrCaller, EcrDeps, invalidParameter, requireRepository } from './context.js';
 
 export const maxPolicyChars = 10_240;
@@ -33,6 +34,14 @@ function checkPolicy(text: string, kind: 'repository' | 'registry'): string[] {
     const action = st.Action ?? st.NotAction;
     if (action === undefined) throw invalidParameter('policyText', `Invalid ${kind} policy provided: Statement[${i}] needs an Action`);
     actions.push(...(Array.isArray(action) ? action : [action]).map(String));
+  }
+  // The evaluator's own parser as well: a policy it could not read would silently grant
+  // (or deny) nothing once stored.
+  try {
+    parsePolicy(doc, 'resource', { maxLength: maxPolicyChars });
+  } catch (err) {
+    if (err instanceof PolicyValidationError) throw invalidParameter('policyText', `Invalid ${kind} policy provided: ${err.message}`);
+    throw err;
   }
   return actions;
 }

@@ -263,3 +263,33 @@ export const operations: Record<string, Operation> = {
     },
   ),
 };
+
+/** What an operation acts on, for authorization: repositories of a registry, or the account (resource `*`). */
+export interface OperationTarget {
+  /** The registry addressed when the request does not name one in registryId (a resource ARN's account). */
+  registryId?: string;
+  /** Repository names; `*` for every repository; null for account-level actions. */
+  repositories: string[] | null;
+}
+
+const repositoryArnPattern = /^arn:aws[a-z-]*:ecr:[a-z0-9-]+:(\d{12}):repository\/(.+)$/;
+
+/**
+ * The resource each operation is authorized against, as ECR's IAM reference lists them:
+ * the named repository for repository and image actions, every repository for a listing
+ * DescribeRepositories, the ARN's repository for tagging, `*` for registry-level actions
+ * (registry policy, settings, templates, DescribeRegistry).
+ */
+export function operationTarget(name: string, input: Record<string, unknown>): OperationTarget {
+  if (name === 'DescribeRepositories') {
+    const names = input.repositoryNames as string[] | undefined;
+    return { repositories: names && names.length ? names : ['*'] };
+  }
+  if (name === 'TagResource' || name === 'UntagResource' || name === 'ListTagsForResource') {
+    const m = repositoryArnPattern.exec(String(input.resourceArn ?? ''));
+    // A malformed ARN is refused by the operation itself, after authorization of its own account.
+    return m ? { registryId: m[1]!, repositories: [m[2]!] } : { repositories: null };
+  }
+  if (typeof input.repositoryName === 'string') return { repositories: [input.repositoryName] };
+  return { repositories: null };
+}

@@ -3,7 +3,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ConstraintStrategy, Handler, HTTPVersion } from 'find-my-way';
 import { DomainError, isDomainError } from '../../domain/errors.js';
 import type { EcrServices } from '../../domain/ecr/index.js';
-import { operations, type OperationContext } from './operations.js';
+import type { Caller } from '../../domain/iam/identity-service.js';
+import { registryHostFor } from '../oci/addressing.js';
+import { operations, operationTarget, type OperationContext } from './operations.js';
 import { validate } from './shapes.js';
 
 // Amazon ECR's API over AWS JSON 1.1: `POST /` with
@@ -19,6 +21,17 @@ export interface Principal {
   /** Region the request was signed for. */
   region: string;
   arn?: string;
+  /** The authenticated IAM caller, for the authorizer. */
+  caller?: Caller;
+}
+
+/** One authorization question: may the principal perform `action` on these repositories (or the account) of `registryId`? */
+export interface AccessRequest {
+  action: string;
+  registryId: string;
+  region: string;
+  /** Repository names, `*` for all, or null for an account-level action. */
+  repositories: string[] | null;
 }
 
 export interface EcrEdgeOptions {
@@ -27,6 +40,11 @@ export interface EcrEdgeOptions {
   registryId: string;
   /** The one seam for request authentication (SigV4 and IAM arrive here). */
   authenticate?: (request: FastifyRequest) => Promise<Principal>;
+  /**
+   * Authorizes every operation (throws AccessDeniedException). Without it a caller reaches
+   * only its own account's registry.
+   */
+  authorize?: (request: FastifyRequest, principal: Principal, access: AccessRequest) => Promise<void>;
   /** Largest request body; UploadLayerPart carries up to 20 MiB as base64. */
   bodyLimit?: number;
 }
@@ -113,14 +131,21 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     if (!operation) throw new DomainError('UnknownOperation', `Berth does not implement the ECR operation ${name.slice(0, 100)}`);
     const principal = await authenticate(req);
     const input = validate(parseBody(req.body), operation.input, '') as { registryId?: string };
-    if (input.registryId !== undefined && input.registryId !== principal.accountId) {
-      throw new DomainError('InvalidParameter', `Invalid parameter at 'registryId' failed to satisfy constraint: 'this endpoint serves registry ${principal.accountId}, not ${input.registryId}'`);
+    const addressed = operationTarget(name, input as Record<string, unknown>);
+    // The registry addressed: registryId when given (another account's, for cross-account
+    // access), a tagged ARN's account, else the caller's own.
+    const registryId = input.registryId ?? addressed.registryId ?? principal.accountId;
+    if (opts.authorize) {
+      await opts.authorize(req, principal, { action: `ecr:${name}`, registryId, region: principal.region, repositories: addressed.repositories });
+    } else if (registryId !== principal.accountId) {
+      throw new DomainError('InvalidParameter', `Invalid parameter at 'registryId' failed to satisfy constraint: 'this endpoint serves registry ${principal.accountId}, not ${registryId}'`);
     }
     // req.host follows X-Forwarded-Host when the proxy is trusted (config trustProxy).
     const host = req.host || req.headers.host || req.hostname;
     const ctx: OperationContext = {
       ecr: opts.ecr,
-      caller: { accountId: principal.accountId, region: principal.region, registryHost: host },
+      // The services act on the addressed registry; `accountId` is that registry's id.
+      caller: { accountId: registryId, region: principal.region, registryHost: registryHostFor(host, registryId, opts.registryId) },
       downloadUrl: (token) => `${req.protocol}://${host}${layerDownloadPath}${token}`,
     };
     const output = await operation.handle(input, ctx);
@@ -173,7 +198,8 @@ function toDomainError(err: unknown, req: FastifyRequest): DomainError {
 function sendError(req: FastifyRequest, reply: FastifyReply, err: DomainError): FastifyReply {
   const type = err.spec.ecr;
   // AWS answers authentication and authorization failures with 403, its own faults with 500.
-  const status = type === 'ServerException' ? 500 : err.errorName === 'Unauthorized' || err.errorName === 'Denied' ? 403 : 400;
+  // AccessDeniedException is a 400, as ECR answers it (the SigV4 failures above are 403s).
+  const status = type === 'ServerException' ? 500 : err.errorName === 'Unauthorized' ? 403 : 400;
   const detail = typeof err.detail === 'object' && err.detail !== null && !Array.isArray(err.detail) ? (err.detail as Record<string, unknown>) : {};
   if (req.url.startsWith(layerDownloadPath)) {
     // Layer URLs answer like a plain HTTP download.

@@ -6,6 +6,7 @@ import { repositoryArn } from '../../domain/iam/arns.js';
 import { anonymousPrincipal, authorize, type Decision } from '../../domain/iam/evaluate.js';
 import type { Caller, IdentityService, RequestFacts } from '../../domain/iam/identity-service.js';
 import type { PolicyDocument } from '../../domain/iam/policy.js';
+import { mountSource, resolveRegistryAddress } from '../oci/addressing.js';
 
 // Authentication and authorization in front of the /v2 edge, as one onRequest hook on
 // the root instance (the /v2 routes themselves stay unaware of it). Clients log in with
@@ -21,7 +22,7 @@ export interface RegistryAuthOptions {
    * flow, pointing clients at GET /token).
    */
   challenge?: 'basic' | 'bearer';
-  /** The account whose registry /v2 serves. */
+  /** The account whose registry /v2 serves when the address names none (see oci/addressing.ts). */
   registryId: string;
   region: string;
   /** A repository's policy, when repository policies exist (the ECR API adds them). */
@@ -38,6 +39,8 @@ declare module 'fastify' {
 }
 
 const REALM = 'berth';
+/** What a public repository lets anyone do: pull (and the blob and tag look-ups of a pull). */
+const ANONYMOUS_ACTIONS = new Set(['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability', 'ecr:ListImages']);
 
 export function installRegistryAuth(app: FastifyInstance, opts: RegistryAuthOptions): void {
   app.decorateRequest('registryCaller', null);
@@ -48,7 +51,18 @@ export function installRegistryAuth(app: FastifyInstance, opts: RegistryAuthOpti
     const path = q < 0 ? url : url.slice(0, q);
     if (path !== '/v2' && !path.startsWith('/v2/')) return;
 
-    const access = requiredAccess(req.method, path, new URLSearchParams(q < 0 ? '' : url.slice(q + 1)));
+    // The account addressed (host or path form), and the route within its registry.
+    const address = resolveRegistryAddress(req.headers.host, path, opts.registryId);
+    const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+    const from = query.get('from');
+    if (from !== null) {
+      // A mount source is read in the addressed registry; one in another registry is not mounted.
+      const source = mountSource(from, address, req.headers.host, opts.registryId);
+      if (source === null) query.delete('from');
+      else query.set('from', source);
+    }
+    const registryId = address.registryId;
+    const access = requiredAccess(req.method, address.path, query);
     const challenge = challengeFor(req, opts, access.kind === 'repository' ? access.needs : []);
     const who = await authenticate(req, opts.tokens);
     if (who === 'invalid') return deny(reply, 'Unauthorized', 'the credentials are invalid or expired: log in again', challenge);
@@ -61,10 +75,10 @@ export function installRegistryAuth(app: FastifyInstance, opts: RegistryAuthOpti
     const facts: RequestFacts = { sourceIp: req.ip, secureTransport: req.protocol === 'https' };
     const checks: RepositoryAccess[] = access.kind === 'catalog' ? [{ repository: '*', action: access.action }] : access.needs;
     for (const check of checks) {
-      const decision = await decide(opts, who, check, facts);
+      const decision = await decide(opts, registryId, who, check, facts);
       if (!decision.allowed) {
         if (!who) return deny(reply, 'Unauthorized', 'authentication required', challenge);
-        return deny(reply, 'Denied', `User: ${who.principal.arn} is not authorized to perform: ${check.action} on resource: ${repositoryArn(opts.region, opts.registryId, check.repository)}`);
+        return deny(reply, 'Denied', `User: ${who.principal.arn} is not authorized to perform: ${check.action} on resource: ${repositoryArn(opts.region, registryId, check.repository)}`);
       }
     }
   });
@@ -81,23 +95,25 @@ export function installRegistryAuth(app: FastifyInstance, opts: RegistryAuthOpti
   });
 }
 
-async function decide(opts: RegistryAuthOptions, who: Caller | null, check: RepositoryAccess, facts: RequestFacts): Promise<Decision> {
-  const resource = repositoryArn(opts.region, opts.registryId, check.repository);
+async function decide(opts: RegistryAuthOptions, registryId: string, who: Caller | null, check: RepositoryAccess, facts: RequestFacts): Promise<Decision> {
+  const resource = repositoryArn(opts.region, registryId, check.repository);
   const resourcePolicies = [
-    check.repository !== '*' && opts.repositoryPolicy ? await opts.repositoryPolicy(opts.registryId, check.repository) : null,
-    opts.registryPolicy ? await opts.registryPolicy(opts.registryId) : null,
+    check.repository !== '*' && opts.repositoryPolicy ? await opts.repositoryPolicy(registryId, check.repository) : null,
+    opts.registryPolicy ? await opts.registryPolicy(registryId) : null,
   ];
   if (!who) {
+    // Anonymous callers may at most read, whatever a policy grants "*": never push or delete.
+    if (!ANONYMOUS_ACTIONS.has(check.action)) return { allowed: false, reason: 'implicit-deny' };
     return authorize({
       principal: anonymousPrincipal(),
       action: check.action,
       resource,
-      resourceAccount: opts.registryId,
+      resourceAccount: registryId,
       resourcePolicies,
       context: { 'aws:SourceIp': facts.sourceIp, 'aws:SecureTransport': facts.secureTransport },
     });
   }
-  return opts.identity.authorize(who, check.action, resource, opts.registryId, facts, resourcePolicies);
+  return opts.identity.authorize(who, check.action, resource, registryId, facts, resourcePolicies);
 }
 
 function decodeBasic(encoded: string): { user: string; password: string } | null {
@@ -113,6 +129,8 @@ async function authenticate(req: FastifyRequest, tokens: RegistryTokens): Promis
   let password: string;
   if (/^basic$/i.test(scheme)) {
     const basic = decodeBasic(value);
+    // Clients without a login answer a Basic challenge with empty credentials (skopeo, containerd).
+    if (basic && basic.user === '' && basic.password === '') return null;
     if (!basic || basic.user !== 'AWS') return 'invalid';
     password = basic.password;
   } else if (/^bearer$/i.test(scheme)) {

@@ -1,14 +1,18 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, isDomainError } from '../../domain/errors.js';
 import type { RangeRequest, RegistryService } from '../../domain/registry-service.js';
+import { mountSource, resolveRegistryAddress } from './addressing.js';
 
 // The OCI Distribution API (distribution-spec v1.1) over the registry service.
 // Repository names contain slashes, so one wildcard route dispatches by pattern.
 
 export interface OciEdgeOptions {
   registry: RegistryService;
+  /** The registry served when the address names no account (see addressing.ts). */
   registryId: string;
   manifestMaxBytes: number;
+  /** Whether an account is hosted here; addresses naming any other answer NAME_UNKNOWN. */
+  accountExists?: (registryId: string) => Promise<boolean>;
 }
 
 type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -18,6 +22,10 @@ interface Ctx {
   reply: FastifyReply;
   opts: OciEdgeOptions;
   query: URLSearchParams;
+  /** The registry this request addresses. */
+  registryId: string;
+  /** `/v2/` or `/v2/<account>/`: URLs given back keep the client's form of address. */
+  base: string;
 }
 
 const NAME = '([a-z0-9]+(?:[._/-][a-z0-9]+|__[a-z0-9]+|-+[a-z0-9]+)*)';
@@ -72,8 +80,13 @@ export async function ociEdge(app: FastifyInstance, opts: OciEdgeOptions): Promi
 
   async function dispatch(req: FastifyRequest, reply: FastifyReply): Promise<void> {
     reply.header('Docker-Distribution-API-Version', 'registry/2.0');
-    const [path, search = ''] = req.url.split('?', 2) as [string, string?];
-    const ctx: Ctx = { req, reply, opts, query: new URLSearchParams(search) };
+    const [rawPath, search = ''] = req.url.split('?', 2) as [string, string?];
+    const address = resolveRegistryAddress(req.headers.host, rawPath, opts.registryId);
+    const path = address.path;
+    if (address.registryId !== opts.registryId && opts.accountExists && !(await opts.accountExists(address.registryId))) {
+      throw new DomainError('NameUnknown', `no registry with id ${address.registryId} is hosted here`);
+    }
+    const ctx: Ctx = { req, reply, opts, query: new URLSearchParams(search), registryId: address.registryId, base: address.base };
     for (const route of routes) {
       const match = route.pattern.exec(path);
       if (!match) continue;
@@ -119,8 +132,8 @@ function rangeHeader(size: number): string {
   return `0-${Math.max(0, size - 1)}`;
 }
 
-function uploadLocation(name: string, id: string): string {
-  return `/v2/${name}/blobs/uploads/${id}`;
+function uploadLocation(base: string, name: string, id: string): string {
+  return `${base}${name}/blobs/uploads/${id}`;
 }
 
 // ---------- handlers ----------
@@ -129,52 +142,54 @@ async function apiVersion({ reply }: Ctx): Promise<void> {
   reply.code(200).header('Content-Type', 'application/json').send({});
 }
 
-async function catalog({ reply, opts, query }: Ctx): Promise<void> {
+async function catalog({ reply, opts, query, registryId, base }: Ctx): Promise<void> {
   const { n, last } = pagination(query);
-  const listing = await opts.registry.listRepositories(opts.registryId, n, last);
-  if (listing.next !== null) reply.header('Link', `</v2/_catalog?n=${listing.items.length}&last=${encodeURIComponent(listing.next)}>; rel="next"`);
+  const listing = await opts.registry.listRepositories(registryId, n, last);
+  if (listing.next !== null) reply.header('Link', `<${base}_catalog?n=${listing.items.length}&last=${encodeURIComponent(listing.next)}>; rel="next"`);
   reply.code(200).send({ repositories: listing.items });
 }
 
-async function startUpload({ req, reply, opts, query }: Ctx, match: RegExpExecArray): Promise<void> {
+async function startUpload({ req, reply, opts, query, registryId, base }: Ctx, match: RegExpExecArray): Promise<void> {
   const name = match[1]!;
   const mount = query.get('mount');
   const from = query.get('from');
   const digest = query.get('digest');
-  if (mount !== null && from !== null) {
-    const blob = await opts.registry.mountBlob(opts.registryId, name, mount, from);
+  // A source in another account's registry is not mounted: the client uploads instead.
+  const source = from === null ? null : mountSource(from, { registryId }, req.headers.host, opts.registryId);
+  if (mount !== null && source !== null) {
+    const blob = await opts.registry.mountBlob(registryId, name, mount, source);
     if (blob) {
-      reply.code(201).header('Location', `/v2/${name}/blobs/${blob.digest}`).header('Docker-Content-Digest', blob.digest).header('Content-Length', '0').send();
+      reply.code(201).header('Location', `${base}${name}/blobs/${blob.digest}`).header('Docker-Content-Digest', blob.digest).header('Content-Length', '0').send();
       return;
     }
   }
   if (digest !== null && mount === null) {
-    const blob = await opts.registry.uploadMonolithic(opts.registryId, name, digest, req.raw, contentLength(req));
-    reply.code(201).header('Location', `/v2/${name}/blobs/${blob.digest}`).header('Docker-Content-Digest', blob.digest).header('Content-Length', '0').send();
+    const blob = await opts.registry.uploadMonolithic(registryId, name, digest, req.raw, contentLength(req));
+    reply.code(201).header('Location', `${base}${name}/blobs/${blob.digest}`).header('Docker-Content-Digest', blob.digest).header('Content-Length', '0').send();
     return;
   }
-  const upload = await opts.registry.startUpload(opts.registryId, name);
+  const upload = await opts.registry.startUpload(registryId, name);
   reply
     .code(202)
-    .header('Location', uploadLocation(name, upload.id))
+    .header('Location', uploadLocation(base, name, upload.id))
     .header('Docker-Upload-UUID', upload.id)
     .header('Range', rangeHeader(0))
     .header('Content-Length', '0')
     .send();
 }
 
-async function uploadStatus({ reply, opts }: Ctx, match: RegExpExecArray): Promise<void> {
+async function uploadStatus({ reply, opts, registryId, base }: Ctx, match: RegExpExecArray): Promise<void> {
   const [, name, id] = match as unknown as [string, string, string];
-  const upload = await opts.registry.uploadStatus(opts.registryId, name, id);
+  const upload = await opts.registry.uploadStatus(registryId, name, id);
   reply
     .code(204)
-    .header('Location', uploadLocation(name, id))
+    .header('Location', uploadLocation(base, name, id))
     .header('Docker-Upload-UUID', id)
     .header('Range', rangeHeader(upload.size))
     .send();
 }
 
-async function uploadChunk({ req, reply, opts }: Ctx, match: RegExpExecArray): Promise<void> {
+async function uploadChunk({ req, reply, opts, registryId, base }: Ctx, match: RegExpExecArray): Promise<void> {
   const [, name, id] = match as unknown as [string, string, string];
   const range = req.headers['content-range'];
   let start: number | undefined;
@@ -188,36 +203,36 @@ async function uploadChunk({ req, reply, opts }: Ctx, match: RegExpExecArray): P
       throw new DomainError('BlobUploadInvalid', `Content-Range ${range} does not match Content-Length ${length}`);
     }
   }
-  const upload = await opts.registry.appendToUpload(opts.registryId, name, id, req.raw, start);
+  const upload = await opts.registry.appendToUpload(registryId, name, id, req.raw, start);
   reply
     .code(202)
-    .header('Location', uploadLocation(name, id))
+    .header('Location', uploadLocation(base, name, id))
     .header('Docker-Upload-UUID', id)
     .header('Range', rangeHeader(upload.size))
     .header('Content-Length', '0')
     .send();
 }
 
-async function completeUpload({ req, reply, opts, query }: Ctx, match: RegExpExecArray): Promise<void> {
+async function completeUpload({ req, reply, opts, query, registryId, base }: Ctx, match: RegExpExecArray): Promise<void> {
   const [, name, id] = match as unknown as [string, string, string];
   const digest = query.get('digest');
   if (digest === null) throw new DomainError('DigestMalformed', 'the digest query parameter is required to complete an upload');
   const length = contentLength(req);
   const hasBody = (length !== undefined && length > 0) || (length === undefined && req.headers['transfer-encoding'] !== undefined);
-  const blob = await opts.registry.completeUpload(opts.registryId, name, id, digest, hasBody ? req.raw : null);
-  reply.code(201).header('Location', `/v2/${name}/blobs/${blob.digest}`).header('Docker-Content-Digest', blob.digest).header('Content-Length', '0').send();
+  const blob = await opts.registry.completeUpload(registryId, name, id, digest, hasBody ? req.raw : null);
+  reply.code(201).header('Location', `${base}${name}/blobs/${blob.digest}`).header('Docker-Content-Digest', blob.digest).header('Content-Length', '0').send();
 }
 
-async function cancelUpload({ reply, opts }: Ctx, match: RegExpExecArray): Promise<void> {
+async function cancelUpload({ reply, opts, registryId }: Ctx, match: RegExpExecArray): Promise<void> {
   const [, name, id] = match as unknown as [string, string, string];
-  await opts.registry.cancelUpload(opts.registryId, name, id);
+  await opts.registry.cancelUpload(registryId, name, id);
   reply.code(204).send();
 }
 
-async function getBlob({ req, reply, opts }: Ctx, match: RegExpExecArray): Promise<void> {
+async function getBlob({ req, reply, opts, registryId }: Ctx, match: RegExpExecArray): Promise<void> {
   const [, name, digest] = match as unknown as [string, string, string];
   if (req.method === 'HEAD') {
-    const blob = await opts.registry.statBlob(opts.registryId, name, digest);
+    const blob = await opts.registry.statBlob(registryId, name, digest);
     reply
       .code(200)
       .header('Content-Length', String(blob.size))
@@ -240,10 +255,10 @@ async function getBlob({ req, reply, opts }: Ctx, match: RegExpExecArray): Promi
     rangeRequest = parseRangeHeader(req.headers.range);
   } catch (err) {
     // An unknown blob is still a 404; a known one answers 416 with its size (RFC 9110 §15.5.17).
-    const blob = await opts.registry.statBlob(opts.registryId, name, digest);
+    const blob = await opts.registry.statBlob(registryId, name, digest);
     throw new DomainError('RangeNotSatisfiable', (err as Error).message, { size: blob.size });
   }
-  const content = await opts.registry.openBlob(opts.registryId, name, digest, rangeRequest);
+  const content = await opts.registry.openBlob(registryId, name, digest, rangeRequest);
   const { blob, range } = content;
   reply
     .header('Content-Type', 'application/octet-stream')
@@ -258,19 +273,19 @@ async function getBlob({ req, reply, opts }: Ctx, match: RegExpExecArray): Promi
   return reply.send(content.stream);
 }
 
-async function deleteBlob({ reply, opts }: Ctx, match: RegExpExecArray): Promise<void> {
+async function deleteBlob({ reply, opts, registryId }: Ctx, match: RegExpExecArray): Promise<void> {
   const [, name, digest] = match as unknown as [string, string, string];
-  await opts.registry.deleteBlob(opts.registryId, name, digest);
+  await opts.registry.deleteBlob(registryId, name, digest);
   reply.code(202).header('Content-Length', '0').send();
 }
 
-async function getManifest({ req, reply, opts }: Ctx, match: RegExpExecArray): Promise<void> {
+async function getManifest({ req, reply, opts, registryId }: Ctx, match: RegExpExecArray): Promise<void> {
   const [, name, reference] = match as unknown as [string, string, string];
   const accept = parseAccept(req.headers.accept);
   const head = req.method === 'HEAD';
   const manifest = head
-    ? await opts.registry.statManifest(opts.registryId, name, reference, accept)
-    : await opts.registry.getManifest(opts.registryId, name, reference, accept);
+    ? await opts.registry.statManifest(registryId, name, reference, accept)
+    : await opts.registry.getManifest(registryId, name, reference, accept);
   reply
     .code(200)
     .header('Content-Type', manifest.mediaType)
@@ -280,33 +295,34 @@ async function getManifest({ req, reply, opts }: Ctx, match: RegExpExecArray): P
   return reply.send('content' in manifest ? manifest.content : undefined);
 }
 
-async function putManifest({ req, reply, opts }: Ctx, match: RegExpExecArray): Promise<void> {
+async function putManifest({ req, reply, opts, registryId, base }: Ctx, match: RegExpExecArray): Promise<void> {
   const [, name, reference] = match as unknown as [string, string, string];
   const body = await readLimited(req, opts.manifestMaxBytes);
-  const result = await opts.registry.putManifest(opts.registryId, name, reference, clientContentTypes.get(req), body);
-  reply.code(201).header('Location', `/v2/${name}/manifests/${result.digest}`).header('Docker-Content-Digest', result.digest);
+  const result = await opts.registry.putManifest(registryId, name, reference, clientContentTypes.get(req), body);
+  reply.code(201).header('Location', `${base}${name}/manifests/${result.digest}`).header('Docker-Content-Digest', result.digest);
   if (result.subjectDigest) reply.header('OCI-Subject', result.subjectDigest);
   reply.header('Content-Length', '0').send();
 }
 
-async function deleteManifest({ reply, opts }: Ctx, match: RegExpExecArray): Promise<void> {
+async function deleteManifest({ reply, opts, registryId }: Ctx, match: RegExpExecArray): Promise<void> {
   const [, name, reference] = match as unknown as [string, string, string];
-  await opts.registry.deleteManifest(opts.registryId, name, reference);
+  await opts.registry.deleteManifest(registryId, name, reference);
   reply.code(202).header('Content-Length', '0').send();
 }
 
-async function listTags({ reply, opts, query }: Ctx, match: RegExpExecArray): Promise<void> {
+async function listTags({ reply, opts, query, registryId, base }: Ctx, match: RegExpExecArray): Promise<void> {
   const name = match[1]!;
   const { n, last } = pagination(query);
-  const listing = await opts.registry.listTags(opts.registryId, name, n, last);
-  if (listing.next !== null) reply.header('Link', `</v2/${name}/tags/list?n=${listing.items.length}&last=${encodeURIComponent(listing.next)}>; rel="next"`);
-  reply.code(200).send({ name, tags: listing.items });
+  const listing = await opts.registry.listTags(registryId, name, n, last);
+  if (listing.next !== null) reply.header('Link', `<${base}${name}/tags/list?n=${listing.items.length}&last=${encodeURIComponent(listing.next)}>; rel="next"`);
+  // The name as the client addressed it (with its account component, if any).
+  reply.code(200).send({ name: `${base.slice('/v2/'.length)}${name}`, tags: listing.items });
 }
 
-async function listReferrers({ reply, opts, query }: Ctx, match: RegExpExecArray): Promise<void> {
+async function listReferrers({ reply, opts, query, registryId }: Ctx, match: RegExpExecArray): Promise<void> {
   const [, name, digest] = match as unknown as [string, string, string];
   const artifactType = query.get('artifactType') || undefined; // an empty filter is no filter
-  const index = await opts.registry.listReferrers(opts.registryId, name, digest, artifactType);
+  const index = await opts.registry.listReferrers(registryId, name, digest, artifactType);
   if (artifactType !== undefined) reply.header('OCI-Filters-Applied', 'artifactType');
   // A Buffer, so fastify does not append "; charset=utf-8" to the spec's exact media type.
   reply.code(200).header('Content-Type', 'application/vnd.oci.image.index.v1+json').send(Buffer.from(JSON.stringify(index)));
