@@ -34,8 +34,9 @@ export async function startBerth(): Promise<Target> {
   const dataDir = await mkdtemp(join(tmpdir(), 'berth-bench-'));
   const child = spawn(process.execPath, [...berthNodeFlags(), berthCli, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    // Defaults only: no BERTH_* setting of the caller's shell leaks into the measured instance.
-    env: Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('BERTH_'))),
+    // Defaults only: no BERTH_* setting of the caller's shell leaks into the measured instance,
+    // except that /v2 runs without authentication, as the Distribution it is compared with does.
+    env: { ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('BERTH_'))), BERTH_AUTH_V2: 'false' },
   });
   const output = captureOutput(child);
   const url = await new Promise<string>((resolve, reject) => {
