@@ -123,7 +123,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     return503OnClosing: true,
     trustProxy: config.trustProxy,
     forceCloseConnections: 'idle',
-    constraints: { awsTarget: ecrTargetConstraint },
+    routerOptions: { constraints: { awsTarget: ecrTargetConstraint } },
     // Requests fastify rejects before routing (a malformed URL, say) still get the
     // protocol's own error form on /v2.
     frameworkErrors: (err, req, reply) => {
@@ -260,13 +260,13 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       if (closed) return;
       closed = true;
       clearInterval(purge);
-      await jobs.stop();
+      // Stop taking requests at once; in-flight requests and a running job finish together.
       // close() drops only connections idle at that instant; one whose last response is
       // still finishing (a streamed blob) would linger until keepAliveTimeout (72 s).
       // Keep dropping connections as they go idle until the server has closed.
       const sweeper = setInterval(() => http.server.closeIdleConnections(), 50);
       try {
-        await http.close();
+        await Promise.all([http.close(), jobs.stop()]);
       } finally {
         clearInterval(sweeper);
       }

@@ -15,6 +15,9 @@ const REPO = 'sec/app';
 const ARN = `arn:aws:ecr:us-east-1:${A}:repository/${REPO}`;
 const image = tinyImage('ecr-operations');
 const DIGEST = sha(image.layer);
+const LIFECYCLE = JSON.stringify({
+  rules: [{ rulePriority: 1, description: 'expire everything', selection: { tagStatus: 'any', countType: 'imageCountMoreThan', countNumber: 1 }, action: { type: 'expire' } }],
+});
 const POLICY = JSON.stringify(policy({ Effect: 'Allow', Principal: '*', Action: 'ecr:*' }));
 
 /** A valid request of each operation, aimed at account A's repository (or A's registry). */
@@ -51,6 +54,11 @@ const samples: Record<string, object> = {
   UpdateRepositoryCreationTemplate: { prefix: 'sec', description: 'taken over' },
   DeleteRepositoryCreationTemplate: { prefix: 'sec' },
   DescribeRepositoryCreationTemplates: {},
+  PutLifecyclePolicy: { repositoryName: REPO, lifecyclePolicyText: LIFECYCLE },
+  GetLifecyclePolicy: { repositoryName: REPO },
+  DeleteLifecyclePolicy: { repositoryName: REPO },
+  StartLifecyclePolicyPreview: { repositoryName: REPO, lifecyclePolicyText: LIFECYCLE },
+  GetLifecyclePolicyPreview: { repositoryName: REPO },
 };
 
 /** Operations whose request can name another account's registry (registryId or a resource ARN). */
