@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DomainError } from '../../domain/errors.js';
 import { UploadOffsetMismatch, type BlobStat, type BlobStore, type ByteRange, type UploadInfo } from '../blob-store.js';
+import { splitDigest } from './content-address.js';
 
 /**
  * Blobs in a local folder:
@@ -147,14 +148,6 @@ export class FsBlobStore implements BlobStore {
   }
 
   async close(): Promise<void> {}
-}
-
-function splitDigest(digest: string): [string, string] {
-  const i = digest.indexOf(':');
-  const algorithm = digest.slice(0, i);
-  const hex = digest.slice(i + 1);
-  if (i < 1 || !/^[a-z0-9]+$/.test(algorithm) || !/^[a-f0-9]{32,}$/.test(hex)) throw new DomainError('DigestMalformed');
-  return [algorithm, hex];
 }
 
 async function fsyncDir(dir: string): Promise<void> {

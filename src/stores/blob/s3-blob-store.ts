@@ -20,6 +20,7 @@ import {
 import { Readable } from 'node:stream';
 import { DomainError } from '../../domain/errors.js';
 import { UploadOffsetMismatch, type BlobStat, type ByteRange, type RedirectingBlobStore, type UploadInfo } from '../blob-store.js';
+import { splitDigest } from './content-address.js';
 import { createS3Client, ensureBucket, httpStatus, type S3Settings } from './s3-client.js';
 import { presignGetObject } from './s3-presign.js';
 import { MAX_COPY_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, planParts, type Segment, type StagedChunk } from './s3-parts.js';
@@ -459,10 +460,3 @@ function normalizePrefix(prefix: string | undefined): string {
   return trimmed === '' ? '' : `${trimmed}/`;
 }
 
-function splitDigest(digest: string): [string, string] {
-  const i = digest.indexOf(':');
-  const algorithm = digest.slice(0, i);
-  const hex = digest.slice(i + 1);
-  if (i < 1 || !/^[a-z0-9]+$/.test(algorithm) || !/^[a-f0-9]{32,}$/.test(hex)) throw new DomainError('DigestMalformed');
-  return [algorithm, hex];
-}
