@@ -55,6 +55,20 @@ describe('ECR API authorization', () => {
     await rejectsWith(nobody.send(new PutRegistryPolicyCommand({ policyText: JSON.stringify(policy({ Effect: 'Deny', Principal: '*', Action: 'ecr:CreateRepository', Resource: '*' })) })), 'AccessDeniedException', /ecr:PutRegistryPolicy on resource: \* because/);
   });
 
+  test('aws:ResourceTag conditions see the resource tags of the repository', async () => {
+    await server.client.send(new CreateRepositoryCommand({ repositoryName: 'tagged/ours', tags: [{ Key: 'team', Value: 'payments' }] }));
+    await server.client.send(new CreateRepositoryCommand({ repositoryName: 'tagged/theirs', tags: [{ Key: 'team', Value: 'search' }] }));
+    const tagged = as(
+      await createTestUser(server.berth, A, 'by-tag', {
+        inline: [policy({ Effect: 'Allow', Action: 'ecr:ListImages', Resource: '*', Condition: { StringEquals: { 'aws:ResourceTag/team': 'payments' } } })],
+      }),
+    );
+    const listed = await tagged.send(new ListImagesCommand({ repositoryName: 'tagged/ours' }));
+    assert.deepEqual(listed.imageIds, []);
+    await rejectsWith(tagged.send(new ListImagesCommand({ repositoryName: 'tagged/theirs' })), 'AccessDeniedException');
+    await rejectsWith(tagged.send(new ListImagesCommand({ repositoryName: 'team/app' })), 'AccessDeniedException', /ecr:ListImages/);
+  });
+
   test('identity policies decide per action: read-only reads but does not write', async () => {
     const reader = as(await createTestUser(server.berth, A, 'reader', { attach: [ECR_READ_ONLY] }));
     const listed = await reader.send(new ListImagesCommand({ repositoryName: 'team/app' }));

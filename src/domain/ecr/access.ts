@@ -49,11 +49,12 @@ export class EcrAccess {
   /** The decision for a caller (null: anonymous). Unknown accounts have no policies, so only their own principals could pass, and there are none. */
   async decide(caller: Caller | null, check: EcrAccessCheck, facts: RequestFacts): Promise<Decision> {
     const resource = this.resource(check);
-    const [repositoryPolicy, registryPolicy] = await Promise.all([
-      check.repository !== null && check.repository !== '*' ? this.repositoryPolicy(check.registryId, check.repository) : null,
+    const [repository, registryPolicy] = await Promise.all([
+      check.repository !== null && check.repository !== '*' ? this.repositoryFacts(check.registryId, check.repository) : null,
       this.registryPolicy(check.registryId),
     ]);
-    const resourcePolicies = [repositoryPolicy, registryPolicy];
+    const resourcePolicies = [repository?.policy ?? null, registryPolicy];
+    const tags = repository?.tagContext ?? {};
     if (!caller) {
       return authorize({
         principal: anonymousPrincipal(),
@@ -61,10 +62,18 @@ export class EcrAccess {
         resource,
         resourceAccount: check.registryId,
         resourcePolicies,
-        context: { 'aws:SourceIp': facts.sourceIp, 'aws:SecureTransport': facts.secureTransport },
+        context: { 'aws:SourceIp': facts.sourceIp, 'aws:SecureTransport': facts.secureTransport, ...tags },
       });
     }
-    return this.identity.authorize(caller, check.action, resource, check.registryId, facts, resourcePolicies);
+    return this.identity.authorize(caller, check.action, resource, check.registryId, facts, resourcePolicies, tags);
+  }
+
+  /** A repository's policy and its resource tags as `aws:ResourceTag/<key>` condition keys. */
+  private async repositoryFacts(registryId: string, name: string): Promise<{ policy: PolicyDocument | null; tagContext: Record<string, string> } | null> {
+    const repo = await this.store.getRepository(registryId, name);
+    if (!repo) return null;
+    const [policyText, tags] = await Promise.all([this.store.getRepositoryPolicy(repo.id), this.store.listResourceTags(repo.id)]);
+    return { policy: parseStored(policyText), tagContext: Object.fromEntries(tags.map((t) => [`aws:ResourceTag/${t.key}`, t.value])) };
   }
 
   /** Throws AccessDeniedException (ECR's message) unless the caller may. */
