@@ -1,4 +1,5 @@
 import { invalidParameter } from './context.js';
+import type { LifecycleImageRecord } from '../../stores/ecr-store.js';
 
 // ECR lifecycle policies: the grammar (validated as ECR does) and the evaluation, a pure
 // function of the policy, the repository's images and the time. See docs/lifecycle.md.
@@ -21,16 +22,8 @@ export interface LifecyclePolicy {
   rules: LifecycleRule[];
 }
 
-/** What evaluation needs of an image (a manifest, as ECR counts them). */
-export interface LifecycleImage {
-  digest: string;
-  tags: string[];
-  pushedAt: number;
-  lastPulledAt: number | null;
-  subjectDigest: string | null;
-  /** Manifests this one lists (an index), if any. */
-  children: string[];
-}
+/** What evaluation needs of an image (a manifest, as ECR counts them): the store's record. */
+export type LifecycleImage = LifecycleImageRecord;
 
 export interface LifecycleAction {
   digest: string;
