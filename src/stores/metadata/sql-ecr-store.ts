@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
+import { transact } from './sqlite-group-commit.js';
 import { tagIsImmutable } from '../../domain/ecr/tag-mutability.js';
 import {
   defaultRepositorySettings,
@@ -67,7 +68,7 @@ export class SqlEcrStore implements EcrStore {
   // ---- repositories ----
 
   async createRepository(registryId: string, name: string, settings: RepositorySettings, tags: ResourceTag[], now: number): Promise<EcrRepository | null> {
-    return this.db.transaction().execute(async (trx) => {
+    return transact(this.db, async (trx) => {
       const inserted = await trx
         .insertInto('repositories')
         .values({ registry_id: registryId, name, created_at: now })
@@ -116,7 +117,7 @@ export class SqlEcrStore implements EcrStore {
   }
 
   async deleteRepository(repositoryId: number, force: boolean): Promise<'deleted' | 'not-empty' | 'missing'> {
-    return this.db.transaction().execute(async (trx) => {
+    return transact(this.db, async (trx) => {
       if (!force) {
         const image = await trx.selectFrom('manifests').select('digest').where('repository_id', '=', repositoryId).limit(1).executeTakeFirst();
         if (image) return 'not-empty';
@@ -137,7 +138,7 @@ export class SqlEcrStore implements EcrStore {
   }
 
   async putResourceTags(repositoryId: number, tags: ResourceTag[], max: number): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    return transact(this.db, async (trx) => {
       for (const t of tags) {
         await trx
           .insertInto('ecr_resource_tags')
@@ -453,7 +454,7 @@ export class SqlEcrStore implements EcrStore {
   // ---- layer uploads and pulls ----
 
   async recordLayerPart(uploadId: string, size: number, minPartSize: number): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await transact(this.db, async (trx) => {
       const prev = await trx.selectFrom('ecr_layer_uploads').selectAll().where('upload_id', '=', uploadId).executeTakeFirst();
       // A part below the minimum is allowed only as the last one: another part after it
       // marks the upload, and completing it then fails.

@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
+import { transact } from './sqlite-group-commit.js';
 import {
   IdentityStoreError,
   type AccessKeyRecord,
@@ -108,7 +109,7 @@ export class SqlIdentityStore implements IdentityStore {
   }
 
   async deleteUser(accountId: string, name: string): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await transact(this.db, async (trx) => {
       const user = await this.userRow(trx, accountId, name);
       if (!user) throw noSuchUser(name);
       const blockers = await this.ownerBlockers(trx, user.user_id);
@@ -168,7 +169,7 @@ export class SqlIdentityStore implements IdentityStore {
   }
 
   async deleteRole(accountId: string, name: string): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await transact(this.db, async (trx) => {
       const role = await this.roleRow(trx, accountId, name);
       if (!role) throw noSuchRole(name);
       const blockers = await this.ownerBlockers(trx, role.role_id);
@@ -287,7 +288,7 @@ export class SqlIdentityStore implements IdentityStore {
   }
 
   async deleteManagedPolicy(accountId: string, name: string, arn: string): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await transact(this.db, async (trx) => {
       const r = await trx.selectFrom('iam_managed_policies').select('policy_id').where('account_id', '=', accountId).where('name_key', '=', name.toLowerCase()).executeTakeFirst();
       if (!r) throw new IdentityStoreError('NoSuchEntity', `Policy ${arn} does not exist or is not attachable.`);
       const attached = await trx.selectFrom('iam_policy_attachments').select('owner_id').where('policy_arn', '=', arn).limit(1).execute();

@@ -17,7 +17,8 @@ import type {
   UploadRecord,
 } from '../metadata-store.js';
 import { migrationProvider, type SqlDialectName } from './migrations.js';
-import { withStatementCache } from './statement-cache.js';
+import { cachedPrepare } from './statement-cache.js';
+import { registerGroupCommit, SqliteGroupCommit, transact } from './sqlite-group-commit.js';
 import type { Database } from './schema.js';
 import { immutableTagConflict } from './sql-ecr-store.js';
 
@@ -43,7 +44,10 @@ export class SqlMetadataStore implements MetadataStore {
       database.pragma('synchronous = FULL');
       database.pragma('foreign_keys = ON');
       database.pragma('busy_timeout = 5000');
-      return new SqlMetadataStore(new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) }), 'sqlite');
+      const groupCommit = new SqliteGroupCommit(database);
+      const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: groupCommit.wrap(cachedPrepare(database)) }) });
+      registerGroupCommit(db, groupCommit);
+      return new SqlMetadataStore(db, 'sqlite');
     }
     const pool = new pg.Pool({
       connectionString: connection.url,
@@ -51,6 +55,10 @@ export class SqlMetadataStore implements MetadataStore {
       // BIGINT columns hold sizes and millisecond times, all well inside 2^53.
       types: { getTypeParser: (oid: number, format?: any) => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) } as any,
     });
+    // An idle pooled connection that the server ends (a restart, a failover, an operator's
+    // pg_terminate_backend) emits 'error' on the pool; unheard, that would crash the process.
+    // The pool drops that client and opens a new one for the next query.
+    pool.on('error', () => {});
     return new SqlMetadataStore(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), 'postgres');
   }
 
@@ -114,7 +122,7 @@ export class SqlMetadataStore implements MetadataStore {
 
   async claimBlob(blob: BlobRecord, now: number): Promise<string | null> {
     for (;;) {
-      const claimed = await this.db.transaction().execute(async (trx) => {
+      const claimed = await transact(this.db, async (trx) => {
         const row = await this.lockBlobRow(trx, blob.digest, 'update');
         if (!row) {
           const incarnation = randomUUID();
@@ -135,7 +143,7 @@ export class SqlMetadataStore implements MetadataStore {
   }
 
   async linkBlob(repositoryId: number, blob: BlobRecord, now: number, incarnation?: string): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    return transact(this.db, async (trx) => {
       // Shared lock on the blob row: a collector marking it (FOR UPDATE) waits for us, or we for it.
       let row = await this.lockBlobRow(trx, blob.digest, 'share');
       if (!row && incarnation === undefined) {
@@ -218,7 +226,7 @@ export class SqlMetadataStore implements MetadataStore {
   }
 
   private async putManifestTransaction(m: NewManifest): Promise<PutManifestResult> {
-    return this.db.transaction().execute(async (trx) => {
+    return transact(this.db, async (trx) => {
       const missing = await findMissingReferences(trx, m, this.kind);
       if (missing.missingBlobs.length > 0 || missing.missingManifests.length > 0) return { ok: false, ...missing };
       const inserted = await trx
@@ -350,7 +358,7 @@ export class SqlMetadataStore implements MetadataStore {
 
   async removeUnreferencedLinks(repositoryId: number, digests: string[], before: number): Promise<string[]> {
     if (digests.length === 0) return [];
-    return this.db.transaction().execute(async (trx) => {
+    return transact(this.db, async (trx) => {
       // PostgreSQL: lock the links first (a putManifest holds them FOR SHARE while it adds
       // references), so the delete below, a new statement, sees every committed reference.
       if (this.kind === 'postgres') {
@@ -391,7 +399,7 @@ export class SqlMetadataStore implements MetadataStore {
 
   async markBlobsForDeletion(digests: string[], before: number, now: number): Promise<BlobRecord[]> {
     if (digests.length === 0) return [];
-    return this.db.transaction().execute(async (trx) => {
+    return transact(this.db, async (trx) => {
       // PostgreSQL: lock the rows first (claimBlob and linkBlob lock them too), so the
       // update, a new statement, sees every link and reference committed before it.
       if (this.kind === 'postgres') await trx.selectFrom('blobs').select('digest').where('digest', 'in', digests).forUpdate().execute();
@@ -423,7 +431,7 @@ export class SqlMetadataStore implements MetadataStore {
 
   async finishBlobDeletion(marks: BlobMark[]): Promise<number> {
     if (marks.length === 0) return 0;
-    return this.db.transaction().execute(async (trx) => {
+    return transact(this.db, async (trx) => {
       let removed = 0;
       for (const mark of marks) {
         const result = await trx.deleteFrom('blobs').where('digest', '=', mark.digest).where('gc_marked_at', '=', mark.markedAt).executeTakeFirst();
@@ -478,7 +486,7 @@ export class SqlMetadataStore implements MetadataStore {
 
   async claimJob(kinds: readonly string[], owner: string, now: number, leaseMs: number): Promise<JobRecord | null> {
     if (kinds.length === 0) return null;
-    return this.db.transaction().execute(async (trx) => {
+    return transact(this.db, async (trx) => {
       let candidate = trx
         .selectFrom('jobs')
         .select('id')

@@ -9,10 +9,13 @@ import type { SqliteDatabase, SqliteStatement } from 'kysely';
  * oldest statement goes when it is full (queries with variable IN lists vary in text).
  */
 export function withStatementCache(database: SQLite.Database, capacity = 500): SqliteDatabase {
+  return { close: () => void database.close(), prepare: cachedPrepare(database, capacity) };
+}
+
+/** `database.prepare`, reusing statements by SQL text (bounded, least recently used goes). */
+export function cachedPrepare(database: SQLite.Database, capacity = 500): (sql: string) => SqliteStatement {
   const cache = new Map<string, SqliteStatement>();
-  return {
-    close: () => void database.close(),
-    prepare(sql: string): SqliteStatement {
+  return (sql: string): SqliteStatement => {
       let statement = cache.get(sql);
       if (statement) {
         // Refresh its place so the most used statements stay.
@@ -23,6 +26,5 @@ export function withStatementCache(database: SQLite.Database, capacity = 500): S
       }
       cache.set(sql, statement);
       return statement;
-    },
   };
 }

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import SQLite from 'better-sqlite3';
+import { sql, type Kysely } from 'kysely';
+import { SqlMetadataStore } from '../../src/stores/metadata/sql-metadata-store.js';
+import { groupCommitOf, transact } from '../../src/stores/metadata/sqlite-group-commit.js';
+
+// Group commit (src/stores/metadata/sqlite-group-commit.ts) against a real SQLite file. "Durable"
+// is checked the way it matters: a second, independent connection to the same file sees only
+// committed data, so a row it can read has left the writer's transaction.
+
+describe('SQLite group commit', () => {
+  let dir: string;
+  let store: SqlMetadataStore;
+  let db: Kysely<any>;
+  let observer: SQLite.Database;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'berth-group-commit-'));
+    store = SqlMetadataStore.open({ kind: 'sqlite', path: join(dir, 'metadata.db') });
+    await store.migrate();
+    db = store.db as unknown as Kysely<any>;
+    await sql`create table gc_probe (id integer primary key, v text not null unique)`.execute(db);
+    observer = new SQLite(join(dir, 'metadata.db'), { readonly: true });
+  });
+  after(async () => {
+    observer.close();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const seen = (v: string) => observer.prepare('select count(*) as n from gc_probe where v = ?').get(v) as { n: number };
+  const insert = (v: string) =>
+    transact(db, async (trx) => {
+      await trx.insertInto('gc_probe').values({ v }).execute();
+      return v;
+    });
+
+  test('concurrent transactions share one COMMIT, and each is committed when its call returns', async () => {
+    const groupCommit = groupCommitOf(db)!;
+    const before = { ...groupCommit.stats };
+    const values = Array.from({ length: 16 }, (_, i) => `concurrent-${i}`);
+    await Promise.all(
+      values.map(async (v) => {
+        await insert(v);
+        assert.equal(seen(v).n, 1, `${v} is visible to another connection once transact() returned`);
+      }),
+    );
+    const transactions = groupCommit.stats.transactions - before.transactions;
+    const commits = groupCommit.stats.commits - before.commits;
+    assert.equal(transactions, 16);
+    assert.ok(commits >= 1 && commits < 16, `16 concurrent transactions took ${commits} COMMITs`);
+  });
+
+  test('a failing transaction rolls back alone; the others in its group commit', async () => {
+    await insert('taken');
+    const results = await Promise.allSettled([insert('group-a'), insert('taken'), insert('group-b'), transact(db, async (trx) => {
+      await trx.insertInto('gc_probe').values({ v: 'thrown-after-write' }).execute();
+      throw new Error('work failed');
+    })]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'rejected']);
+    assert.match(String((results[1] as PromiseRejectedResult).reason), /UNIQUE/);
+    assert.equal(seen('group-a').n, 1);
+    assert.equal(seen('group-b').n, 1);
+    assert.equal(seen('thrown-after-write').n, 0, 'the failed transaction left nothing behind');
+    assert.equal(seen('taken').n, 1);
+  });
+
+  test('a write outside a transaction commits the open group first and is itself committed at once', async () => {
+    const pending = insert('grouped-before-autocommit');
+    // Let the transaction run (it resolves its commit only at the next check phase)...
+    await new Promise((resolve) => process.nextTick(resolve));
+    await Promise.resolve();
+    await db.insertInto('gc_probe').values({ v: 'autocommit' }).execute();
+    assert.equal(seen('autocommit').n, 1, 'an autocommit write is visible as soon as it returns');
+    await pending;
+    assert.equal(seen('grouped-before-autocommit').n, 1);
+  });
+
+  test('close commits what is pending', async () => {
+    const file = join(dir, 'closing.db');
+    const other = SqlMetadataStore.open({ kind: 'sqlite', path: file });
+    await other.migrate();
+    const odb = other.db as unknown as Kysely<any>;
+    await sql`create table gc_probe (id integer primary key, v text not null unique)`.execute(odb);
+    const inserted = odb.transaction().execute((trx) => trx.insertInto('gc_probe').values({ v: 'at-close' }).execute());
+    await inserted;
+    await other.close();
+    const check = new SQLite(file, { readonly: true });
+    try {
+      assert.equal((check.prepare('select count(*) as n from gc_probe').get() as { n: number }).n, 1);
+    } finally {
+      check.close();
+    }
+  });
+});
