@@ -28,7 +28,6 @@ import { installMetrics } from './observability/metrics.js';
 import type { BlobStore } from './stores/blob-store.js';
 import type { EcrStore } from './stores/ecr-store.js';
 import { FsBlobStore } from './stores/blob/fs-blob-store.js';
-import { S3BlobStore } from './stores/blob/s3-blob-store.js';
 import type { MetadataStore } from './stores/metadata-store.js';
 import { SqlEcrStore } from './stores/metadata/sql-ecr-store.js';
 import { SqlIdentityStore } from './stores/metadata/sql-identity-store.js';
@@ -58,7 +57,11 @@ export interface Berth {
 export async function openStores(config: BerthConfig): Promise<{ blobs: BlobStore; meta: MetadataStore; ecrStore: EcrStore }> {
   const paths = resolvedPaths(config);
   await mkdir(config.dataDir, { recursive: true });
-  const blobs = config.storage.kind === 's3' ? await S3BlobStore.open(config.storage) : await new FsBlobStore(paths.blobRoot!).init();
+  // The S3 store (and the AWS SDK under it, ~9 MiB resident) loads only when configured.
+  const blobs =
+    config.storage.kind === 's3'
+      ? await (await import('./stores/blob/s3-blob-store.js')).S3BlobStore.open(config.storage)
+      : await new FsBlobStore(paths.blobRoot!).init();
   const meta =
     config.metadata.kind === 'sqlite'
       ? SqlMetadataStore.open({ kind: 'sqlite', path: paths.sqlitePath! })

@@ -4,7 +4,6 @@ import { ConfigError, metadataFromString, parseConfig, storageFromString } from 
 import { formatBytes, migrateRegistry, type MigrationSummary } from '../domain/ops/migrate.js';
 import type { BlobStore } from '../stores/blob-store.js';
 import { FsBlobStore } from '../stores/blob/fs-blob-store.js';
-import { S3BlobStore } from '../stores/blob/s3-blob-store.js';
 import { copyMetadataRows } from '../stores/metadata/copy-rows.js';
 import { SqlMetadataStore } from '../stores/metadata/sql-metadata-store.js';
 
@@ -60,7 +59,7 @@ export async function runMigrate(flags: MigrateFlags, out: (line: string) => voi
 }
 
 async function openBlobs(storage: ReturnType<typeof parseConfig>['storage']): Promise<BlobStore> {
-  return storage.kind === 's3' ? S3BlobStore.open(storage) : new FsBlobStore(resolve(storage.path!)).init();
+  return storage.kind === 's3' ? (await import('../stores/blob/s3-blob-store.js')).S3BlobStore.open(storage) : new FsBlobStore(resolve(storage.path!)).init();
 }
 
 function openMetadata(metadata: ReturnType<typeof parseConfig>['metadata']): SqlMetadataStore {
