@@ -204,9 +204,12 @@ export class EcrLifecycle {
       report.skipped = err instanceof Error ? err.message : String(err);
       return report;
     }
-    const actions = evaluateLifecycle(parsed, await this.images(policy.repositoryId), this.now());
-    // Archive first, in one step per batch (an index and the manifests it lists together).
-    const transitions = actions.filter((a) => a.type === 'transition');
+    const images = await this.images(policy.repositoryId);
+    const actions = evaluateLifecycle(parsed, images, this.now());
+    // Archive first, indexes before the manifests they list, so that a run cut short never
+    // leaves a pullable index listing an archived manifest.
+    const indexes = new Set(images.filter((i) => i.children.length > 0).map((i) => i.digest));
+    const transitions = actions.filter((a) => a.type === 'transition').sort((a, b) => Number(indexes.has(b.digest)) - Number(indexes.has(a.digest)));
     const moved = new Set(dryRun ? transitions.map((a) => a.digest) : await this.deps.ecr.transitionImages(policy.repositoryId, transitions.map((a) => a.digest), 'ACTIVE', 'ARCHIVED', this.now()));
     for (const action of transitions) {
       if (moved.has(action.digest)) report.transitioned.push({ imageDigest: action.digest, imageTags: action.tags, appliedRulePriority: action.rulePriority, targetStorageClass: 'ARCHIVE' });
