@@ -3,8 +3,9 @@ import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createEcrServices } from '../src/domain/ecr/index.js';
+import { createEcrServices, registerEcrJobs } from '../src/domain/ecr/index.js';
 import { collectGarbage } from '../src/domain/gc.js';
+import { JobRunner } from '../src/domain/jobs.js';
 import { RegistryService } from '../src/domain/registry-service.js';
 import { FsBlobStore } from '../src/stores/blob/fs-blob-store.js';
 import { SqlEcrStore } from '../src/stores/metadata/sql-ecr-store.js';
@@ -53,7 +54,10 @@ async function main(): Promise<void> {
     const blobs = await new FsBlobStore(join(dir, 'storage')).init();
     const ecrStore = new SqlEcrStore(meta.db);
     const registry = new RegistryService({ blobs, meta, limits: { manifestMaxBytes: 4 << 20, maxPageSize: 1000 } });
-    const ecr = createEcrServices({ registry, meta, ecr: ecrStore }, { downloadUrlTtlMs: 60_000 });
+    // Previews run as jobs; this runner is drained by hand, not started.
+    const jobs = new JobRunner({ meta });
+    const ecr = createEcrServices({ registry, meta, ecr: ecrStore, jobs }, { downloadUrlTtlMs: 60_000 });
+    registerEcrJobs(jobs, ecr);
     const now = Date.now();
 
     // ---- lifecycle over IMAGES images ----
@@ -79,7 +83,7 @@ async function main(): Promise<void> {
       rules: [
         { rulePriority: 1, description: 'keep 1000 releases', selection: { tagStatus: 'tagged', tagPatternList: ['release-*'], countType: 'imageCountMoreThan', countNumber: 1000 }, action: { type: 'expire' } },
         { rulePriority: 2, description: 'dev builds for 30 days', selection: { tagStatus: 'tagged', tagPrefixList: ['dev'], countType: 'sinceImagePushed', countUnit: 'days', countNumber: 30 }, action: { type: 'expire' } },
-        { rulePriority: 3, description: 'untagged unpulled for 7 days', selection: { tagStatus: 'untagged', countType: 'sinceImagePulled', countUnit: 'days', countNumber: 7 }, action: { type: 'expire' } },
+        { rulePriority: 3, description: 'archive untagged unpulled for 7 days', selection: { tagStatus: 'untagged', countType: 'sinceImagePulled', countUnit: 'days', countNumber: 7 }, action: { type: 'transition', targetStorageClass: 'archive' } },
       ],
     });
     await ecrStore.putLifecyclePolicy(repo.id, policy, now);
@@ -88,9 +92,10 @@ async function main(): Promise<void> {
       'lifecycle preview',
       async () => {
         await ecr.lifecycle.startPreview(caller, 'bench/lifecycle');
+        await jobs.drain();
         return ecr.lifecycle.getPreview(caller, 'bench/lifecycle', undefined, undefined, { limit: 1000 });
       },
-      (r) => ({ images: IMAGES, expiring: r.summary.expiringImageTotalCount }),
+      (r) => ({ images: IMAGES, expiring: r.summary?.expiringImageTotalCount, transitioning: r.summary?.transitioningImageTotalCounts?.[0]?.imageTotalCount ?? 0 }),
     );
     await measure('lifecycle evaluation (dry run)', () => ecr.lifecycle.run({ registryId: REGISTRY, repositoryName: 'bench/lifecycle', dryRun: true }), (r) => ({ images: IMAGES, expiring: r[0]!.expired.length }));
     void DAY;

@@ -8,7 +8,7 @@ import { AesGcmSecretCipher, loadServerKey } from './auth/secret-box.js';
 import { sigV4Error } from './auth/sigv4.js';
 import { resolvedPaths, type BerthConfig } from './config/config.js';
 import { EcrAccess } from './domain/ecr/access.js';
-import { createEcrServices, type EcrServices } from './domain/ecr/index.js';
+import { createEcrServices, registerEcrJobs, type EcrServices } from './domain/ecr/index.js';
 import { DomainError } from './domain/errors.js';
 import { IdentityService } from './domain/iam/identity-service.js';
 import { JobRunner } from './domain/jobs.js';
@@ -84,7 +84,18 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   const pullRedirect = config.storage.kind === 's3' && config.storage.redirect ? { ttlSeconds: config.storage.redirectTtlSeconds } : undefined;
   const registry = new RegistryService({ blobs, meta, limits: config.limits, hooks, pullRedirect });
   const downloadUrlSecret = config.ecr.downloadUrlSecret ?? (await meta.sharedSecret('ecr.download-url', randomBytes(32).toString('base64url'), Date.now()));
-  const ecr = createEcrServices({ registry, meta, ecr: ecrStore }, { downloadUrlTtlMs: config.ecr.downloadUrlTtlSeconds * 1000, downloadUrlSecret });
+  // Background work: created before the services that hand work to it, started at the end.
+  const jobs = new JobRunner({
+    meta,
+    pollMs: config.jobs.pollSeconds * 1000,
+    leaseMs: config.jobs.leaseSeconds * 1000,
+    onError: (job, err) => http.log.error({ err, job: { id: job.id, kind: job.kind } }, 'background job failed'),
+  });
+  const ecr = createEcrServices(
+    { registry, meta, ecr: ecrStore, jobs },
+    { downloadUrlTtlMs: config.ecr.downloadUrlTtlSeconds * 1000, downloadUrlSecret, restoreDelayMs: config.ecr.restoreDelaySeconds * 1000 },
+  );
+  registerEcrJobs(jobs, ecr);
   if (config.ecr.enabled) {
     // Pushes to new repositories follow creation templates; pulls refresh lastRecordedPullTime.
     hooks.createRepositoryOnPush = (registryId, name) => ecr.templates.createOnPush(registryId, name, config.ecr.createOnPush);
@@ -209,12 +220,6 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   const gc = new GarbageCollector(blobs, meta, { graceMs: config.gc.graceSeconds * 1000, staleUploadsAfterMs: config.uploads.staleAfterHours * 3_600_000 });
   await http.register(operatorEdge, { gc, lifecycle: ecr.lifecycle, registryId: config.registryId });
 
-  const jobs = new JobRunner({
-    meta,
-    pollMs: config.jobs.pollSeconds * 1000,
-    leaseMs: config.jobs.leaseSeconds * 1000,
-    onError: (job, err) => http.log.error({ err, job: { id: job.id, kind: job.kind } }, 'background job failed'),
-  });
   jobs.every('uploads.purge-stale', config.uploads.purgeIntervalMinutes * 60_000, async ({ signal }) => {
     const cutoff = Date.now() - config.uploads.staleAfterHours * 3_600_000;
     const purged = await purgeStaleUploads(blobs, meta, cutoff, signal);
@@ -230,7 +235,9 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     jobs.every('lifecycle.run', config.lifecycle.intervalHours * 3_600_000, async ({ signal }) => {
       const reports = await ecr.lifecycle.run({ signal });
       const expired = reports.reduce((n, r) => n + r.expired.length, 0);
-      if (expired > 0) http.log.info({ expired, repositories: reports.length }, 'lifecycle policies expired images');
+      const archived = reports.reduce((n, r) => n + r.transitioned.length, 0);
+      if (expired + archived > 0) http.log.info({ expired, archived, repositories: reports.length }, 'lifecycle policies expired or archived images');
+      for (const r of reports) if (r.skipped) http.log.warn({ repository: r.repositoryName, reason: r.skipped }, 'lifecycle policy skipped');
     });
   }
   if (config.jobs.enabled) jobs.start();

@@ -85,24 +85,31 @@ program
 const lifecycle = program.command('lifecycle').description('ECR lifecycle policies');
 lifecycle
   .command('run')
-  .description('ask the running server to apply lifecycle policies now, and print what it expired')
+  .description('ask the running server to apply lifecycle policies now, and print what it expired and archived')
   .option('--repository <name>', 'only this repository (default: every repository with a policy)')
-  .option('--dry-run', 'report what would expire without expiring anything')
+  .option('--dry-run', 'report what would expire or be archived without changing anything')
   .addOption(new Option('--url <url>', 'the running server (operator endpoints answer loopback only)').env('BERTH_URL').default(`http://127.0.0.1:${process.env.BERTH_PORT ?? 5000}`))
   .action(async (flags: { repository?: string; dryRun?: boolean; url: string }) => {
     const result = await callOperator({
       url: flags.url,
       path: '/_berth/lifecycle',
       query: { repository: flags.repository, dryRun: flags.dryRun ? '1' : undefined },
-      onProgress: (p) => process.stderr.write(`  ${p.repositoryName}: ${p.expired} image(s)\n`),
+      onProgress: (p) => process.stderr.write(`  ${p.repositoryName}: ${p.expired} image(s)${Number(p.transitioned) > 0 ? `, ${p.transitioned} archived` : ''}\n`),
     });
-    const reports = result.reports as { repositoryName: string; expired: { imageDigest: string; imageTags: string[]; appliedRulePriority: number }[] }[];
+    type Image = { imageDigest: string; imageTags: string[]; appliedRulePriority: number };
+    const reports = result.reports as { repositoryName: string; expired: Image[]; transitioned?: Image[]; skipped?: string }[];
+    // One line per image: expired ones as `repository digest tags rule N`, archived ones
+    // with a fifth column `archive`.
+    const line = (repository: string, image: Image, extra = '') =>
+      process.stdout.write(`${repository}\t${image.imageDigest}\t${image.imageTags.join(',') || '<untagged>'}\trule ${image.appliedRulePriority}${extra}\n`);
     for (const report of reports) {
-      for (const image of report.expired) {
-        process.stdout.write(`${report.repositoryName}\t${image.imageDigest}\t${image.imageTags.join(',') || '<untagged>'}\trule ${image.appliedRulePriority}\n`);
-      }
+      for (const image of report.expired) line(report.repositoryName, image);
+      for (const image of report.transitioned ?? []) line(report.repositoryName, image, '\tarchive');
+      if (report.skipped) process.stderr.write(`berth: skipped ${report.repositoryName}: ${report.skipped}\n`);
     }
-    process.stdout.write(`berth lifecycle ${result.dryRun ? 'would expire' : 'expired'} ${result.expired} image(s) in ${result.repositories} repository(ies)\n`);
+    const archived = Number(result.transitioned ?? 0);
+    const archivedPart = archived > 0 ? `, ${result.dryRun ? 'would archive' : 'archived'} ${archived} image(s)` : '';
+    process.stdout.write(`berth lifecycle ${result.dryRun ? 'would expire' : 'expired'} ${result.expired} image(s) in ${result.repositories} repository(ies)${archivedPart}\n`);
   });
 
 function redactUrl(url: string): string {

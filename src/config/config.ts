@@ -122,9 +122,15 @@ export const configSchema = z
          * matching template, as ECR does.
          */
         createOnPush: z.enum(['always', 'template']).default('always'),
+        /**
+         * How long an image restored from the archive storage class (UpdateImageStorageClass
+         * to STANDARD) stays ACTIVATING before it can be pulled. Berth keeps archived bytes
+         * where they were, so this only mimics ECR's restore (up to 20 minutes there).
+         */
+        restoreDelaySeconds: z.number().min(0).max(86_400).default(5),
       })
       .strict()
-      .default({ enabled: true, downloadUrlTtlSeconds: 600, createOnPush: 'always' }),
+      .default({ enabled: true, downloadUrlTtlSeconds: 600, createOnPush: 'always', restoreDelaySeconds: 5 }),
     jobs: z
       .object({
         /** Run background jobs on this node. Every node may; each job runs once. */

@@ -62,6 +62,11 @@ export const errorTable = {
   LayersNotFound: { oci: 'BLOB_UNKNOWN', status: 404, ecr: 'LayersNotFoundException', message: 'the layers do not exist' },
   LifecyclePolicyNotFound: { oci: 'NAME_UNKNOWN', status: 404, ecr: 'LifecyclePolicyNotFoundException', message: 'the repository has no lifecycle policy' },
   LifecyclePolicyPreviewNotFound: { oci: 'NAME_UNKNOWN', status: 404, ecr: 'LifecyclePolicyPreviewNotFoundException', message: 'there is no lifecycle policy preview for the repository' },
+  LifecyclePolicyPreviewInProgress: { oci: 'DENIED', status: 409, ecr: 'LifecyclePolicyPreviewInProgressException', message: 'a lifecycle policy preview is already in progress for the repository' },
+  // Archive storage class. On /v2 an archived image is not there to pull (ECR answers 404
+  // too); the message says how to get it back. docs/errors.md explains the choice.
+  ImageArchived: { oci: 'MANIFEST_UNKNOWN', status: 404, ecr: 'ImageArchivedException', message: 'the image is archived and cannot be pulled until it is restored' },
+  ImageStorageClassUpdateNotSupported: { oci: 'DENIED', status: 409, ecr: 'ImageStorageClassUpdateNotSupportedException', message: 'the image cannot move to that storage class now' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorName = keyof typeof errorTable;

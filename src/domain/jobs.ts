@@ -12,6 +12,12 @@ export interface JobContext {
 
 export type JobHandler = (ctx: JobContext) => Promise<void>;
 
+/** What domain services need to hand work to the background: a durable job row. */
+export interface JobQueue {
+  /** Adds a job due at `runAt` (default: now). */
+  enqueue(kind: string, payload: unknown, runAt?: number): Promise<void>;
+}
+
 export interface JobRunnerOptions {
   meta: MetadataStore;
   /** How often an idle runner looks for due jobs. */
@@ -24,7 +30,7 @@ export interface JobRunnerOptions {
   clock?: () => number;
 }
 
-export class JobRunner {
+export class JobRunner implements JobQueue {
   readonly owner = `node-${randomUUID()}`;
   private readonly handlers = new Map<string, JobHandler>();
   /** Recurring job kinds and their intervals: one row each, rescheduled after every run. */
@@ -37,6 +43,10 @@ export class JobRunner {
   private readonly onError: (job: JobRecord, err: unknown) => void;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
+  private started = false;
+  /** A wake-up came while draining: drain again right after. */
+  private again = false;
+  private readonly wakeTimers = new Set<NodeJS.Timeout>();
   private readonly abort = new AbortController();
 
   constructor(options: JobRunnerOptions) {
@@ -76,26 +86,56 @@ export class JobRunner {
     return count;
   }
 
+  /**
+   * Adds a job and, when this runner is started, runs it as soon as it is due rather than
+   * at the next poll (another node may still take it first; each job runs once).
+   */
+  async enqueue(kind: string, payload: unknown, runAt?: number): Promise<void> {
+    const due = runAt ?? this.now();
+    await this.meta.enqueueJob(kind, payload, due);
+    this.wake(Math.max(0, due - this.now()));
+  }
+
+  /** Looks for due jobs after `delayMs` instead of waiting for the next poll; no-op unless started. */
+  wake(delayMs = 0): void {
+    if (!this.started || this.abort.signal.aborted) return;
+    const timer = setTimeout(() => {
+      this.wakeTimers.delete(timer);
+      if (this.running) this.again = true;
+      else this.tick();
+    }, delayMs).unref();
+    this.wakeTimers.add(timer);
+  }
+
   start(): void {
-    if (this.timer) return;
-    const tick = () => {
-      if (this.abort.signal.aborted) return;
-      this.running = this.drain()
-        .then(() => undefined)
-        .catch(() => undefined)
-        .finally(() => {
-          this.running = null;
-          if (!this.abort.signal.aborted) this.timer = setTimeout(tick, this.pollMs).unref();
-        });
-    };
+    if (this.started) return;
+    this.started = true;
     this.running = this.ensureRecurring().catch((err) => this.onError({ id: 0, kind: 'ensure-recurring', payload: null, attempts: 0 }, err));
-    this.timer = setTimeout(tick, 0).unref();
+    this.timer = setTimeout(() => this.tick(), 0).unref();
+  }
+
+  private tick(): void {
+    if (this.abort.signal.aborted) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.again = false;
+    this.running = this.drain()
+      .then(() => undefined)
+      .catch(() => undefined)
+      .finally(() => {
+        this.running = null;
+        if (this.abort.signal.aborted) return;
+        if (this.again) this.tick();
+        else this.timer = setTimeout(() => this.tick(), this.pollMs).unref();
+      });
   }
 
   async stop(): Promise<void> {
     this.abort.abort();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    for (const timer of this.wakeTimers) clearTimeout(timer);
+    this.wakeTimers.clear();
     await this.running;
   }
 

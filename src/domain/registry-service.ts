@@ -3,7 +3,7 @@ import type { Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { BlobStore, ByteRange } from '../stores/blob-store.js';
 import { canRedirect, UploadOffsetMismatch } from '../stores/blob-store.js';
-import type { BlobRecord, ManifestRecord, MetadataStore, RepositoryRecord } from '../stores/metadata-store.js';
+import type { BlobRecord, ImageStatus, ManifestRecord, MetadataStore, RepositoryRecord } from '../stores/metadata-store.js';
 import { digestOf, hashThrough, looksLikeDigest, newHash, parseDigest, type DigestAlgorithm } from './digest.js';
 import { DomainError } from './errors.js';
 import { manifestMediaTypes, MediaTypes, parseManifest, type Descriptor } from './manifest.js';
@@ -385,6 +385,7 @@ export class RegistryService {
     const { repo, digest } = await this.resolveReference(registryId, name, reference);
     const manifest = await this.meta.getManifest(repo.id, digest);
     if (!manifest) throw new DomainError('ManifestUnknown', `manifest ${reference} not found in ${name}`);
+    requireActive(name, manifest);
     checkAcceptable(manifest.mediaType, accept);
     this.hooks.manifestPulled?.(repo.id, digest);
     return manifest;
@@ -394,6 +395,7 @@ export class RegistryService {
     const { repo, digest } = await this.resolveReference(registryId, name, reference);
     const manifest = await this.meta.statManifest(repo.id, digest);
     if (!manifest) throw new DomainError('ManifestUnknown', `manifest ${reference} not found in ${name}`);
+    requireActive(name, manifest);
     checkAcceptable(manifest.mediaType, accept);
     return manifest;
   }
@@ -435,7 +437,9 @@ export class RegistryService {
     validateRepositoryName(name);
     // The Referrers API never answers 404: a repository nobody pushed to has no referrers.
     const repo = await this.meta.getRepository(registryId, name);
-    const rows = repo ? await this.meta.listReferrers(repo.id, digest, artifactType) : [];
+    // Archived referrers cannot be pulled, so they are not offered (as ListImageReferrers
+    // shows only ACTIVE artifacts unless asked).
+    const rows = repo ? (await this.meta.listReferrers(repo.id, digest, artifactType)).filter((r) => r.status === 'ACTIVE') : [];
     const manifests: Descriptor[] = rows.map((r) => ({
       mediaType: r.mediaType,
       digest: r.digest,
@@ -476,6 +480,21 @@ export function resolveRange(request: RangeRequest, size: number): ByteRange {
   }
   if (start >= size || start > end) throw new DomainError('RangeNotSatisfiable', `range ${start}-${end} is outside a ${size}-byte blob`, { size });
   return { start, end };
+}
+
+/** An archived image (or one being restored) cannot be pulled; the error says how to get it back. */
+function requireActive(name: string, manifest: { digest: string; status: ImageStatus }): void {
+  if (manifest.status === 'ACTIVE') return;
+  const detail = { imageDigest: manifest.digest, imageStatus: manifest.status };
+  if (manifest.status === 'ACTIVATING') {
+    throw new DomainError('ImageArchived', `image ${manifest.digest} in ${name} is being restored from the archive (status ACTIVATING); it can be pulled once its status is ACTIVE`, detail);
+  }
+  throw new DomainError(
+    'ImageArchived',
+    `image ${manifest.digest} in ${name} is archived and cannot be pulled; restore it with ` +
+      `\`aws ecr update-image-storage-class --repository-name ${name} --image-id imageDigest=${manifest.digest} --target-storage-class STANDARD\`, or push it again`,
+    detail,
+  );
 }
 
 function checkAcceptable(mediaType: string, accept: readonly string[]): void {

@@ -1,4 +1,6 @@
-import type { RepositoryRecord } from './metadata-store.js';
+import type { ImageStatus, RepositoryRecord } from './metadata-store.js';
+
+export type { ImageStatus } from './metadata-store.js';
 
 // What the ECR API stores beside the images the metadata store already holds. A separate
 // interface (implemented over the same database) so the core store stays small.
@@ -6,6 +8,8 @@ import type { RepositoryRecord } from './metadata-store.js';
 export type ImageTagMutability = 'MUTABLE' | 'IMMUTABLE' | 'IMMUTABLE_WITH_EXCLUSION' | 'MUTABLE_WITH_EXCLUSION';
 export type EncryptionType = 'AES256' | 'KMS' | 'KMS_DSSE';
 export type TagStatus = 'TAGGED' | 'UNTAGGED' | 'ANY';
+/** Which images a listing shows by status (the ECR API's default is ACTIVE). */
+export type ImageStatusFilter = ImageStatus | 'ANY';
 
 export interface TagMutabilityFilter {
   filterType: 'WILDCARD';
@@ -45,6 +49,9 @@ export interface ImageRecord {
   pushedAt: number;
   lastPulledAt: number | null;
   tags: string[];
+  status: ImageStatus;
+  lastArchivedAt: number | null;
+  lastActivatedAt: number | null;
 }
 
 export interface ImageIdRecord {
@@ -78,6 +85,9 @@ export interface LifecycleImageRecord {
   subjectDigest: string | null;
   /** Manifests an index lists. */
   children: string[];
+  status: ImageStatus;
+  lastArchivedAt: number | null;
+  lastActivatedAt: number | null;
 }
 
 export interface LifecyclePolicyRecord {
@@ -135,11 +145,23 @@ export interface EcrStore {
   updateTemplate(registryId: string, record: CreationTemplateRecord): Promise<boolean>;
   deleteTemplate(registryId: string, prefix: string): Promise<CreationTemplateRecord | null>;
 
-  /** Images (manifests) in digest order, with their tags and last pull time. */
-  listImages(repositoryId: number, tagStatus: TagStatus, page: KeysetPage<string>): Promise<ImageRecord[]>;
+  /** Images (manifests) in digest order, with their tags and last pull time; of every status unless filtered. */
+  listImages(repositoryId: number, tagStatus: TagStatus, page: KeysetPage<string>, imageStatus?: ImageStatusFilter): Promise<ImageRecord[]>;
   getImages(repositoryId: number, digests: string[]): Promise<ImageRecord[]>;
   /** One id per (digest, tag) pair, untagged images once with a null tag, in that order. */
-  listImageIds(repositoryId: number, tagStatus: TagStatus, page: KeysetPage<ImageIdRecord>): Promise<ImageIdRecord[]>;
+  listImageIds(repositoryId: number, tagStatus: TagStatus, page: KeysetPage<ImageIdRecord>, imageStatus?: ImageStatusFilter): Promise<ImageIdRecord[]>;
+  /**
+   * Moves those of the images whose status is `from` to `to` (ARCHIVED stamps
+   * lastArchivedAt, ACTIVE stamps lastActivatedAt), in one statement per 500; resolves to
+   * the digests that moved.
+   */
+  transitionImages(repositoryId: number, digests: string[], from: ImageStatus, to: ImageStatus, now: number): Promise<string[]>;
+  /**
+   * Whether a pull may use this layer: 'active' when an ACTIVE image of the repository
+   * references it, 'archived' when only images that are not ACTIVE do, 'unreferenced'
+   * when no image does (an uploaded layer no manifest names yet).
+   */
+  layerImageStatus(repositoryId: number, digest: string): Promise<'active' | 'archived' | 'unreferenced'>;
   /** Index manifests in the repository that list this manifest. */
   referencingIndexes(repositoryId: number, digest: string): Promise<string[]>;
   /** Sums of blob sizes referenced by each manifest (config and layers). */
@@ -157,7 +179,14 @@ export interface EcrStore {
   listLifecyclePolicies(page: KeysetPage<number>): Promise<LifecyclePolicyRecord[]>;
   /** Images for lifecycle evaluation, in digest order, without manifest bytes. */
   listLifecycleImages(repositoryId: number, page: KeysetPage<string>): Promise<LifecycleImageRecord[]>;
-  putLifecyclePreview(repositoryId: number, preview: LifecyclePreviewRecord): Promise<void>;
+  /**
+   * Starts the repository's preview (IN_PROGRESS, no results), replacing the previous one;
+   * false, and nothing changed, while another is IN_PROGRESS unless that one started
+   * before `staleBefore` (its job is presumed lost).
+   */
+  beginLifecyclePreview(repositoryId: number, policyText: string, now: number, staleBefore: number): Promise<boolean>;
+  /** Finishes the preview started at `createdAt` (only it, only while IN_PROGRESS); false when there is no such preview. */
+  finishLifecyclePreview(repositoryId: number, createdAt: number, status: 'COMPLETE' | 'FAILED', results: string): Promise<boolean>;
   getLifecyclePreview(repositoryId: number): Promise<LifecyclePreviewRecord | null>;
 
   /** Records a pull unless one was recorded within `minIntervalMs`. */

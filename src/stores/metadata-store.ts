@@ -30,6 +30,12 @@ export interface UploadRecord {
   startedAt: number;
 }
 
+/**
+ * ECR's image status (archive storage class): only ACTIVE images can be pulled; ARCHIVED
+ * ones are kept (blobs and all) until restored, ACTIVATING ones are being restored.
+ */
+export type ImageStatus = 'ACTIVE' | 'ARCHIVED' | 'ACTIVATING';
+
 export interface ManifestRecord {
   repositoryId: number;
   digest: string;
@@ -40,6 +46,7 @@ export interface ManifestRecord {
   content: Buffer;
   annotations: Record<string, string> | null;
   pushedAt: number;
+  status: ImageStatus;
 }
 
 export interface ManifestReference {
@@ -61,7 +68,11 @@ export interface NewManifest {
   pushedAt: number;
 }
 
-/** Outcome of putManifest: references that were missing make the whole put fail. */
+/**
+ * Outcome of putManifest: references that were missing make the whole put fail. A put
+ * makes the manifest and the manifests it lists ACTIVE again when they were archived
+ * (pushing an archived image restores it at once, as in ECR).
+ */
 export type PutManifestResult =
   | { ok: true; created: boolean }
   | { ok: false; missingBlobs: string[]; missingManifests: string[]; /** Set when the tag is immutable and points elsewhere. */ immutableTag?: string };
@@ -78,6 +89,7 @@ export interface ReferrerRecord {
   artifactType: string | null;
   size: number;
   annotations: Record<string, string> | null;
+  status: ImageStatus;
 }
 
 export interface JobRecord {

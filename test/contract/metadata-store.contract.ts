@@ -194,6 +194,7 @@ export function metadataStoreContract(name: string, make: () => Promise<Metadata
         size: content.length,
         annotations: m.annotations,
         pushedAt: m.pushedAt,
+        status: 'ACTIVE' as const,
       };
       const stored = await store.getManifest(repo.id, m.digest);
       assert.ok(stored);
@@ -345,6 +346,7 @@ export function metadataStoreContract(name: string, make: () => Promise<Metadata
         artifactType: m.artifactType,
         size: m.content.length,
         annotations: m.annotations,
+        status: 'ACTIVE',
       });
       const byDigest = (a: ReferrerRecord, b: ReferrerRecord) => a.digest.localeCompare(b.digest);
       assert.deepEqual((await store.listReferrers(repo.id, subject.digest)).sort(byDigest), [sbom, signature, plain].map(asReferrer).sort(byDigest));

@@ -122,6 +122,51 @@ describe('job runner', () => {
   });
 });
 
+describe('job runner wake-ups', () => {
+  test('a started runner runs an enqueued job when it is due, not at the next poll', { timeout: 20_000 }, async () => {
+    const { meta, cleanup } = await sqliteStore();
+    // A poll of ten minutes: if enqueue did not wake the runner these jobs would wait that long
+    // (and the test would time out).
+    const runner = new JobRunner({ meta, pollMs: 600_000 });
+    // The runner's timers do not keep a process alive (a server's sockets do); this test has none.
+    const keepAlive = setInterval(() => {}, 1_000);
+    try {
+      const ran: { n: number; at: number }[] = [];
+      let done!: () => void;
+      const bothRan = new Promise<void>((resolve) => (done = resolve));
+      runner.register('wake', async ({ job }) => {
+        ran.push({ n: (job.payload as { n: number }).n, at: Date.now() });
+        if (ran.length === 2) done();
+      });
+      runner.start();
+      const start = Date.now();
+      await runner.enqueue('wake', { n: 1 });
+      await runner.enqueue('wake', { n: 2 }, start + 300);
+      await bothRan;
+      assert.deepEqual(ran.map((r) => r.n), [1, 2]);
+      assert.ok(ran[1]!.at >= start + 300, 'the delayed job ran at its time, not before');
+    } finally {
+      clearInterval(keepAlive);
+      await runner.stop();
+      await cleanup();
+    }
+  });
+
+  test('enqueue on a runner that is not started only stores the job (drain runs it)', async () => {
+    const { meta, cleanup } = await sqliteStore();
+    try {
+      let ran = 0;
+      const runner = new JobRunner({ meta }).register('later', async () => void ran++);
+      await runner.enqueue('later', null);
+      assert.equal(ran, 0);
+      assert.equal(await runner.drain(), 1);
+      assert.equal(ran, 1);
+    } finally {
+      await cleanup();
+    }
+  });
+});
+
 describe('purging abandoned uploads', () => {
   test('removes uploads idle past the cutoff and keeps fresh ones', async () => {
     const { dir, meta, cleanup } = await sqliteStore();

@@ -132,8 +132,8 @@ test('download tokens expire and cannot be forged', () => {
 
 test('a layer upload is limited in parts and size (LimitExceededException)', async () => {
   // The same service over the test server's stores, with a part limit small enough to reach.
-  const { registry, meta, ecrStore, config } = server.berth;
-  const layers = new EcrLayers({ registry, meta, ecr: ecrStore }, new DownloadTokens(), 60_000, { ...layerPartLimits, maxParts: 3 });
+  const { registry, meta, ecrStore, config, jobs } = server.berth;
+  const layers = new EcrLayers({ registry, meta, ecr: ecrStore, jobs }, new DownloadTokens(), 60_000, { ...layerPartLimits, maxParts: 3 });
   const caller = { accountId: config.registryId, region: 'us-east-1', registryHost: server.host };
   const { uploadId } = await layers.initiate(caller, repositoryName);
   for (let i = 0; i < 3; i++) await layers.uploadPart(caller, repositoryName, uploadId, i, i, Buffer.from([i]));

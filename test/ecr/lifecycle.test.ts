@@ -69,6 +69,14 @@ test('a preview shows exactly what `berth lifecycle run` then expires; GC frees 
 
   const started = await server.client.send(new StartLifecyclePolicyPreviewCommand({ repositoryName, lifecyclePolicyText: keepTwoReleases }));
   assert.equal(started.lifecyclePolicyText, keepTwoReleases);
+  assert.equal(started.status, 'IN_PROGRESS');
+  // This server runs no jobs by itself: the preview waits for one (deterministically).
+  const pending = await server.client.send(new GetLifecyclePolicyPreviewCommand({ repositoryName }));
+  assert.equal(pending.status, 'IN_PROGRESS');
+  assert.deepEqual(pending.previewResults, []);
+  assert.equal(pending.summary, undefined);
+  await rejectsWith(server.client.send(new StartLifecyclePolicyPreviewCommand({ repositoryName, lifecyclePolicyText: keepTwoReleases })), 'LifecyclePolicyPreviewInProgressException', /has not completed/);
+  assert.equal(await server.berth.jobs.drain(), 1);
   const preview = await server.client.send(new GetLifecyclePolicyPreviewCommand({ repositoryName }));
   assert.equal(preview.status, 'COMPLETE');
   assert.equal(preview.summary?.expiringImageTotalCount, 3);

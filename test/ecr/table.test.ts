@@ -12,7 +12,7 @@ const genericAwsExceptions = ['UnknownOperationException', 'SerializationExcepti
 test('every operation in the table is an ECR operation of the SDK', () => {
   const sdk = Ecr as unknown as Record<string, unknown>;
   for (const name of Object.keys(operations)) assert.equal(typeof sdk[`${name}Command`], 'function', `${name} is not an ECR operation`);
-  assert.equal(Object.keys(operations).length, 37);
+  assert.equal(Object.keys(operations).length, 38);
 });
 
 test('every ECR exception name in the error table is one the SDK models', () => {

@@ -36,6 +36,7 @@ const samples: Record<string, object> = {
   BatchDeleteImage: { repositoryName: REPO, imageIds: [{ imageTag: 'v1' }] },
   PutImage: { repositoryName: REPO, imageManifest: image.manifest.toString(), imageTag: 'evil' },
   ListImageReferrers: { repositoryName: REPO, subjectId: { imageDigest: sha(image.manifest) } },
+  UpdateImageStorageClass: { repositoryName: REPO, imageId: { imageTag: 'v1' }, targetStorageClass: 'ARCHIVE' },
   BatchCheckLayerAvailability: { repositoryName: REPO, layerDigests: [DIGEST] },
   InitiateLayerUpload: { repositoryName: REPO },
   UploadLayerPart: { repositoryName: REPO, uploadId: '0123abcd', partFirstByte: 0, partLastByte: 0, layerPartBlob: Buffer.from('x').toString('base64') },
@@ -80,7 +81,7 @@ describe('every ECR operation refuses callers without permission', () => {
       registryPolicy: await store.getRegistryPolicy(A),
       setting: await store.getAccountSetting(A, 'REGISTRY_POLICY_SCOPE'),
       template: await store.getTemplate(A, 'sec'),
-      images: repo ? (await store.listImages(repo.id, 'ANY', { limit: 100 })).map((i) => [i.digest, i.tags]) : null,
+      images: repo ? (await store.listImages(repo.id, 'ANY', { limit: 100 })).map((i) => [i.digest, i.tags, i.status]) : null,
     };
   };
   let before0: Awaited<ReturnType<typeof snapshot>>;

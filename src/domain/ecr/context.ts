@@ -1,6 +1,7 @@
 import type { EcrRepository, EcrStore, RepositorySettings } from '../../stores/ecr-store.js';
 import type { MetadataStore } from '../../stores/metadata-store.js';
 import { DomainError } from '../errors.js';
+import type { JobQueue } from '../jobs.js';
 import type { RegistryService } from '../registry-service.js';
 
 /** Who is calling and where: the account (registry id), region and the host clients pull from. */
@@ -15,6 +16,8 @@ export interface EcrDeps {
   registry: RegistryService;
   meta: MetadataStore;
   ecr: EcrStore;
+  /** Durable background work (previews, restores from the archive). */
+  jobs: JobQueue;
   clock?: () => number;
 }
 

@@ -1,4 +1,4 @@
-import type { ImageIdRecord, ImageRecord, TagStatus } from '../../stores/ecr-store.js';
+import type { ImageIdRecord, ImageRecord, ImageStatus, ImageStatusFilter, TagStatus } from '../../stores/ecr-store.js';
 import { digestOf, looksLikeDigest, parseDigest } from '../digest.js';
 import { DomainError, isDomainError } from '../errors.js';
 import { indexMediaTypes, parseManifest } from '../manifest.js';
@@ -35,6 +35,9 @@ export interface ImageDetailView {
   artifactMediaType?: string;
   lastRecordedPullTime?: Date;
   subjectManifestDigest?: string;
+  imageStatus: ImageStatus;
+  lastArchivedAt?: Date;
+  lastActivatedAt?: Date;
 }
 
 export interface ImageView {
@@ -48,20 +51,36 @@ export interface ImageView {
 /** lastRecordedPullTime is refreshed at most this often per image (ECR: at least daily). */
 const pullRecordIntervalMs = 3_600_000;
 
+/** The durable job that finishes a restore from the archive (ACTIVATING to ACTIVE). */
+export const restoreJobKind = 'ecr.image-restore';
+interface RestoreJob {
+  repositoryId: number;
+  digests: string[];
+}
+
 /** Images as the ECR API sees them: the manifests and tags the /v2 API stores. */
 export class EcrImages {
   private readonly now: () => number;
 
-  constructor(private readonly deps: EcrDeps) {
+  /** `restoreDelayMs`: how long a restore from the archive stays ACTIVATING (config ecr.restoreDelaySeconds). */
+  constructor(
+    private readonly deps: EcrDeps,
+    private readonly restoreDelayMs = 0,
+  ) {
     this.now = deps.clock ?? Date.now;
   }
 
+  /**
+   * Images named by id are described whatever their status; a listing shows the status the
+   * filter names (ECR's default: ACTIVE only).
+   */
   async describe(
     caller: EcrCaller,
     name: string,
     imageIds: ImageId[] | undefined,
     tagStatus: TagStatus,
     page: PageRequest<string>,
+    imageStatus: ImageStatusFilter = 'ACTIVE',
   ): Promise<PageResult<ImageDetailView, string>> {
     const repo = await requireRepository(this.deps.ecr, caller, name);
     let rows: ImageRecord[];
@@ -81,7 +100,7 @@ export class EcrImages {
       const found = await this.deps.ecr.getImages(repo.id, digests);
       rows = digests.map((d) => found.find((r) => r.digest === d)).filter((r): r is ImageRecord => r !== undefined);
     } else {
-      const result = pageOf(await this.deps.ecr.listImages(repo.id, tagStatus, { limit: page.limit + 1, after: page.after }), page.limit, (r) => r.digest);
+      const result = pageOf(await this.deps.ecr.listImages(repo.id, tagStatus, { limit: page.limit + 1, after: page.after }, imageStatus), page.limit, (r) => r.digest);
       rows = result.items;
       next = result.next;
     }
@@ -98,6 +117,9 @@ export class EcrImages {
         ...artifactMediaType(r),
         ...(r.lastPulledAt !== null ? { lastRecordedPullTime: new Date(r.lastPulledAt) } : {}),
         ...(r.subjectDigest ? { subjectManifestDigest: r.subjectDigest } : {}),
+        imageStatus: r.status,
+        ...(r.lastArchivedAt !== null ? { lastArchivedAt: new Date(r.lastArchivedAt) } : {}),
+        ...(r.lastActivatedAt !== null ? { lastActivatedAt: new Date(r.lastActivatedAt) } : {}),
       })),
       next,
     };
@@ -118,9 +140,9 @@ export class EcrImages {
     return sizes;
   }
 
-  async list(caller: EcrCaller, name: string, tagStatus: TagStatus, page: PageRequest<ImageIdRecord>): Promise<PageResult<ImageId, ImageIdRecord>> {
+  async list(caller: EcrCaller, name: string, tagStatus: TagStatus, page: PageRequest<ImageIdRecord>, imageStatus: ImageStatusFilter = 'ACTIVE'): Promise<PageResult<ImageId, ImageIdRecord>> {
     const repo = await requireRepository(this.deps.ecr, caller, name);
-    const rows = await this.deps.ecr.listImageIds(repo.id, tagStatus, { limit: page.limit + 1, after: page.after });
+    const rows = await this.deps.ecr.listImageIds(repo.id, tagStatus, { limit: page.limit + 1, after: page.after }, imageStatus);
     const result = pageOf(rows, page.limit, (r) => r);
     return { items: result.items.map((r) => ({ imageDigest: r.digest, ...(r.tag !== null ? { imageTag: r.tag } : {}) })), next: result.next };
   }
@@ -138,6 +160,15 @@ export class EcrImages {
       const manifest = await this.deps.meta.getManifest(repo.id, resolved);
       if (!manifest) {
         failures.push({ imageId: id, failureCode: 'ImageNotFound', failureReason: 'Requested image not found' });
+        continue;
+      }
+      if (manifest.status !== 'ACTIVE') {
+        // A batch answers per image (docs/errors.md: ImageArchived).
+        const failureReason =
+          manifest.status === 'ARCHIVED'
+            ? 'Requested image is archived; restore it with UpdateImageStorageClass (targetStorageClass STANDARD) before pulling it'
+            : 'Requested image is being restored from the archive (ACTIVATING); it can be pulled once it is ACTIVE';
+        failures.push({ imageId: id, failureCode: 'ImageNotFound', failureReason });
         continue;
       }
       if (acceptedMediaTypes && acceptedMediaTypes.length > 0 && !acceptedMediaTypes.includes(manifest.mediaType)) {
@@ -207,8 +238,10 @@ export class EcrImages {
     if (input.imageDigest !== undefined && input.imageDigest !== digest) {
       throw new DomainError('ManifestDigestMismatch', `Manifest digest '${digest}' does not match the provided imageDigest '${input.imageDigest}'`);
     }
-    const existing = input.imageTag !== undefined ? await this.deps.meta.resolveTag(repo.id, input.imageTag) : (await this.deps.meta.statManifest(repo.id, digest)) ? digest : null;
-    if (existing === digest) {
+    const current = await this.deps.meta.statManifest(repo.id, digest);
+    const exists = input.imageTag !== undefined ? (await this.deps.meta.resolveTag(repo.id, input.imageTag)) === digest : current !== null;
+    // Putting an archived image again restores it at once (as a push does in ECR).
+    if (exists && current?.status === 'ACTIVE') {
       const tagPart = input.imageTag !== undefined ? ` and tag '${input.imageTag}'` : '';
       throw new DomainError('ImageAlreadyExists', `Image with digest '${digest}'${tagPart} already exists in the repository with name '${name}' in registry with id '${caller.accountId}'`);
     }
@@ -223,16 +256,119 @@ export class EcrImages {
     };
   }
 
-  async referrers(caller: EcrCaller, name: string, subjectDigest: string, artifactTypes: string[] | undefined, page: PageRequest<number>) {
-    await requireRepository(this.deps.ecr, caller, name);
+  async referrers(caller: EcrCaller, name: string, subjectDigest: string, artifactTypes: string[] | undefined, page: PageRequest<number>, artifactStatus: ImageStatusFilter = 'ACTIVE') {
+    const repo = await requireRepository(this.deps.ecr, caller, name);
     if (!looksLikeDigest(subjectDigest)) throw new DomainError('InvalidParameter', `Invalid parameter at 'subjectId.imageDigest' failed to satisfy constraint: 'must be a digest'`);
-    const index = await this.deps.registry.listReferrers(caller.accountId, name, subjectDigest);
-    const all = index.manifests
-      .filter((m) => !artifactTypes || artifactTypes.length === 0 || (m.artifactType !== undefined && artifactTypes.includes(m.artifactType)))
-      .map((m) => ({ digest: m.digest, mediaType: m.mediaType, size: m.size, ...(m.artifactType ? { artifactType: m.artifactType } : {}), ...(m.annotations ? { annotations: m.annotations } : {}), artifactStatus: 'ACTIVE' as const }));
+    const rows = await this.deps.meta.listReferrers(repo.id, subjectDigest);
+    const all = rows
+      .filter((m) => artifactStatus === 'ANY' || m.status === artifactStatus)
+      .filter((m) => !artifactTypes || artifactTypes.length === 0 || (m.artifactType !== null && artifactTypes.includes(m.artifactType)))
+      .map((m) => ({
+        digest: m.digest,
+        mediaType: m.mediaType,
+        size: m.size,
+        ...(m.artifactType ? { artifactType: m.artifactType } : {}),
+        ...(m.annotations ? { annotations: m.annotations } : {}),
+        artifactStatus: m.status,
+      }));
     const start = page.after ?? 0;
     const items = all.slice(start, start + page.limit);
     return { items, next: start + page.limit < all.length ? start + page.limit : null };
+  }
+
+  /**
+   * UpdateImageStorageClass. ARCHIVE archives the image at once (with its referrers); it
+   * can then not be pulled. STANDARD restores an archived image (with the manifests it
+   * lists and its referrers): they are ACTIVATING until the restore job makes them ACTIVE
+   * (ecr.restoreDelaySeconds later). Asking for the class an image is in already (or is
+   * being restored to) changes nothing and reports its status.
+   */
+  async updateStorageClass(caller: EcrCaller, name: string, imageId: ImageId, target: 'STANDARD' | 'ARCHIVE') {
+    const repo = await requireRepository(this.deps.ecr, caller, name);
+    const resolved = await this.resolve(repo.id, imageId);
+    const notFound = () =>
+      new DomainError('ImageNotFound', `The image with imageId {imageDigest:'${imageId.imageDigest ?? 'null'}', imageTag:'${imageId.imageTag ?? 'null'}'} does not exist within the repository with name '${name}' in the registry with id '${caller.accountId}'`);
+    if (typeof resolved !== 'string') {
+      if (resolved.failureCode === 'ImageNotFound' || resolved.failureCode === 'ImageTagDoesNotMatchDigest') throw notFound();
+      throw new DomainError('InvalidParameter', `Invalid parameter at 'imageId' failed to satisfy constraint: '${resolved.failureReason}'`);
+    }
+    const [image] = await this.deps.ecr.getImages(repo.id, [resolved]);
+    if (!image) throw notFound();
+    const answer = (imageStatus: ImageStatus) => ({
+      registryId: caller.accountId,
+      repositoryName: name,
+      imageId: { imageDigest: resolved, ...(imageId.imageTag !== undefined ? { imageTag: imageId.imageTag } : {}) },
+      imageStatus,
+    });
+    const now = this.now();
+    if (target === 'ARCHIVE') {
+      if (image.status === 'ARCHIVED') return answer('ARCHIVED');
+      if (image.status === 'ACTIVATING') {
+        throw new DomainError('ImageStorageClassUpdateNotSupported', `The image ${resolved} is being restored from the archive; it can be archived again once its status is ACTIVE`);
+      }
+      // An index that stays pullable must not list an archived manifest.
+      const indexes = await this.deps.ecr.getImages(repo.id, await this.deps.ecr.referencingIndexes(repo.id, resolved));
+      const pullable = indexes.find((i) => i.status !== 'ARCHIVED');
+      if (pullable) {
+        throw new DomainError('ImageStorageClassUpdateNotSupported', `The image ${resolved} is listed by the image index ${pullable.digest}, which is not archived; archive the index first`);
+      }
+      const referrers = await this.referrersOf(repo.id, resolved, 'ACTIVE');
+      await this.deps.ecr.transitionImages(repo.id, [resolved, ...referrers], 'ACTIVE', 'ARCHIVED', now);
+      return answer((await this.deps.ecr.getImages(repo.id, [resolved]))[0]?.status ?? 'ARCHIVED');
+    }
+    if (image.status !== 'ARCHIVED') return answer(image.status);
+    // An index comes back with the manifests it lists, an image with its referrers.
+    const digests = [resolved, ...(await this.archivedChildren(repo.id, resolved)), ...(await this.referrersOf(repo.id, resolved, 'ARCHIVED'))];
+    const moved = await this.deps.ecr.transitionImages(repo.id, digests, 'ARCHIVED', 'ACTIVATING', now);
+    if (moved.length > 0) {
+      try {
+        await this.deps.jobs.enqueue(restoreJobKind, { repositoryId: repo.id, digests: moved } satisfies RestoreJob, now + this.restoreDelayMs);
+      } catch (err) {
+        // Without its job the restore would never finish: leave the images archived.
+        await this.deps.ecr.transitionImages(repo.id, moved, 'ACTIVATING', 'ARCHIVED', now).catch(() => {});
+        throw err;
+      }
+    }
+    return answer((await this.deps.ecr.getImages(repo.id, [resolved]))[0]?.status ?? 'ACTIVATING');
+  }
+
+  /** The restore job: what is still ACTIVATING becomes ACTIVE (a push may have been quicker). */
+  async finishRestore(payload: unknown): Promise<void> {
+    const { repositoryId, digests } = payload as RestoreJob;
+    await this.deps.ecr.transitionImages(repositoryId, digests, 'ACTIVATING', 'ACTIVE', this.now());
+  }
+
+  /** Referrers of the image (and theirs, and so on) that have this status. */
+  private async referrersOf(repositoryId: number, digest: string, status: ImageStatus): Promise<string[]> {
+    const found: string[] = [];
+    const seen = new Set([digest]);
+    for (let queue = [digest]; queue.length > 0; ) {
+      const next: string[] = [];
+      for (const subject of queue) {
+        for (const r of await this.deps.meta.listReferrers(repositoryId, subject)) {
+          if (seen.has(r.digest) || r.status !== status) continue;
+          seen.add(r.digest);
+          found.push(r.digest);
+          next.push(r.digest);
+        }
+      }
+      queue = next;
+    }
+    return found;
+  }
+
+  /** Archived manifests an index lists (and, for nested indexes, theirs). */
+  private async archivedChildren(repositoryId: number, digest: string): Promise<string[]> {
+    const found: string[] = [];
+    const seen = new Set([digest]);
+    for (let queue = [digest]; queue.length > 0; ) {
+      const children = [...new Set([...(await this.deps.ecr.childManifests(repositoryId, queue)).values()].flat())].filter((d) => !seen.has(d));
+      for (const d of children) seen.add(d);
+      const archived = (await this.deps.ecr.getImages(repositoryId, children)).filter((i) => i.status === 'ARCHIVED').map((i) => i.digest);
+      found.push(...archived);
+      queue = children;
+    }
+    return found;
   }
 
   /** The digest an image id names, or why it names nothing. */

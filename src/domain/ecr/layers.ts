@@ -153,12 +153,19 @@ export class EcrLayers {
 
   /** A token for a short-lived URL Berth serves the layer's bytes under. */
   async downloadToken(caller: EcrCaller, name: string, digest: string): Promise<{ token: string; layerDigest: string }> {
-    await requireRepository(this.deps.ecr, caller, name);
+    const repo = await requireRepository(this.deps.ecr, caller, name);
     try {
       await this.deps.registry.statBlob(caller.accountId, name, digest);
     } catch (err) {
       if (isDomainError(err, 'BlobUnknown')) throw new DomainError('LayersNotFound', `The layer '${digest}' does not exist in the repository with name '${name}' in registry with id '${caller.accountId}'`);
       throw err;
+    }
+    // A layer only archived images use is in the archive with them.
+    if ((await this.deps.ecr.layerImageStatus(repo.id, digest)) === 'archived') {
+      throw new DomainError(
+        'ImageArchived',
+        `The layer '${digest}' belongs only to archived images in the repository with name '${name}' in registry with id '${caller.accountId}'; restore an image that uses it (UpdateImageStorageClass with targetStorageClass STANDARD) first`,
+      );
     }
     const token = this.tokens.sign({ registryId: caller.accountId, repository: name, digest, expiresAt: this.now() + this.downloadUrlTtlMs });
     return { token, layerDigest: digest };

@@ -1,8 +1,12 @@
 import { invalidParameter } from './context.js';
 import type { LifecycleImageRecord } from '../../stores/ecr-store.js';
 
-// ECR lifecycle policies: the grammar (validated as ECR does) and the evaluation, a pure
-// function of the policy, the repository's images and the time. See docs/lifecycle.md.
+// ECR lifecycle policies: the grammar (validated as ECR does, archive storage class
+// included) and the evaluation, a pure function of the policy, the repository's images and
+// the time. See docs/lifecycle.md.
+
+export type StorageClass = 'standard' | 'archive';
+export type CountType = 'imageCountMoreThan' | 'sinceImagePushed' | 'sinceImagePulled' | 'sinceImageTransitioned';
 
 export interface LifecycleRule {
   rulePriority: number;
@@ -11,11 +15,14 @@ export interface LifecycleRule {
     tagStatus: 'tagged' | 'untagged' | 'any';
     tagPrefixList?: string[];
     tagPatternList?: string[];
-    countType: 'imageCountMoreThan' | 'sinceImagePushed' | 'sinceImagePulled';
+    /** Which images the rule looks at: standard (ACTIVE) or archived ones. */
+    storageClass: StorageClass;
+    countType: CountType;
     countUnit?: 'days';
     countNumber: number;
   };
-  action: { type: 'expire' };
+  /** expire deletes; transition moves to the archive storage class. */
+  action: { type: 'expire' } | { type: 'transition'; targetStorageClass: 'archive' };
 }
 
 export interface LifecyclePolicy {
@@ -29,14 +36,20 @@ export interface LifecycleAction {
   digest: string;
   tags: string[];
   pushedAt: number;
-  /** The rule that expires it (for a referrer: the rule that expires its subject). */
+  /** Expire (delete) or transition (archive). */
+  type: 'expire' | 'transition';
+  /** The image's storage class when evaluated. */
+  storageClass: StorageClass;
+  /** The rule that acts on it (for a referrer: the rule that acts on its subject). */
   rulePriority: number;
-  /** True for a referrer that goes because the image it refers to goes. */
+  /** True for a referrer that goes (or is archived) because the image it refers to does. */
   followsSubject: boolean;
 }
 
 export const minPolicyChars = 100;
 export const maxPolicyChars = 30_720;
+/** ECR keeps archived images at least 90 days: no rule may expire them sooner. */
+export const minArchiveDays = 90;
 const DAY = 86_400_000;
 
 function fail(reason: string): never {
@@ -62,9 +75,16 @@ export function parseLifecyclePolicy(text: string): LifecyclePolicy {
     if (priorities.has(rule.rulePriority)) fail(`rulePriority ${rule.rulePriority} is used by more than one rule`);
     priorities.add(rule.rulePriority);
   }
-  const highest = Math.max(...priorities);
-  for (const rule of rules) {
-    if (rule.selection.tagStatus === 'any' && rule.rulePriority !== highest) fail('a rule with tagStatus "any" must have the highest rulePriority');
+  // Rules of one storage class see only that class's images, so "any" comes last within it.
+  for (const storageClass of ['standard', 'archive'] as const) {
+    const ofClass = rules.filter((r) => r.selection.storageClass === storageClass);
+    if (ofClass.length === 0) continue;
+    const highest = Math.max(...ofClass.map((r) => r.rulePriority));
+    for (const rule of ofClass) {
+      if (rule.selection.tagStatus === 'any' && rule.rulePriority !== highest) {
+        fail(`a rule with tagStatus "any" must have the highest rulePriority among the rules selecting the ${storageClass} storage class`);
+      }
+    }
   }
   return { rules: [...rules].sort((a, b) => a.rulePriority - b.rulePriority) };
 }
@@ -95,8 +115,7 @@ function parseRule(raw: unknown, i: number): LifecycleRule {
   for (const p of patterns ?? []) if ((p.match(/\*/g)?.length ?? 0) > 4) fail(`${at}.selection.tagPatternList: "${p.slice(0, 100)}" has more than 4 wildcards`);
 
   const countType = selection.countType;
-  if (countType === 'sinceImageTransitioned' || selection.storageClass !== undefined) fail(`${at}: the archive storage class is not supported by this registry`);
-  if (countType !== 'imageCountMoreThan' && countType !== 'sinceImagePushed' && countType !== 'sinceImagePulled') {
+  if (countType !== 'imageCountMoreThan' && countType !== 'sinceImagePushed' && countType !== 'sinceImagePulled' && countType !== 'sinceImageTransitioned') {
     fail(`${at}.selection.countType must be one of imageCountMoreThan, sinceImagePushed, sinceImagePulled, sinceImageTransitioned`);
   }
   if (countType === 'imageCountMoreThan') {
@@ -104,10 +123,33 @@ function parseRule(raw: unknown, i: number): LifecycleRule {
   } else if (selection.countUnit !== 'days') fail(`${at}: countUnit must be "days" with ${countType}`);
   if (!Number.isInteger(selection.countNumber) || (selection.countNumber as number) < 1) fail(`${at}.selection.countNumber must be an integer of at least 1`);
 
-  if (action.type === 'transition') fail(`${at}: the transition action (archive storage class) is not supported by this registry`);
-  if (action.type !== 'expire') fail(`${at}.action.type must be expire or transition`);
-  const actExtra = Object.keys(action).filter((k) => k !== 'type');
+  // Storage classes, as ECR documents them: sinceImageTransitioned looks at archived images
+  // (and must say so), every other count type at standard ones (the default).
+  const storageClass = selection.storageClass;
+  if (storageClass !== undefined && storageClass !== 'standard' && storageClass !== 'archive') fail(`${at}.selection.storageClass must be standard or archive`);
+  if (countType === 'sinceImageTransitioned') {
+    if (storageClass === undefined) fail(`${at}: storageClass is required with countType sinceImageTransitioned`);
+    if (storageClass !== 'archive') fail(`${at}: storageClass must be archive with countType sinceImageTransitioned`);
+  } else if (storageClass === 'archive') {
+    fail(`${at}: storageClass archive is allowed only with countType sinceImageTransitioned`);
+  }
+
+  const type = action.type;
+  if (type !== 'expire' && type !== 'transition') fail(`${at}.action.type must be expire or transition`);
+  const actExtra = Object.keys(action).filter((k) => k !== 'type' && k !== 'targetStorageClass');
   if (actExtra.length > 0) fail(`${at}.action has unknown fields: ${actExtra.join(', ')}`);
+  if (type === 'transition') {
+    if (action.targetStorageClass === undefined) fail(`${at}.action.targetStorageClass is required when action.type is transition`);
+    if (action.targetStorageClass !== 'archive') fail(`${at}.action.targetStorageClass must be archive`);
+    if (countType === 'sinceImageTransitioned') fail(`${at}: archived images (sinceImageTransitioned) can only expire`);
+  } else {
+    if (action.targetStorageClass !== undefined) fail(`${at}.action.targetStorageClass is allowed only when action.type is transition`);
+    // ECR: pull history drives archiving only; deleting unused images takes two rules.
+    if (countType === 'sinceImagePulled') fail(`${at}: sinceImagePulled rules can only transition images to archive (action.type transition)`);
+    if (countType === 'sinceImageTransitioned' && (selection.countNumber as number) < minArchiveDays) {
+      fail(`${at}: archived images are kept at least ${minArchiveDays} days; countNumber must be at least ${minArchiveDays} with sinceImageTransitioned`);
+    }
+  }
 
   return {
     rulePriority: rulePriority as number,
@@ -116,11 +158,12 @@ function parseRule(raw: unknown, i: number): LifecycleRule {
       tagStatus,
       ...(prefixes ? { tagPrefixList: prefixes } : {}),
       ...(patterns ? { tagPatternList: patterns } : {}),
+      storageClass: countType === 'sinceImageTransitioned' ? 'archive' : 'standard',
       countType,
       ...(countType === 'imageCountMoreThan' ? {} : { countUnit: 'days' as const }),
       countNumber: selection.countNumber as number,
     },
-    action: { type: 'expire' },
+    action: type === 'transition' ? { type, targetStorageClass: 'archive' } : { type },
   };
 }
 
@@ -154,32 +197,54 @@ function selects(rule: LifecycleRule, matchers: ((tag: string) => boolean)[], im
   return matchers.every((m) => image.tags.some(m));
 }
 
+/** The images a rule of this storage class looks at: ACTIVE or ARCHIVED (never ones being restored). */
+function ofStorageClass(image: LifecycleImage, storageClass: StorageClass): boolean {
+  return image.status === (storageClass === 'archive' ? 'ARCHIVED' : 'ACTIVE');
+}
+
+/** A restored image counts from its restore, as ECR does (last_activated_at over pushed_at_time). */
+function ageFrom(image: LifecycleImage): number {
+  return Math.max(image.pushedAt, image.lastActivatedAt ?? 0);
+}
+
+interface Decision {
+  type: 'expire' | 'transition';
+  rulePriority: number;
+  followsSubject: boolean;
+}
+
 /**
  * What a run of the policy does to these images now: each image is acted on by at most
- * one rule (the highest-priority rule whose selection matches it), oldest images first.
- * Then, index-aware: a manifest a kept index lists is kept, and referrers (subject) of an
- * expired image expire with it.
+ * one rule (the highest-priority rule of its storage class whose selection matches it),
+ * oldest images first. Then, index- and referrer-aware: a manifest a kept index lists is
+ * not expired, one an index that stays active lists is not archived, and referrers
+ * (subject) of an image expire or are archived with it.
  */
 export function evaluateLifecycle(policy: LifecyclePolicy, images: LifecycleImage[], now: number): LifecycleAction[] {
-  // Newest first, as ECR orders by push time; ties by digest for a stable answer.
-  const ordered = [...images].sort((a, b) => b.pushedAt - a.pushedAt || (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
+  const decided = new Map<string, Decision>();
   const claimed = new Set<string>();
-  const expire = new Map<string, number>();
-  const following = new Set<string>();
   for (const rule of policy.rules) {
+    const { storageClass, countType, countNumber } = rule.selection;
     const matchers = (rule.selection.tagPatternList ?? []).map(wildcardMatcher);
-    const selected = ordered.filter((image) => selects(rule, matchers, image));
-    const { countType, countNumber } = rule.selection;
+    // Newest first (by push or restore time; archived images by archive time), as ECR
+    // orders them; ties by digest for a stable answer.
+    const key = storageClass === 'archive' ? (i: LifecycleImage) => i.lastArchivedAt ?? i.pushedAt : ageFrom;
+    const selected = images
+      .filter((image) => ofStorageClass(image, storageClass) && selects(rule, matchers, image))
+      .sort((a, b) => key(b) - key(a) || (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
     const cutoff = now - countNumber * DAY;
     selected.forEach((image, index) => {
       const hit =
         countType === 'imageCountMoreThan'
           ? index >= countNumber
           : countType === 'sinceImagePushed'
-            ? image.pushedAt < cutoff
-            : (image.lastPulledAt ?? image.pushedAt) < cutoff;
+            ? ageFrom(image) < cutoff
+            : countType === 'sinceImagePulled'
+              ? // Never pulled: the push; restored and not pulled since: the restore.
+                Math.max(image.lastPulledAt ?? image.pushedAt, image.lastActivatedAt ?? 0) < cutoff
+              : (image.lastArchivedAt ?? image.pushedAt) < cutoff;
       // A rule counts every image it selects, but acts only on those no earlier rule selected.
-      if (hit && !claimed.has(image.digest)) expire.set(image.digest, rule.rulePriority);
+      if (hit && !claimed.has(image.digest)) decided.set(image.digest, { type: rule.action.type, rulePriority: rule.rulePriority, followsSubject: false });
     });
     for (const image of selected) claimed.add(image.digest);
   }
@@ -192,31 +257,53 @@ export function evaluateLifecycle(policy: LifecyclePolicy, images: LifecycleImag
     if (list) list.push(image.digest);
     else referrers.set(image.subjectDigest, [image.digest]);
   }
-  // Manifests a kept index needs; never expired, not even as a referrer.
-  const needed = new Set<string>();
+  // Manifests a kept index lists are never expired; those an index that stays pullable
+  // lists are never archived (the index would be left unpullable).
+  const kept = new Set<string>();
+  const keptActive = new Set<string>();
   for (let changed = true; changed; ) {
     changed = false;
-    // A kept index keeps what it lists.
     for (const image of images) {
-      if (expire.has(image.digest)) continue;
+      const decision = decided.get(image.digest);
+      if (decision?.type === 'expire') continue;
+      const staysActive = image.status !== 'ARCHIVED' && decision?.type !== 'transition';
       for (const child of image.children) {
-        needed.add(child);
-        if (expire.delete(child)) changed = true;
+        kept.add(child);
+        if (staysActive) keptActive.add(child);
+        const childDecision = decided.get(child);
+        if (childDecision && (childDecision.type === 'expire' || staysActive)) {
+          decided.delete(child);
+          changed = true;
+        }
       }
     }
-    // Referrers go with the image they refer to (signatures, SBOMs of an expired image).
-    for (const digest of [...expire.keys()]) {
+    // Referrers (signatures, SBOMs) follow the image they refer to: expired with it,
+    // archived with it. Expiry wins over archiving.
+    for (const [digest, decision] of [...decided]) {
       for (const referrer of referrers.get(digest) ?? []) {
-        if (!expire.has(referrer) && !needed.has(referrer)) {
-          expire.set(referrer, expire.get(digest)!);
-          following.add(referrer);
+        const own = decided.get(referrer);
+        if (decision.type === 'expire') {
+          if (own?.type !== 'expire' && !kept.has(referrer)) {
+            decided.set(referrer, { type: 'expire', rulePriority: decision.rulePriority, followsSubject: true });
+            changed = true;
+          }
+        } else if (!own && byDigest.get(referrer)!.status === 'ACTIVE' && !keptActive.has(referrer)) {
+          decided.set(referrer, { type: 'transition', rulePriority: decision.rulePriority, followsSubject: true });
           changed = true;
         }
       }
     }
   }
-  return [...expire].map(([digest, rulePriority]) => {
+  return [...decided].map(([digest, decision]) => {
     const image = byDigest.get(digest)!;
-    return { digest, tags: image.tags, pushedAt: image.pushedAt, rulePriority, followsSubject: following.has(digest) };
+    return {
+      digest,
+      tags: image.tags,
+      pushedAt: image.pushedAt,
+      type: decision.type,
+      storageClass: image.status === 'ARCHIVED' ? ('archive' as const) : ('standard' as const),
+      rulePriority: decision.rulePriority,
+      followsSubject: decision.followsSubject,
+    };
   });
 }

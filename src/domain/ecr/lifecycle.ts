@@ -5,27 +5,62 @@ import { evaluateLifecycle, parseLifecyclePolicy, type LifecycleAction } from '.
 
 // Lifecycle policies as ECR's API exposes them (Put/Get/Delete, Start/GetPreview) and the
 // runs that apply them (scheduled job, `berth lifecycle run`). Evaluation is in
-// lifecycle-policy.ts; a run expires images through the registry, and the garbage
-// collector frees their storage afterwards.
+// lifecycle-policy.ts; a run expires images through the registry (the garbage collector
+// frees their storage afterwards) and archives images by moving them to ARCHIVED. A
+// preview is a background job (ECR's previews are asynchronous too).
 
 export interface PreviewResult {
   imageTags: string[];
   imageDigest: string;
   imagePushedAt: Date;
-  action: { type: 'EXPIRE' };
+  action: { type: 'EXPIRE' } | { type: 'TRANSITION'; targetStorageClass: 'ARCHIVE' };
+  appliedRulePriority: number;
+  /** The image's storage class when the preview ran. */
+  storageClass: 'STANDARD' | 'ARCHIVE';
+}
+
+export interface PreviewView {
+  registryId: string;
+  repositoryName: string;
+  lifecyclePolicyText: string;
+  status: 'IN_PROGRESS' | 'COMPLETE' | 'EXPIRED' | 'FAILED';
+  previewResults: PreviewResult[];
+  /** Only once the preview is COMPLETE. */
+  summary?: { expiringImageTotalCount: number; transitioningImageTotalCounts?: { targetStorageClass: 'ARCHIVE'; imageTotalCount: number }[] };
+  next: string | null;
+}
+
+export interface LifecycleRunImage {
+  imageDigest: string;
+  imageTags: string[];
   appliedRulePriority: number;
 }
 
 export interface LifecycleRunReport {
   registryId: string;
   repositoryName: string;
-  expired: { imageDigest: string; imageTags: string[]; appliedRulePriority: number }[];
+  expired: LifecycleRunImage[];
+  /** Images moved to the archive storage class. */
+  transitioned: (LifecycleRunImage & { targetStorageClass: 'ARCHIVE' })[];
+  /** Set when the stored policy no longer validates and the repository was skipped. */
+  skipped?: string;
 }
+
+/** The durable job that computes a preview. */
+export const previewJobKind = 'ecr.lifecycle-preview';
+interface PreviewJob {
+  repositoryId: number;
+  createdAt: number;
+}
+/** A preview IN_PROGRESS longer than this has lost its job; a new one may replace it. */
+const previewStaleMs = 3_600_000;
 
 const pageSize = 1000;
 
 export class EcrLifecycle {
   private readonly now: () => number;
+  /** Test seam: runs before a preview job evaluates (tests hold previews IN_PROGRESS here). */
+  beforePreview?: (repositoryId: number) => Promise<void>;
 
   constructor(private readonly deps: EcrDeps) {
     this.now = deps.clock ?? Date.now;
@@ -52,7 +87,11 @@ export class EcrLifecycle {
     return { registryId: caller.accountId, repositoryName: name, lifecyclePolicyText: policy.text, lastEvaluatedAt: new Date(policy.updatedAt) };
   }
 
-  /** Evaluates now and stores the outcome; the preview is exactly what a run would expire. */
+  /**
+   * Validates the policy and starts the preview as a background job (status IN_PROGRESS);
+   * GetLifecyclePolicyPreview shows the outcome once the job completes. The preview is
+   * exactly what a run at that moment would do.
+   */
   async startPreview(caller: EcrCaller, name: string, text?: string) {
     const repo = await requireRepository(this.deps.ecr, caller, name);
     let policyText = text;
@@ -61,41 +100,68 @@ export class EcrLifecycle {
       if (!stored) throw notFound(caller, name);
       policyText = stored.text;
     }
-    const policy = parseLifecyclePolicy(policyText);
-    const actions = evaluateLifecycle(policy, await this.images(repo.id), this.now());
-    const results: PreviewResult[] = actions.map(toPreviewResult).sort((a, b) => (a.imageDigest < b.imageDigest ? -1 : 1));
-    await this.deps.ecr.putLifecyclePreview(repo.id, { policyText, status: 'COMPLETE', results: JSON.stringify(results), createdAt: this.now() });
-    return { registryId: caller.accountId, repositoryName: name, lifecyclePolicyText: policyText, status: 'COMPLETE' as const };
+    parseLifecyclePolicy(policyText);
+    const createdAt = this.now();
+    if (!(await this.deps.ecr.beginLifecyclePreview(repo.id, policyText, createdAt, createdAt - previewStaleMs))) {
+      throw new DomainError('LifecyclePolicyPreviewInProgress', `Previous lifecycle policy preview request has not completed for the repository with name '${name}' in the registry with id '${caller.accountId}'. Please try again later.`);
+    }
+    try {
+      await this.deps.jobs.enqueue(previewJobKind, { repositoryId: repo.id, createdAt } satisfies PreviewJob);
+    } catch (err) {
+      // Without its job the preview would stay IN_PROGRESS and block the next one.
+      await this.deps.ecr.finishLifecyclePreview(repo.id, createdAt, 'FAILED', '[]').catch(() => {});
+      throw err;
+    }
+    return { registryId: caller.accountId, repositoryName: name, lifecyclePolicyText: policyText, status: 'IN_PROGRESS' as const };
   }
 
-  async getPreview(caller: EcrCaller, name: string, imageDigests: string[] | undefined, tagStatus: 'TAGGED' | 'UNTAGGED' | 'ANY' | undefined, page: PageRequest<string>) {
+  /** The preview job: evaluates the policy the preview was started with, over the images now. */
+  async runPreviewJob(payload: unknown): Promise<void> {
+    const { repositoryId, createdAt } = payload as PreviewJob;
+    await this.beforePreview?.(repositoryId);
+    const preview = await this.deps.ecr.getLifecyclePreview(repositoryId);
+    if (!preview || preview.status !== 'IN_PROGRESS' || preview.createdAt !== createdAt) return; // replaced, or the repository is gone
+    let results: PreviewResult[];
+    try {
+      const actions = evaluateLifecycle(parseLifecyclePolicy(preview.policyText), await this.images(repositoryId), this.now());
+      results = actions.map(toPreviewResult).sort((a, b) => (a.imageDigest < b.imageDigest ? -1 : 1));
+    } catch (err) {
+      if (!isDomainError(err, 'InvalidParameter')) throw err; // the store failed: the job is retried
+      await this.deps.ecr.finishLifecyclePreview(repositoryId, createdAt, 'FAILED', '[]');
+      return;
+    }
+    await this.deps.ecr.finishLifecyclePreview(repositoryId, createdAt, 'COMPLETE', JSON.stringify(results));
+  }
+
+  async getPreview(caller: EcrCaller, name: string, imageDigests: string[] | undefined, tagStatus: 'TAGGED' | 'UNTAGGED' | 'ANY' | undefined, page: PageRequest<string>): Promise<PreviewView> {
     const repo = await requireRepository(this.deps.ecr, caller, name);
     const preview = await this.deps.ecr.getLifecyclePreview(repo.id);
     if (!preview) {
       throw new DomainError('LifecyclePolicyPreviewNotFound', `There is no lifecycle policy preview for the repository with name '${name}' in the registry with id '${caller.accountId}'`);
     }
+    const head = { registryId: caller.accountId, repositoryName: name, lifecyclePolicyText: preview.policyText, status: preview.status };
+    if (preview.status !== 'COMPLETE') return { ...head, previewResults: [], next: null };
     let results = (JSON.parse(preview.results) as (Omit<PreviewResult, 'imagePushedAt'> & { imagePushedAt: string })[]).map((r) => ({ ...r, imagePushedAt: new Date(r.imagePushedAt) }));
-    const expiringImageTotalCount = results.length;
+    const expiringImageTotalCount = results.filter((r) => r.action.type === 'EXPIRE').length;
+    const transitioning = results.length - expiringImageTotalCount;
     if (imageDigests) results = results.filter((r) => imageDigests.includes(r.imageDigest));
     if (tagStatus === 'TAGGED') results = results.filter((r) => r.imageTags.length > 0);
     if (tagStatus === 'UNTAGGED') results = results.filter((r) => r.imageTags.length === 0);
     if (page.after !== undefined) results = results.filter((r) => r.imageDigest > page.after!);
     const paged: PageResult<PreviewResult, string> = pageOf(results.slice(0, page.limit + 1), page.limit, (r) => r.imageDigest);
     return {
-      registryId: caller.accountId,
-      repositoryName: name,
-      lifecyclePolicyText: preview.policyText,
-      status: preview.status,
+      ...head,
       previewResults: paged.items,
-      summary: { expiringImageTotalCount },
+      // ECR shows the transition counts only when something transitions.
+      summary: { expiringImageTotalCount, ...(transitioning > 0 ? { transitioningImageTotalCounts: [{ targetStorageClass: 'ARCHIVE' as const, imageTotalCount: transitioning }] } : {}) },
       next: paged.next,
     };
   }
 
   /**
-   * Applies the policies (of one repository, or all), expiring images through the
-   * registry. Idempotent: an image already gone is skipped. Storage is freed by the next
-   * garbage collection.
+   * Applies the policies (of one repository, or all): archives images and expires images
+   * through the registry. Idempotent: an image already gone (or already archived) is
+   * skipped. Storage of expired images is freed by the next garbage collection.
    */
   async run(options: { registryId?: string; repositoryName?: string; dryRun?: boolean; signal?: AbortSignal; onRepository?: (report: LifecycleRunReport) => void } = {}): Promise<LifecycleRunReport[]> {
     const reports: LifecycleRunReport[] = [];
@@ -129,17 +195,28 @@ export class EcrLifecycle {
   }
 
   private async runOne(policy: LifecyclePolicyRecord, dryRun: boolean): Promise<LifecycleRunReport> {
-    const report: LifecycleRunReport = { registryId: policy.registryId, repositoryName: policy.repositoryName, expired: [] };
+    const report: LifecycleRunReport = { registryId: policy.registryId, repositoryName: policy.repositoryName, expired: [], transitioned: [] };
     let parsed;
     try {
       parsed = parseLifecyclePolicy(policy.text);
-    } catch {
-      return report; // stored before validation tightened: skip rather than guess
+    } catch (err) {
+      // Stored before validation tightened: skip rather than guess, and say so.
+      report.skipped = err instanceof Error ? err.message : String(err);
+      return report;
     }
-    const actions = evaluateLifecycle(parsed, await this.images(policy.repositoryId), this.now());
+    const images = await this.images(policy.repositoryId);
+    const actions = evaluateLifecycle(parsed, images, this.now());
+    // Archive first, indexes before the manifests they list, so that a run cut short never
+    // leaves a pullable index listing an archived manifest.
+    const indexes = new Set(images.filter((i) => i.children.length > 0).map((i) => i.digest));
+    const transitions = actions.filter((a) => a.type === 'transition').sort((a, b) => Number(indexes.has(b.digest)) - Number(indexes.has(a.digest)));
+    const moved = new Set(dryRun ? transitions.map((a) => a.digest) : await this.deps.ecr.transitionImages(policy.repositoryId, transitions.map((a) => a.digest), 'ACTIVE', 'ARCHIVED', this.now()));
+    for (const action of transitions) {
+      if (moved.has(action.digest)) report.transitioned.push({ imageDigest: action.digest, imageTags: action.tags, appliedRulePriority: action.rulePriority, targetStorageClass: 'ARCHIVE' });
+    }
     // Referrers and indexes first, so nothing is left pointing at a deleted manifest.
     const order = (a: LifecycleAction) => (a.followsSubject ? 0 : 1);
-    for (const action of [...actions].sort((a, b) => order(a) - order(b))) {
+    for (const action of actions.filter((a) => a.type === 'expire').sort((a, b) => order(a) - order(b))) {
       if (!dryRun) {
         try {
           await this.deps.registry.deleteManifest(policy.registryId, policy.repositoryName, action.digest);
@@ -167,7 +244,14 @@ export class EcrLifecycle {
 }
 
 function toPreviewResult(action: LifecycleAction): PreviewResult {
-  return { imageTags: action.tags, imageDigest: action.digest, imagePushedAt: new Date(action.pushedAt), action: { type: 'EXPIRE' }, appliedRulePriority: action.rulePriority };
+  return {
+    imageTags: action.tags,
+    imageDigest: action.digest,
+    imagePushedAt: new Date(action.pushedAt),
+    action: action.type === 'transition' ? { type: 'TRANSITION', targetStorageClass: 'ARCHIVE' } : { type: 'EXPIRE' },
+    appliedRulePriority: action.rulePriority,
+    storageClass: action.storageClass === 'archive' ? 'ARCHIVE' : 'STANDARD',
+  };
 }
 
 function notFound(caller: EcrCaller, name: string) {

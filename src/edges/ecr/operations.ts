@@ -1,7 +1,7 @@
 import type * as Ecr from '@aws-sdk/client-ecr';
 import { DomainError } from '../../domain/errors.js';
 import type { EcrCaller, EcrServices } from '../../domain/ecr/index.js';
-import type { ImageIdRecord, TagStatus } from '../../stores/ecr-store.js';
+import type { ImageIdRecord, ImageStatusFilter, TagStatus } from '../../stores/ecr-store.js';
 import { decodeToken, defaultPageSize, encodeToken } from './pagination.js';
 import * as S from './shapes.js';
 
@@ -105,23 +105,30 @@ export const operations: Record<string, Operation> = {
 
   // ---- images ----
   DescribeImages: op<Ecr.DescribeImagesRequest, Ecr.DescribeImagesResponse>(
-    S.struct({ ...repo, imageIds: S.imageIds, nextToken: S.nextToken, maxResults: S.maxResults, filter: S.struct({ tagStatus: S.tagStatus }) }, repoRequired),
+    S.struct({ ...repo, imageIds: S.imageIds, nextToken: S.nextToken, maxResults: S.maxResults, filter: S.struct({ tagStatus: S.tagStatus, imageStatus: S.imageStatusFilter }) }, repoRequired),
     async (i, c) => {
       if (i.imageIds) notWithIds('imageIds', i);
       const tagStatus = (i.filter?.tagStatus ?? 'ANY') as TagStatus;
-      const scope = `${i.repositoryName}|${tagStatus}`;
-      const result = await c.ecr.images.describe(c.caller, i.repositoryName!, i.imageIds, tagStatus, paging<string>('DescribeImages', scope, i));
+      // ECR lists ACTIVE images unless the filter asks for others.
+      const imageStatus = (i.filter?.imageStatus ?? 'ACTIVE') as ImageStatusFilter;
+      const scope = `${i.repositoryName}|${tagStatus}|${imageStatus}`;
+      const result = await c.ecr.images.describe(c.caller, i.repositoryName!, i.imageIds, tagStatus, paging<string>('DescribeImages', scope, i), imageStatus);
       return { imageDetails: result.items, ...token('DescribeImages', scope, result.next) };
     },
   ),
   ListImages: op<Ecr.ListImagesRequest, Ecr.ListImagesResponse>(
-    S.struct({ ...repo, nextToken: S.nextToken, maxResults: S.maxResults, filter: S.struct({ tagStatus: S.tagStatus }) }, repoRequired),
+    S.struct({ ...repo, nextToken: S.nextToken, maxResults: S.maxResults, filter: S.struct({ tagStatus: S.tagStatus, imageStatus: S.imageStatusFilter }) }, repoRequired),
     async (i, c) => {
       const tagStatus = (i.filter?.tagStatus ?? 'ANY') as TagStatus;
-      const scope = `${i.repositoryName}|${tagStatus}`;
-      const result = await c.ecr.images.list(c.caller, i.repositoryName!, tagStatus, paging<ImageIdRecord>('ListImages', scope, i));
+      const imageStatus = (i.filter?.imageStatus ?? 'ACTIVE') as ImageStatusFilter;
+      const scope = `${i.repositoryName}|${tagStatus}|${imageStatus}`;
+      const result = await c.ecr.images.list(c.caller, i.repositoryName!, tagStatus, paging<ImageIdRecord>('ListImages', scope, i), imageStatus);
       return { imageIds: result.items, ...token('ListImages', scope, result.next) };
     },
+  ),
+  UpdateImageStorageClass: op<Ecr.UpdateImageStorageClassRequest, Ecr.UpdateImageStorageClassResponse>(
+    S.struct({ ...repo, imageId: S.imageId, targetStorageClass: S.enm(['STANDARD', 'ARCHIVE']) }, ['repositoryName', 'imageId', 'targetStorageClass']),
+    async (i, c) => c.ecr.images.updateStorageClass(c.caller, i.repositoryName!, i.imageId!, i.targetStorageClass as 'STANDARD' | 'ARCHIVE'),
   ),
   BatchGetImage: op<Ecr.BatchGetImageRequest, Ecr.BatchGetImageResponse>(
     S.struct({ ...repo, imageIds: S.imageIds, acceptedMediaTypes: S.list(S.str({ min: 1, max: 255 }), 1, 100) }, ['repositoryName', 'imageIds']),
@@ -144,15 +151,16 @@ export const operations: Record<string, Operation> = {
       {
         ...repo,
         subjectId: S.struct({ imageDigest: S.imageDigest }, ['imageDigest']),
-        filter: S.struct({ artifactTypes: S.list(S.str({ min: 1, max: 255 }), 1, 5), artifactStatus: S.enm(['ACTIVE', 'ARCHIVED', 'ACTIVATING', 'ANY']) }),
+        filter: S.struct({ artifactTypes: S.list(S.str({ min: 1, max: 255 }), 1, 5), artifactStatus: S.imageStatusFilter }),
         nextToken: S.nextToken,
         maxResults: S.maxResults,
       },
       ['repositoryName', 'subjectId'],
     ),
     async (i, c) => {
-      const scope = `${i.repositoryName}|${i.subjectId!.imageDigest}|${(i.filter?.artifactTypes ?? []).join(',')}`;
-      const result = await c.ecr.images.referrers(c.caller, i.repositoryName!, i.subjectId!.imageDigest!, i.filter?.artifactTypes, paging<number>('ListImageReferrers', scope, i));
+      const artifactStatus = (i.filter?.artifactStatus ?? 'ACTIVE') as ImageStatusFilter;
+      const scope = `${i.repositoryName}|${i.subjectId!.imageDigest}|${(i.filter?.artifactTypes ?? []).join(',')}|${artifactStatus}`;
+      const result = await c.ecr.images.referrers(c.caller, i.repositoryName!, i.subjectId!.imageDigest!, i.filter?.artifactTypes, paging<number>('ListImageReferrers', scope, i), artifactStatus);
       return { referrers: result.items, ...token('ListImageReferrers', scope, result.next) };
     },
   ),

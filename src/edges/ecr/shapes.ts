@@ -90,6 +90,7 @@ export const imageIds = list(imageId, 1, 100);
 export const maxResults = int(1, 1000);
 export const nextToken = str();
 export const tagStatus = enm(['TAGGED', 'UNTAGGED', 'ANY']);
+export const imageStatusFilter = enm(['ACTIVE', 'ARCHIVED', 'ACTIVATING', 'ANY']);
 export const resourceTag = struct({ Key: str(), Value: str() }, ['Key', 'Value']);
 export const resourceTags = list(resourceTag);
 export const mutability = enm(['MUTABLE', 'IMMUTABLE', 'IMMUTABLE_WITH_EXCLUSION', 'MUTABLE_WITH_EXCLUSION']);

@@ -39,9 +39,11 @@ export async function operatorEdge(app: FastifyInstance, opts: OperatorEdgeOptio
         repositoryName: repository,
         dryRun,
         signal,
-        onRepository: (r) => progress({ repositoryName: r.repositoryName, expired: r.expired.length }),
+        onRepository: (r) => progress({ repositoryName: r.repositoryName, expired: r.expired.length, transitioned: r.transitioned.length }),
       });
-      return { dryRun, repositories: reports.length, expired: reports.reduce((n, r) => n + r.expired.length, 0), reports };
+      const expired = reports.reduce((n, r) => n + r.expired.length, 0);
+      const transitioned = reports.reduce((n, r) => n + r.transitioned.length, 0);
+      return { dryRun, repositories: reports.length, expired, transitioned, reports };
     });
   });
 }

@@ -208,6 +208,17 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
           .execute();
       },
     },
+    '0030_image_storage_class': {
+      // ECR's archive storage class: an image (manifest) is ACTIVE, ARCHIVED or ACTIVATING
+      // (being restored), with the times it last went into and came out of the archive.
+      // Archived manifests keep their rows, so their blobs stay referenced (docs/gc.md).
+      // One column per statement: SQLite adds one column at a time.
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('manifests').addColumn('image_status', 'text', (c) => c.notNull().defaultTo('ACTIVE')).execute();
+        await db.schema.alterTable('manifests').addColumn('last_archived_at', 'bigint').execute();
+        await db.schema.alterTable('manifests').addColumn('last_activated_at', 'bigint').execute();
+      },
+    },
   };
 }
 

@@ -43,6 +43,10 @@ export interface ManifestsTable {
   content: Buffer;
   annotations: string | null;
   pushed_at: number;
+  /** ACTIVE, ARCHIVED or ACTIVATING (0030_image_storage_class). */
+  image_status: Generated<string>;
+  last_archived_at: number | null;
+  last_activated_at: number | null;
 }
 
 export interface ManifestReferencesTable {

@@ -8,6 +8,8 @@ import {
   type EcrStore,
   type ImageIdRecord,
   type ImageRecord,
+  type ImageStatus,
+  type ImageStatusFilter,
   type KeysetPage,
   type LayerUploadRecord,
   type LifecycleImageRecord,
@@ -260,11 +262,25 @@ export class SqlEcrStore implements EcrStore {
     return this.db
       .selectFrom('manifests as m')
       .leftJoin('ecr_image_pulls as p', (j) => j.onRef('p.repository_id', '=', 'm.repository_id').onRef('p.digest', '=', 'm.digest'))
-      .select(['m.digest', 'm.media_type', 'm.artifact_type', 'm.subject_digest', 'm.content', 'm.pushed_at', 'p.pulled_at'])
+      .select(['m.digest', 'm.media_type', 'm.artifact_type', 'm.subject_digest', 'm.content', 'm.pushed_at', 'p.pulled_at', 'm.image_status', 'm.last_archived_at', 'm.last_activated_at'])
       .where('m.repository_id', '=', repositoryId);
   }
 
-  private async withTags(repositoryId: number, rows: Array<{ digest: string; media_type: string; artifact_type: string | null; subject_digest: string | null; content: Buffer; pushed_at: number; pulled_at: number | null }>): Promise<ImageRecord[]> {
+  private async withTags(
+    repositoryId: number,
+    rows: Array<{
+      digest: string;
+      media_type: string;
+      artifact_type: string | null;
+      subject_digest: string | null;
+      content: Buffer;
+      pushed_at: number;
+      pulled_at: number | null;
+      image_status: string;
+      last_archived_at: number | null;
+      last_activated_at: number | null;
+    }>,
+  ): Promise<ImageRecord[]> {
     const tags = new Map<string, string[]>();
     for (const chunk of chunks(rows.map((r) => r.digest), 500)) {
       const found = await this.db.selectFrom('tags').select(['manifest_digest', 'name']).where('repository_id', '=', repositoryId).where('manifest_digest', 'in', chunk).orderBy('name').execute();
@@ -279,12 +295,16 @@ export class SqlEcrStore implements EcrStore {
       pushedAt: r.pushed_at,
       lastPulledAt: r.pulled_at,
       tags: tags.get(r.digest) ?? [],
+      status: r.image_status as ImageStatus,
+      lastArchivedAt: r.last_archived_at,
+      lastActivatedAt: r.last_activated_at,
     }));
   }
 
-  async listImages(repositoryId: number, tagStatus: TagStatus, page: KeysetPage<string>): Promise<ImageRecord[]> {
+  async listImages(repositoryId: number, tagStatus: TagStatus, page: KeysetPage<string>, imageStatus: ImageStatusFilter = 'ANY'): Promise<ImageRecord[]> {
     let q = this.imageQuery(repositoryId);
     if (page.after !== undefined) q = q.where('m.digest', '>', page.after);
+    if (imageStatus !== 'ANY') q = q.where('m.image_status', '=', imageStatus);
     if (tagStatus !== 'ANY') {
       const tagged = (eb: any) => eb.exists(eb.selectFrom('tags as t').select('t.name').whereRef('t.repository_id', '=', 'm.repository_id').whereRef('t.manifest_digest', '=', 'm.digest'));
       q = q.where((eb) => (tagStatus === 'TAGGED' ? tagged(eb) : eb.not(tagged(eb))));
@@ -299,7 +319,7 @@ export class SqlEcrStore implements EcrStore {
     return this.withTags(repositoryId, rows);
   }
 
-  async listImageIds(repositoryId: number, tagStatus: TagStatus, page: KeysetPage<ImageIdRecord>): Promise<ImageIdRecord[]> {
+  async listImageIds(repositoryId: number, tagStatus: TagStatus, page: KeysetPage<ImageIdRecord>, imageStatus: ImageStatusFilter = 'ANY'): Promise<ImageIdRecord[]> {
     const tag = sql<string>`coalesce(t.name, '')`;
     let q = this.db
       .selectFrom('manifests as m')
@@ -308,12 +328,45 @@ export class SqlEcrStore implements EcrStore {
       .where('m.repository_id', '=', repositoryId);
     if (tagStatus === 'TAGGED') q = q.where('t.name', 'is not', null);
     if (tagStatus === 'UNTAGGED') q = q.where('t.name', 'is', null);
+    if (imageStatus !== 'ANY') q = q.where('m.image_status', '=', imageStatus);
     const after = page.after;
     if (after !== undefined) {
       q = q.where((eb) => eb.or([eb('m.digest', '>', after.digest), eb.and([eb('m.digest', '=', after.digest), eb(tag, '>', after.tag ?? '')])]));
     }
     const rows = await q.orderBy('m.digest').orderBy(tag).limit(page.limit).execute();
     return rows.map((r) => ({ digest: r.digest, tag: r.name ?? null }));
+  }
+
+  async transitionImages(repositoryId: number, digests: string[], from: ImageStatus, to: ImageStatus, now: number): Promise<string[]> {
+    const moved: string[] = [];
+    const stamp = to === 'ARCHIVED' ? { last_archived_at: now } : to === 'ACTIVE' ? { last_activated_at: now } : {};
+    for (const chunk of chunks([...new Set(digests)], 500)) {
+      const rows = await this.db
+        .updateTable('manifests')
+        .set({ image_status: to, ...stamp })
+        .where('repository_id', '=', repositoryId)
+        .where('digest', 'in', chunk)
+        .where('image_status', '=', from)
+        .returning('digest')
+        .execute();
+      moved.push(...rows.map((r) => r.digest));
+    }
+    return moved.sort();
+  }
+
+  async layerImageStatus(repositoryId: number, digest: string): Promise<'active' | 'archived' | 'unreferenced'> {
+    // One row per status that references the layer; ACTIVE sorts first.
+    const rows = await this.db
+      .selectFrom('manifest_references as r')
+      .innerJoin('manifests as m', (j) => j.onRef('m.repository_id', '=', 'r.repository_id').onRef('m.digest', '=', 'r.manifest_digest'))
+      .select('m.image_status')
+      .distinct()
+      .where('r.repository_id', '=', repositoryId)
+      .where('r.child_digest', '=', digest)
+      .where('r.child_kind', '=', 'blob')
+      .execute();
+    if (rows.length === 0) return 'unreferenced';
+    return rows.some((r) => r.image_status === 'ACTIVE') ? 'active' : 'archived';
   }
 
   async referencingIndexes(repositoryId: number, digest: string): Promise<string[]> {
@@ -399,7 +452,7 @@ export class SqlEcrStore implements EcrStore {
     let q = this.db
       .selectFrom('manifests as m')
       .leftJoin('ecr_image_pulls as p', (j) => j.onRef('p.repository_id', '=', 'm.repository_id').onRef('p.digest', '=', 'm.digest'))
-      .select(['m.digest', 'm.subject_digest', 'm.pushed_at', 'p.pulled_at'])
+      .select(['m.digest', 'm.subject_digest', 'm.pushed_at', 'p.pulled_at', 'm.image_status', 'm.last_archived_at', 'm.last_activated_at'])
       .where('m.repository_id', '=', repositoryId);
     if (page.after !== undefined) q = q.where('m.digest', '>', page.after);
     const rows = await q.orderBy('m.digest').limit(page.limit).execute();
@@ -434,16 +487,38 @@ export class SqlEcrStore implements EcrStore {
       lastPulledAt: r.pulled_at,
       subjectDigest: r.subject_digest,
       children: children.get(r.digest) ?? [],
+      status: r.image_status as ImageStatus,
+      lastArchivedAt: r.last_archived_at,
+      lastActivatedAt: r.last_activated_at,
     }));
   }
 
-  async putLifecyclePreview(repositoryId: number, preview: LifecyclePreviewRecord): Promise<void> {
-    const values = { policy_text: preview.policyText, status: preview.status, results: preview.results, created_at: preview.createdAt };
-    await this.db
+  async beginLifecyclePreview(repositoryId: number, policyText: string, now: number, staleBefore: number): Promise<boolean> {
+    const values = { policy_text: policyText, status: 'IN_PROGRESS', results: '[]', created_at: now };
+    // One statement, so two concurrent starts cannot both win.
+    const row = await this.db
       .insertInto('ecr_lifecycle_previews')
       .values({ repository_id: repositoryId, ...values })
-      .onConflict((oc) => oc.column('repository_id').doUpdateSet(values))
-      .execute();
+      .onConflict((oc) =>
+        oc
+          .column('repository_id')
+          .doUpdateSet(values)
+          .where((eb) => eb.or([eb('ecr_lifecycle_previews.status', '<>', 'IN_PROGRESS'), eb('ecr_lifecycle_previews.created_at', '<', staleBefore)])),
+      )
+      .returning('repository_id')
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async finishLifecyclePreview(repositoryId: number, createdAt: number, status: 'COMPLETE' | 'FAILED', results: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('ecr_lifecycle_previews')
+      .set({ status, results })
+      .where('repository_id', '=', repositoryId)
+      .where('created_at', '=', createdAt)
+      .where('status', '=', 'IN_PROGRESS')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
   }
 
   async getLifecyclePreview(repositoryId: number): Promise<LifecyclePreviewRecord | null> {

@@ -7,6 +7,7 @@ import type {
   BlobMark,
   BlobRecord,
   JobRecord,
+  ImageStatus,
   ManifestRecord,
   MetadataStore,
   NewManifest,
@@ -245,6 +246,19 @@ export class SqlMetadataStore implements MetadataStore {
         .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
         .executeTakeFirst();
       const created = Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0;
+      // A push restores what it names from the archive at once: the manifest itself when it
+      // was there already, and the manifests an index lists (so a pullable index never
+      // lists an archived manifest).
+      const reactivate = [...(created ? [] : [m.digest]), ...new Set(m.references.filter((r) => r.kind === 'manifest').map((r) => r.digest))];
+      for (const slice of chunks(reactivate, 500)) {
+        await trx
+          .updateTable('manifests')
+          .set({ image_status: 'ACTIVE', last_activated_at: m.pushedAt })
+          .where('repository_id', '=', m.repositoryId)
+          .where('digest', 'in', slice)
+          .where('image_status', '<>', 'ACTIVE')
+          .execute();
+      }
       if (created && m.references.length > 0) {
         const unique = new Map(m.references.map((r) => [r.digest, r.kind]));
         const rows = [...unique].map(([digest, kind]) => ({ repository_id: m.repositoryId, manifest_digest: m.digest, child_digest: digest, child_kind: kind }));
@@ -281,7 +295,7 @@ export class SqlMetadataStore implements MetadataStore {
   async statManifest(repositoryId: number, digest: string): Promise<Omit<ManifestRecord, 'content'> | null> {
     const row = await this.db
       .selectFrom('manifests')
-      .select(['repository_id', 'digest', 'media_type', 'artifact_type', 'subject_digest', 'size', 'annotations', 'pushed_at'])
+      .select(['repository_id', 'digest', 'media_type', 'artifact_type', 'subject_digest', 'size', 'annotations', 'pushed_at', 'image_status'])
       .where('repository_id', '=', repositoryId)
       .where('digest', '=', digest)
       .executeTakeFirst();
@@ -323,7 +337,7 @@ export class SqlMetadataStore implements MetadataStore {
   async listReferrers(repositoryId: number, subjectDigest: string, artifactType?: string): Promise<ReferrerRecord[]> {
     let query = this.db
       .selectFrom('manifests')
-      .select(['digest', 'media_type', 'artifact_type', 'size', 'annotations'])
+      .select(['digest', 'media_type', 'artifact_type', 'size', 'annotations', 'image_status'])
       .where('repository_id', '=', repositoryId)
       .where('subject_digest', '=', subjectDigest);
     if (artifactType !== undefined) query = query.where('artifact_type', '=', artifactType);
@@ -334,6 +348,7 @@ export class SqlMetadataStore implements MetadataStore {
       artifactType: r.artifact_type,
       size: r.size,
       annotations: r.annotations ? (JSON.parse(r.annotations) as Record<string, string>) : null,
+      status: r.image_status as ImageStatus,
     }));
   }
 
@@ -538,6 +553,7 @@ function toManifestHead(row: {
   size: number;
   annotations: string | null;
   pushed_at: number;
+  image_status: string;
 }): Omit<ManifestRecord, 'content'> {
   return {
     repositoryId: row.repository_id,
@@ -548,6 +564,7 @@ function toManifestHead(row: {
     size: row.size,
     annotations: row.annotations ? (JSON.parse(row.annotations) as Record<string, string>) : null,
     pushedAt: row.pushed_at,
+    status: row.image_status as ImageStatus,
   };
 }
 
