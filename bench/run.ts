@@ -7,7 +7,9 @@
 //   BENCH_DISTRIBUTION_BIN     the Distribution binary (default: docker-registry on PATH)
 //   BENCH_BERTH_NODE_FLAGS     extra node flags for the Berth process (e.g. --cpu-prof)
 //   BENCH_ONLY=a,b             only these workloads (push, chunked, pull, manifest-push,
-//                              manifest-get, head, skopeo); what they need still runs, unreported
+//                              manifest-get, head, skopeo); what they need still runs, unreported;
+//                              lifecycle-gc: the last stage (lifecycle and GC at scale), alone
+//                              when it is the only one named
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { diskWriteThroughput, sha256Throughput } from './limits.js';
@@ -55,7 +57,7 @@ const sizes = quick ? quickSizes : fullSizes;
 const workloads = ['push', 'chunked', 'pull', 'manifest-push', 'manifest-get', 'head', 'skopeo'] as const;
 type Workload = (typeof workloads)[number];
 const only = (process.env.BENCH_ONLY ?? '').split(',').filter((w) => w.length > 0);
-for (const w of only) if (!(workloads as readonly string[]).includes(w)) throw new Error(`BENCH_ONLY: unknown workload ${w}; known: ${workloads.join(', ')}`);
+for (const w of only) if (!(workloads as readonly string[]).includes(w) && w !== 'lifecycle-gc') throw new Error(`BENCH_ONLY: unknown workload ${w}; known: ${workloads.join(', ')}, lifecycle-gc`);
 const selected = (w: Workload) => only.length === 0 || only.includes(w);
 /** Runs when selected or when a selected workload needs what it leaves behind. */
 const needed = (w: Workload) => selected(w) || (w === 'push' && (selected('pull') || selected('head'))) || (w === 'manifest-push' && selected('manifest-get'));
@@ -232,4 +234,10 @@ async function runRound(
   }
 }
 
-process.exitCode = await main();
+// The registry comparison, then the last stage: lifecycle and GC at scale (bench/lifecycle-gc-stage.ts).
+const onlyLifecycleGc = only.length > 0 && only.every((w) => w === 'lifecycle-gc');
+process.exitCode = onlyLifecycleGc ? 0 : await main();
+if (process.exitCode === 0 && (only.length === 0 || only.includes('lifecycle-gc'))) {
+  const { lifecycleGcStage } = await import('./lifecycle-gc-stage.js');
+  process.exitCode = await lifecycleGcStage(quick);
+}

@@ -3,7 +3,7 @@ import { createApp } from '../app.js';
 import { ConfigError, loadConfig, resolvedPaths } from '../config/config.js';
 import { adminErrorMessage, registerAdminCommands } from './admin.js';
 import { runMigrate, type MigrateFlags } from './migrate.js';
-import { callOperator, formatBytes, OperatorError } from './operator.js';
+import { callOperator, formatBytes, OperatorError, operatorCredentials } from './operator.js';
 
 const program = new Command();
 program.name('berth').description('Berth: a container image registry that speaks OCI Distribution and the Amazon ECR API');
@@ -63,16 +63,22 @@ program
     }
   });
 
+// `berth gc` and `berth lifecycle run` sign their request with the operator's AWS credentials;
+// the server allows them to principals of the management account with berth:* actions.
+const OPERATOR_CREDENTIALS = 'AWS_PROFILE, else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, else the default profile';
+
 program
   .command('gc')
   .description('ask the running server to collect garbage now, and print what it freed')
   .option('--dry-run', 'report what would be freed without deleting anything')
-  .addOption(new Option('--url <url>', 'the running server (operator endpoints answer loopback only)').env('BERTH_URL').default(`http://127.0.0.1:${process.env.BERTH_PORT ?? 5000}`))
-  .action(async (flags: { dryRun?: boolean; url: string }) => {
+  .addOption(new Option('--url <url>', 'the running server').env('BERTH_URL').default(`http://127.0.0.1:${process.env.BERTH_PORT ?? 5000}`))
+  .option('--profile <name>', `AWS profile to sign with (default: ${OPERATOR_CREDENTIALS})`)
+  .action(async (flags: { dryRun?: boolean; url: string; profile?: string }) => {
     const result = await callOperator({
       url: flags.url,
       path: '/_berth/gc',
       query: { dryRun: flags.dryRun ? '1' : undefined },
+      credentials: await operatorCredentials(flags.profile),
       onProgress: (p) => process.stderr.write(`  ${String(p.phase).padEnd(12)} links ${p.linksRemoved}, blobs ${p.blobsDeleted}, orphans ${p.orphansDeleted}, ${formatBytes(Number(p.bytesFreed))}\n`),
     });
     const verb = result.dryRun ? 'would free' : 'freed';
@@ -88,12 +94,14 @@ lifecycle
   .description('ask the running server to apply lifecycle policies now, and print what it expired and archived')
   .option('--repository <name>', 'only this repository (default: every repository with a policy)')
   .option('--dry-run', 'report what would expire or be archived without changing anything')
-  .addOption(new Option('--url <url>', 'the running server (operator endpoints answer loopback only)').env('BERTH_URL').default(`http://127.0.0.1:${process.env.BERTH_PORT ?? 5000}`))
-  .action(async (flags: { repository?: string; dryRun?: boolean; url: string }) => {
+  .addOption(new Option('--url <url>', 'the running server').env('BERTH_URL').default(`http://127.0.0.1:${process.env.BERTH_PORT ?? 5000}`))
+  .option('--profile <name>', `AWS profile to sign with (default: ${OPERATOR_CREDENTIALS})`)
+  .action(async (flags: { repository?: string; dryRun?: boolean; url: string; profile?: string }) => {
     const result = await callOperator({
       url: flags.url,
       path: '/_berth/lifecycle',
       query: { repository: flags.repository, dryRun: flags.dryRun ? '1' : undefined },
+      credentials: await operatorCredentials(flags.profile),
       onProgress: (p) => process.stderr.write(`  ${p.repositoryName}: ${p.expired} image(s)${Number(p.transitioned) > 0 ? `, ${p.transitioned} archived` : ''}\n`),
     });
     type Image = { imageDigest: string; imageTags: string[]; appliedRulePriority: number };

@@ -158,6 +158,16 @@ export const configSchema = z
       })
       .strict()
       .default({ enabled: true, intervalHours: 24 }),
+    operator: z
+      .object({
+        /**
+         * The operator endpoints (`berth gc`, `berth lifecycle run`) always need a SigV4-signed
+         * request allowed by IAM; this also refuses callers not on this machine.
+         */
+        loopbackOnly: z.boolean().default(false),
+      })
+      .strict()
+      .default({ loopbackOnly: false }),
   })
   .strict();
 

@@ -7,8 +7,10 @@ export interface PurgeResult {
 }
 
 /**
- * Removes abandoned uploads: staging data not written to since `cutoff`, and upload rows
- * older than `cutoff` whose staging data is gone (a crash between the two writes).
+ * Removes abandoned uploads: staging data not written to since `cutoff`, upload rows
+ * older than `cutoff` whose staging data is gone (a crash between the two writes), and the
+ * storage engine's own unfinished writes begun before `cutoff` (S3 multipart uploads of a
+ * node that died), each counted as an upload.
  */
 export async function purgeStaleUploads(blobs: BlobStore, meta: MetadataStore, cutoff: number, signal?: AbortSignal): Promise<PurgeResult> {
   const result: PurgeResult = { uploads: 0, bytes: 0 };
@@ -20,6 +22,7 @@ export async function purgeStaleUploads(blobs: BlobStore, meta: MetadataStore, c
     result.uploads++;
     result.bytes += upload.size;
   }
+  if (blobs.abortStalePartialWrites && !signal?.aborted) result.uploads += await blobs.abortStalePartialWrites(cutoff, signal);
   for (;;) {
     const rows = await meta.listUploadsStartedBefore(cutoff, 500);
     const orphaned = [];

@@ -47,8 +47,14 @@ export interface BlobStore {
   commitUpload(uploadId: string, digest: string, signal?: AbortSignal): Promise<void>;
   /** Removes an upload's staging area; no error when it is already gone. */
   deleteUpload(uploadId: string): Promise<void>;
-  /** Every upload staging area, for purging abandoned ones. */
+  /** Every upload staging area (and leftovers of deleted ones), for purging abandoned ones. */
   listUploads(): AsyncIterable<UploadInfo>;
+  /**
+   * Optional, for engines with partial-write state of their own (S3 multipart uploads):
+   * aborts what was begun before `before` and never finished (a node died mid-write).
+   * Resolves to how many were aborted.
+   */
+  abortStalePartialWrites?(before: number, signal?: AbortSignal): Promise<number>;
 
   stat(digest: string): Promise<BlobStat | null>;
   /** Streams a blob, or the inclusive range of it. Throws BlobUnknown when it does not exist. */

@@ -36,6 +36,11 @@ test('the quick bench runs against Berth and reports every figure', { timeout: 4
   assert.match(stdout, /sha256 on one core \d/);
   assert.match(stdout, /disk sequential write \+ fsync \d/);
   assert.match(stdout, /Berth: yes: fsync/);
+  // The last stage: lifecycle and GC at scale, with time and peak memory.
+  assert.match(stdout, /lifecycle and garbage collection at scale .*2000 images, 2000 blobs/);
+  for (const bench of ['lifecycle preview', 'lifecycle evaluation (dry run)', 'gc dry run', 'gc']) {
+    assert.match(stdout, new RegExp(`^  ${bench.replace(/[()]/g, '\\$&')} +\\d+(\\.\\d+)? s +peak RSS \\d+(\\.\\d+)? MiB, heap peak`, 'm'), `no figure for ${bench}`);
+  }
 });
 
 test('the bench reports no figures and exits non-zero when a registry fails', { timeout: 20_000 }, async () => {

@@ -11,8 +11,9 @@ import {
 } from '@aws-sdk/client-ecr';
 import { after, before, test } from 'node:test';
 import { storedDigests } from '../gc/helpers.js';
-import { cliPath } from '../helpers/berth-process.js';
+import { cliEnv, cliPath } from '../helpers/berth-process.js';
 import { run } from '../helpers/process.js';
+import { testAdmin } from '../helpers/server.js';
 import { prepareImage, putManifestV2, rejectsWith, startEcr, type EcrTestServer } from './helpers.js';
 
 // Lifecycle policies over the ECR API with the AWS SDK, then applied by `berth lifecycle
@@ -97,11 +98,11 @@ test('a preview shows exactly what `berth lifecycle run` then expires; GC frees 
   assert.equal(await count(), 6, 'a preview changes nothing');
 
   await server.client.send(new PutLifecyclePolicyCommand({ repositoryName, lifecyclePolicyText: keepTwoReleases }));
-  const dry = await run(process.execPath, [cliPath, 'lifecycle', 'run', '--repository', repositoryName, '--dry-run', '--url', server.url]);
+  const dry = await run(process.execPath, [cliPath, 'lifecycle', 'run', '--repository', repositoryName, '--dry-run', '--url', server.url], { env: cliEnv(testAdmin) });
   assert.equal(dry.code, 0, dry.stderr);
   assert.match(dry.stdout, /would expire 3 image\(s\) in 1 repository/);
   assert.equal(await count(), 6);
-  const result = await run(process.execPath, [cliPath, 'lifecycle', 'run', '--repository', repositoryName, '--url', server.url]);
+  const result = await run(process.execPath, [cliPath, 'lifecycle', 'run', '--repository', repositoryName, '--url', server.url], { env: cliEnv(testAdmin) });
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /expired 3 image\(s\) in 1 repository/);
   for (const digest of expected) assert.match(result.stdout, new RegExp(`${repositoryName}\\t${digest}`));
@@ -109,7 +110,7 @@ test('a preview shows exactly what `berth lifecycle run` then expires; GC frees 
   const left = await server.client.send(new ListImagesCommand({ repositoryName }));
   assert.deepEqual(left.imageIds?.map((i) => i.imageTag ?? '<untagged>').sort(), ['<untagged>', 'v3', 'v4']);
 
-  const missing = await run(process.execPath, [cliPath, 'lifecycle', 'run', '--repository', 'lifecycle/none', '--url', server.url]);
+  const missing = await run(process.execPath, [cliPath, 'lifecycle', 'run', '--repository', 'lifecycle/none', '--url', server.url], { env: cliEnv(testAdmin) });
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /does not exist/);
 

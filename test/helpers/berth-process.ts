@@ -70,3 +70,20 @@ export async function spawnBerth(args: string[], options: { startTimeoutMs?: num
     },
   };
 }
+
+/**
+ * Environment for a `berth` CLI child that signs with exactly these AWS credentials (none:
+ * no credentials at all): the surrounding shell's BERTH_* and AWS_* variables and its
+ * ~/.aws files are left out.
+ */
+export function cliEnv(credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | null, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('BERTH_') && !name.startsWith('AWS_')));
+  return {
+    ...env,
+    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/berth-test/credentials',
+    AWS_CONFIG_FILE: '/nonexistent/berth-test/config',
+    ...(credentials ? { AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey } : {}),
+    ...(credentials?.sessionToken ? { AWS_SESSION_TOKEN: credentials.sessionToken } : {}),
+    ...extra,
+  };
+}

@@ -79,6 +79,9 @@ export const ADMIN_POLICY_ARN = 'arn:aws:iam::aws:policy/AdministratorAccess';
 /** The bootstrap account manages the others, as an AWS Organizations management account. */
 const MANAGEMENT_ACCOUNT_NAME = 'management';
 export const MEMBER_ACCESS_ROLE = 'OrganizationAccountAccessRole';
+/** IAM actions of Berth's own operator endpoints (docs/identity.md). */
+export const OPERATOR_ACTIONS = { gc: 'berth:RunGarbageCollection', lifecycle: 'berth:RunLifecyclePolicies' } as const;
+export type OperatorAction = (typeof OPERATOR_ACTIONS)[keyof typeof OPERATOR_ACTIONS];
 
 function validation(field: string, value: string, constraint: string): IamError {
   return new IamError('ValidationError', `1 validation error detected: Value '${value}' at '${field}' failed to satisfy constraint: ${constraint}`);
@@ -265,6 +268,21 @@ export class IdentityService {
     if (!management || management.id !== caller.accountId) throw new IamError('AccessDenied', 'Only principals of the management account may list accounts.');
     await this.require(caller, 'organizations:ListAccounts', '*', facts);
     return accounts;
+  }
+
+  // ---- operator actions ----
+
+  /**
+   * Server-wide operator tasks (`berth gc`, `berth lifecycle run`) touch every account's
+   * data, so, as with account management, only principals of the management account may be
+   * allowed them, and only by an identity policy allowing the action on "*".
+   */
+  async requireOperator(caller: Caller, action: OperatorAction, facts: RequestFacts): Promise<void> {
+    const management = (await this.store.listAccounts()).find((a) => a.name === MANAGEMENT_ACCOUNT_NAME);
+    if (!management || management.id !== caller.accountId) {
+      throw new IamError('AccessDenied', `User: ${caller.principal.arn} is not authorized to perform: ${action} because operator actions are open to principals of the management account only`);
+    }
+    await this.require(caller, action, '*', facts);
   }
 
   // ---- users ----

@@ -1,26 +1,56 @@
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { authenticateSigV4 } from '../../auth/authenticate.js';
+import { sigV4Error } from '../../auth/sigv4.js';
 import type { EcrLifecycle } from '../../domain/ecr/lifecycle.js';
 import { isDomainError } from '../../domain/errors.js';
 import type { GarbageCollector } from '../../domain/gc.js';
+import { isIamError } from '../../domain/iam/errors.js';
+import { OPERATOR_ACTIONS, type IdentityService, type OperatorAction } from '../../domain/iam/identity-service.js';
 
 // Operator endpoints the `berth` CLI drives on a running server. Answers are NDJSON: one
 // {"type":"progress",...} line per step, then one {"type":"result",...} (or "error") line.
 //
-// NOTE: protected only by accepting loopback connections. Once IAM identity lands these
-// must move behind it (an operator principal), and loopback alone must no longer suffice.
+// Every request must be SigV4-signed (signing name `berth`) by a principal of the
+// management account whose policies allow the endpoint's `berth:` action; refusals are 403
+// (400 for a malformed signature) with {"error": <AWS code>, "message": ...}.
+// `operator.loopbackOnly` additionally refuses callers that are not on this machine.
 
 export interface OperatorEdgeOptions {
   gc: GarbageCollector;
   lifecycle: EcrLifecycle;
   registryId: string;
+  identity: IdentityService;
+  /** Refuse callers whose address (req.ip, so X-Forwarded-For under trustProxy) is not loopback. */
+  loopbackOnly: boolean;
 }
+
+/** The signing name (credential scope service) operator requests are signed for. */
+export const OPERATOR_SIGNING_NAME = 'berth';
+
+const ACTIONS: Record<string, OperatorAction> = { '/_berth/gc': OPERATOR_ACTIONS.gc, '/_berth/lifecycle': OPERATOR_ACTIONS.lifecycle };
 
 export async function operatorEdge(app: FastifyInstance, opts: OperatorEdgeOptions): Promise<void> {
   app.addHook('onRequest', async (req, reply) => {
     if (!req.url.startsWith('/_berth/')) return;
-    if (!isLoopback(req.socket.remoteAddress)) {
-      return reply.code(403).send({ error: 'Forbidden', message: 'operator endpoints answer loopback connections only' });
+    const refuse = (status: number, error: string, message: string) => reply.code(status).send({ error, message });
+    if (opts.loopbackOnly && !isLoopback(req.ip)) return refuse(403, 'Forbidden', 'operator endpoints answer loopback connections only (operator.loopbackOnly)');
+    // Operator requests carry no body: the signature covers the empty payload.
+    const url = req.raw.url ?? '/';
+    const q = url.indexOf('?');
+    const auth = await authenticateSigV4(opts.identity, { method: req.method, path: q < 0 ? url : url.slice(0, q), rawQuery: q < 0 ? '' : url.slice(q + 1), headers: req.headers });
+    if (!auth.ok) {
+      const { code, status } = sigV4Error(auth.reason, 'query');
+      return refuse(status, code, auth.message);
+    }
+    if (auth.service !== OPERATOR_SIGNING_NAME) return refuse(403, 'SignatureDoesNotMatch', `Credential should be scoped to correct service: '${OPERATOR_SIGNING_NAME}'.`);
+    const action = ACTIONS[req.routeOptions.url ?? ''];
+    if (!action) return; // not an operator route: fastify answers 404
+    try {
+      await opts.identity.requireOperator(auth.caller, action, { sourceIp: req.ip, secureTransport: req.protocol === 'https' });
+    } catch (err) {
+      if (isIamError(err)) return refuse(err.status, err.code, err.message);
+      throw err;
     }
   });
 

@@ -28,7 +28,7 @@ import { MAX_COPY_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, planParts, type Segment, 
 export interface S3BlobStoreOptions {
   /** Size of the parts an appended chunk is sent to the engine in; at least and by default 5 MiB. */
   partSize?: number;
-  /** Keys per listing page, at most 1000 (smaller only to exercise paging in tests). */
+  /** Keys (and multipart uploads) per listing page, at most 1000 (smaller only to exercise paging in tests). */
   pageSize?: number;
 }
 
@@ -140,6 +140,11 @@ export class S3BlobStore implements RedirectingBlobStore {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: marker }));
   }
 
+  /**
+   * Every upload, and also staged chunks whose upload is gone (an append that finished
+   * after a DELETE of its upload on another node): listed with their bytes so that purging
+   * abandoned uploads removes them too. statUpload still knows no such upload.
+   */
   async *listUploads(): AsyncIterable<UploadInfo> {
     const root = `${this.prefix}uploads/`;
     let id: string | null = null;
@@ -148,15 +153,13 @@ export class S3BlobStore implements RedirectingBlobStore {
     for await (const object of this.objectsUnder(root)) {
       const objectId = object.Key!.slice(root.length).split('/')[0]!;
       if (objectId !== id) {
-        const info = id === null ? null : uploadInfo(id, objects);
-        if (info) yield info;
+        if (id !== null) yield uploadInfo(id, objects);
         id = objectId;
         objects = [];
       }
       objects.push(object);
     }
-    const last = id === null ? null : uploadInfo(id, objects);
-    if (last) yield last;
+    if (id !== null) yield uploadInfo(id, objects);
   }
 
   /** The upload's staged chunks (the contiguous run from offset 0) and their total size; null when there is no upload. */
@@ -387,11 +390,32 @@ export class S3BlobStore implements RedirectingBlobStore {
 
   /** Multipart uploads left by an append or commit that died half-way (a node crash). */
   private async abortMultipartUploads(prefix: string): Promise<void> {
+    for await (const upload of this.multipartUploadsUnder(prefix)) await this.abortMultipart(upload.key, upload.uploadId);
+  }
+
+  /**
+   * Aborts multipart uploads anywhere under the prefix begun before `before`: parts of a
+   * staged chunk or of a commit whose node died, which no upload's deletion reaches (a
+   * commit's multipart upload is on the blob's key). The engine keeps their parts, and
+   * bills them, until someone does.
+   */
+  async abortStalePartialWrites(before: number, signal?: AbortSignal): Promise<number> {
+    let aborted = 0;
+    for await (const upload of this.multipartUploadsUnder(this.prefix)) {
+      if (signal?.aborted) break;
+      if (upload.initiated >= before) continue;
+      await this.abortMultipart(upload.key, upload.uploadId);
+      aborted++;
+    }
+    return aborted;
+  }
+
+  private async *multipartUploadsUnder(prefix: string): AsyncIterable<{ key: string; uploadId: string; initiated: number }> {
     let KeyMarker: string | undefined;
     let UploadIdMarker: string | undefined;
     do {
-      const page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker, UploadIdMarker }));
-      for (const upload of page.Uploads ?? []) await this.abortMultipart(upload.Key!, upload.UploadId!);
+      const page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker, UploadIdMarker, MaxUploads: this.pageSize }));
+      for (const upload of page.Uploads ?? []) yield { key: upload.Key!, uploadId: upload.UploadId!, initiated: upload.Initiated?.getTime() ?? 0 };
       KeyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
       UploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
     } while (KeyMarker);
@@ -429,9 +453,11 @@ function uploadState(objects: _Object[]): UploadState | null {
   return { chunks, size, modifiedAt };
 }
 
-function uploadInfo(id: string, objects: _Object[]): UploadInfo | null {
+function uploadInfo(id: string, objects: _Object[]): UploadInfo {
   const state = uploadState(objects);
-  return state && { id, size: state.size, modifiedAt: state.modifiedAt };
+  if (state) return { id, size: state.size, modifiedAt: state.modifiedAt };
+  // Leftovers of an upload that is gone: what they hold and when they were written.
+  return { id, size: objects.reduce((n, o) => n + (o.Size ?? 0), 0), modifiedAt: Math.max(...objects.map((o) => o.LastModified?.getTime() ?? 0)) };
 }
 
 /**
