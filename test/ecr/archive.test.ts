@@ -18,7 +18,8 @@ import {
 import { after, before, describe, test, type TestContext } from 'node:test';
 import type { SqlMetadataStore } from '../../src/stores/metadata/sql-metadata-store.js';
 import { storedDigests } from '../gc/helpers.js';
-import { cliPath } from '../helpers/berth-process.js';
+import { cliEnv, cliPath } from '../helpers/berth-process.js';
+import { testAdmin } from '../helpers/server.js';
 import { run } from '../helpers/process.js';
 import { requireTool } from '../helpers/tools.js';
 import { ecrPost } from '../security/helpers.js';
@@ -298,7 +299,7 @@ describe('archive storage class (jobs run when the test drains them)', () => {
     );
 
     await server.client.send(new PutLifecyclePolicyCommand({ repositoryName, lifecyclePolicyText: text }));
-    const result = await run(process.execPath, [cliPath, 'lifecycle', 'run', '--repository', repositoryName, '--url', server.url]);
+    const result = await run(process.execPath, [cliPath, 'lifecycle', 'run', '--repository', repositoryName, '--url', server.url], { env: cliEnv(testAdmin) });
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /berth lifecycle expired 0 image\(s\) in 1 repository\(ies\), archived 2 image\(s\)\n/);
     assert.match(result.stdout, new RegExp(`${repositoryName}\\t${v1.digest}\\tv1\\trule 1\\tarchive\\n`));
@@ -306,7 +307,7 @@ describe('archive storage class (jobs run when the test drains them)', () => {
     assert.deepEqual(await listed(server, repositoryName, 'ARCHIVED'), [v1.digest, v2.digest].sort());
     assert.deepEqual(await listed(server, repositoryName), [v3.digest, v4.digest].sort());
     assert.equal((await v2Manifest(server, repositoryName, 'v1')).status, 404);
-    const again = await run(process.execPath, [cliPath, 'lifecycle', 'run', '--repository', repositoryName, '--url', server.url]);
+    const again = await run(process.execPath, [cliPath, 'lifecycle', 'run', '--repository', repositoryName, '--url', server.url], { env: cliEnv(testAdmin) });
     assert.match(again.stdout, /expired 0 image\(s\) in 1 repository\(ies\)\n/, 'nothing more to do: archived images are not counted by standard rules');
 
     // v1 has been in the archive for 100 days (set in the database: the test cannot wait).
@@ -318,7 +319,7 @@ describe('archive storage class (jobs run when the test drains them)', () => {
     assert.deepEqual(second.summary, { expiringImageTotalCount: 1 });
     assert.deepEqual(second.previewResults?.map((r) => [r.imageDigest, r.action?.type, r.storageClass, r.appliedRulePriority]), [[v1.digest, 'EXPIRE', 'ARCHIVE', 2]]);
 
-    const expiry = await run(process.execPath, [cliPath, 'lifecycle', 'run', '--repository', repositoryName, '--url', server.url]);
+    const expiry = await run(process.execPath, [cliPath, 'lifecycle', 'run', '--repository', repositoryName, '--url', server.url], { env: cliEnv(testAdmin) });
     assert.equal(expiry.code, 0, expiry.stderr);
     assert.equal(expiry.stdout, `${repositoryName}\t${v1.digest}\tv1\trule 2\nberth lifecycle expired 1 image(s) in 1 repository(ies)\n`);
     assert.deepEqual(await listed(server, repositoryName, 'ANY'), [v2.digest, v3.digest, v4.digest].sort());
