@@ -165,8 +165,8 @@ class FileRangeStream extends Readable {
     start: number,
     private readonly end: number,
   ) {
-    // highWaterMark 0: read the next chunk only when the consumer asks for it.
-    super({ highWaterMark: 0 });
+    // One chunk of read-ahead: the next chunk is read while the socket takes this one.
+    super({ highWaterMark: READ_CHUNK });
     this.position = start;
   }
 
