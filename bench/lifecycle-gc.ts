@@ -63,6 +63,9 @@ async function main(): Promise<void> {
     // ---- lifecycle over IMAGES images ----
     const repo = await meta.ensureRepository(REGISTRY, 'bench/lifecycle', now);
     process.stderr.write(`setup: ${IMAGES} images\n`);
+    // Pushes spread over 70 days whatever the count, so every rule below acts at every size.
+    const spacing = Math.floor((70 * DAY) / IMAGES);
+    const keepReleases = Math.min(1000, Math.floor(IMAGES / 40));
     for (let start = 0; start < IMAGES; start += 5000) {
       await meta.db.transaction().execute(async (trx) => {
         for (let i = start; i < Math.min(IMAGES, start + 5000); i += 250) {
@@ -71,7 +74,7 @@ async function main(): Promise<void> {
           for (let j = i; j < Math.min(IMAGES, i + 250); j++) {
             const content = Buffer.from(JSON.stringify({ schemaVersion: 2, n: j }));
             const digest = sha256(content);
-            rows.push({ repository_id: repo.id, digest, media_type: 'application/vnd.oci.image.manifest.v1+json', artifact_type: null, subject_digest: null, size: content.length, content, annotations: null, pushed_at: now - (IMAGES - j) * 60_000 });
+            rows.push({ repository_id: repo.id, digest, media_type: 'application/vnd.oci.image.manifest.v1+json', artifact_type: null, subject_digest: null, size: content.length, content, annotations: null, pushed_at: now - (IMAGES - j) * spacing });
             if (j % 2 === 0) tags.push({ repository_id: repo.id, name: `${j % 4 === 0 ? 'release' : 'dev'}-${j}`, manifest_digest: digest, updated_at: now });
           }
           await trx.insertInto('manifests').values(rows).execute();
@@ -81,7 +84,7 @@ async function main(): Promise<void> {
     }
     const policy = JSON.stringify({
       rules: [
-        { rulePriority: 1, description: 'keep 1000 releases', selection: { tagStatus: 'tagged', tagPatternList: ['release-*'], countType: 'imageCountMoreThan', countNumber: 1000 }, action: { type: 'expire' } },
+        { rulePriority: 1, description: `keep ${keepReleases} releases`, selection: { tagStatus: 'tagged', tagPatternList: ['release-*'], countType: 'imageCountMoreThan', countNumber: keepReleases }, action: { type: 'expire' } },
         { rulePriority: 2, description: 'dev builds for 30 days', selection: { tagStatus: 'tagged', tagPrefixList: ['dev'], countType: 'sinceImagePushed', countUnit: 'days', countNumber: 30 }, action: { type: 'expire' } },
         { rulePriority: 3, description: 'archive untagged unpulled for 7 days', selection: { tagStatus: 'untagged', countType: 'sinceImagePulled', countUnit: 'days', countNumber: 7 }, action: { type: 'transition', targetStorageClass: 'archive' } },
       ],
@@ -98,7 +101,6 @@ async function main(): Promise<void> {
       (r) => ({ images: IMAGES, expiring: r.summary?.expiringImageTotalCount, transitioning: r.summary?.transitioningImageTotalCounts?.[0]?.imageTotalCount ?? 0 }),
     );
     await measure('lifecycle evaluation (dry run)', () => ecr.lifecycle.run({ registryId: REGISTRY, repositoryName: 'bench/lifecycle', dryRun: true }), (r) => ({ images: IMAGES, expiring: r[0]!.expired.length }));
-    void DAY;
 
     // ---- GC over BLOBS blobs: half referenced by manifests, half garbage ----
     process.stderr.write(`setup: ${BLOBS} blobs\n`);
