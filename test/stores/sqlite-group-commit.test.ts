@@ -69,6 +69,19 @@ describe('SQLite group commit', () => {
     assert.equal(seen('taken').n, 1);
   });
 
+  test('a transaction that waits across loop turns is not committed half-done by its group', async () => {
+    const first = insert('before-slow');
+    const slow = transact(db, async (trx) => {
+      await trx.insertInto('gc_probe').values({ v: 'slow-partial' }).execute();
+      await new Promise((resolve) => setTimeout(resolve, 30)); // several check phases pass
+      throw new Error('slow work failed');
+    });
+    await assert.rejects(slow, /slow work failed/);
+    await first;
+    assert.equal(seen('before-slow').n, 1);
+    assert.equal(seen('slow-partial').n, 0, 'the failed transaction left nothing behind');
+  });
+
   test('a write outside a transaction commits the open group first and is itself committed at once', async () => {
     const pending = insert('grouped-before-autocommit');
     // Let the transaction run (it resolves its commit only at the next check phase)...

@@ -70,7 +70,10 @@ export class SqliteGroupCommit {
 
   /** Commits the open group now (called on close, and before a write outside a transaction). */
   flush(): void {
-    if (!this.open) return;
+    // Never while a transaction holds its savepoint (one that awaits something else, across
+    // a loop turn): COMMIT would publish its half-done work. Its commit or rollback
+    // schedules the flush again.
+    if (!this.open || this.inTransaction) return;
     const group = this.group!;
     this.open = false;
     this.group = null;
