@@ -62,12 +62,6 @@ export class EcrAccess {
     this.createOnPush = options.createOnPush ?? (async () => ({ tags: [] }));
   }
 
-  /** The repository's policy, parsed; null when there is none (or the repository does not exist). */
-  async repositoryPolicy(registryId: string, name: string): Promise<PolicyDocument | null> {
-    const repo = await this.store.getRepository(registryId, name);
-    return repo ? parseStored(await this.store.getRepositoryPolicy(repo.id)) : null;
-  }
-
   async registryPolicy(registryId: string): Promise<PolicyDocument | null> {
     return parseStored(await this.store.getRegistryPolicy(registryId));
   }
