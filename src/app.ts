@@ -106,7 +106,11 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   const identity = new IdentityService({ store: new SqlIdentityStore(meta.db, new AesGcmSecretCipher(serverKey)), defaultRegion: config.region });
   const tokens = new RegistryTokens(serverKey, identity);
   // The one authorization of ECR actions (ECR API and /v2) with the stored repository and registry policies.
-  const ecrAccess = new EcrAccess(identity, ecrStore);
+  const ecrAccess = new EcrAccess(identity, ecrStore, {
+    region: config.region,
+    // What a /v2 push to a missing repository creates (and so which actions it takes).
+    ...(config.ecr.enabled ? { createOnPush: (registryId: string, name: string) => ecr.templates.planCreateOnPush(registryId, name, config.ecr.createOnPush) } : {}),
+  });
   const bootstrap = await bootstrapAdministrator(identity, {
     dataDir: config.dataDir,
     accountId: config.bootstrap.accountId ?? config.registryId,
@@ -169,14 +173,11 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   // Registered on the root before the /v2 routes, so it runs in front of every one of them.
   if (config.auth.v2) {
     installRegistryAuth(http, {
-      identity,
       tokens,
       challenge: config.auth.challenge,
       registryId: config.registryId,
-      region: config.region,
       // The policies the ECR API stores: a repository policy granting pulls to "*" makes it public.
-      repositoryPolicy: (registryId, repository) => ecrAccess.repositoryPolicy(registryId, repository),
-      registryPolicy: (registryId) => ecrAccess.registryPolicy(registryId),
+      access: ecrAccess,
     });
   }
   await http.register(ociEdge, {
@@ -192,6 +193,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     await http.register(ecrEdge, {
       ecr,
       registryId: config.registryId,
+      region: config.region,
       async authenticate(req) {
         const url = req.raw.url ?? '/';
         const q = url.indexOf('?');
@@ -211,7 +213,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       async authorize(req, principal, access) {
         const facts = { sourceIp: req.ip, secureTransport: req.protocol === 'https' };
         for (const repository of access.repositories ?? [null]) {
-          await ecrAccess.require(principal.caller!, { action: access.action, registryId: access.registryId, region: access.region, repository }, facts);
+          await ecrAccess.require(principal.caller!, { action: access.action, registryId: access.registryId, repository }, facts);
         }
       },
     });

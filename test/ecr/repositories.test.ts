@@ -152,7 +152,7 @@ test('DescribeRepositories pages with maxResults and nextToken and rejects misus
 });
 
 /** POSTs a JSON 1.1 request signed (SigV4, service ecr) with the test administrator's key. */
-async function signedPost(url: string, target: string, body: string, region = 'eu-west-1', headers: Record<string, string> = {}) {
+async function signedPost(url: string, target: string, body: string, region = 'us-east-1', headers: Record<string, string> = {}) {
   const { hostname, port } = new URL(url);
   const signer = new SignatureV4({ service: 'ecr', region, credentials: { ...credentials }, sha256: Hash.bind(null, 'sha256') });
   const request = new HttpRequest({
@@ -169,7 +169,7 @@ async function signedPost(url: string, target: string, body: string, region = 'e
 }
 
 test('the wire protocol: unknown operations, unsigned requests, bad JSON, error headers', async () => {
-  const post = (target: string, body: string, headers: Record<string, string> = {}) => signedPost(server.url, target, body, 'eu-west-1', headers);
+  const post = (target: string, body: string, headers: Record<string, string> = {}) => signedPost(server.url, target, body, 'us-east-1', headers);
   let res = await post('AmazonEC2ContainerRegistry_V20150921.NoSuchThing', '{}');
   assert.equal(res.status, 400);
   assert.equal(res.headers.get('x-amzn-errortype'), 'UnknownOperationException');
@@ -189,8 +189,20 @@ test('the wire protocol: unknown operations, unsigned requests, bad JSON, error 
   assert.equal(res.status, 200);
   assert.equal(res.headers.get('content-type'), 'application/x-amz-json-1.1');
   const created = (await res.json()) as { repository: { repositoryArn: string; createdAt: number } };
-  assert.equal(created.repository.repositoryArn, 'arn:aws:ecr:eu-west-1:000000000000:repository/region/check', 'the region comes from the credential scope');
+  assert.equal(created.repository.repositoryArn, 'arn:aws:ecr:us-east-1:000000000000:repository/region/check', 'the configured region');
   assert.equal(typeof created.repository.createdAt, 'number', 'timestamps are epoch seconds');
+
+  // Signed for another region: that would be another ECR endpoint (another registry), so it
+  // is refused as AWS refuses it, naming the region this one serves; nothing is created.
+  res = await signedPost(server.url, 'AmazonEC2ContainerRegistry_V20150921.CreateRepository', JSON.stringify({ repositoryName: 'region/other' }), 'eu-west-1');
+  assert.equal(res.status, 400);
+  assert.equal(res.headers.get('x-amzn-errortype'), 'InvalidSignatureException');
+  assert.deepEqual(await res.json(), {
+    __type: 'InvalidSignatureException',
+    message: "Credential should be scoped to a valid region, not 'eu-west-1'. This registry serves the region 'us-east-1'.",
+  });
+  res = await post('AmazonEC2ContainerRegistry_V20150921.DescribeRepositories', JSON.stringify({ repositoryNames: ['region/other'] }));
+  assert.equal(res.headers.get('x-amzn-errortype'), 'RepositoryNotFoundException');
 
   // Unsigned, badly signed and unknown-key requests get AWS's own authentication errors.
   const plain = (target: string, headers: Record<string, string>) =>
@@ -204,7 +216,7 @@ test('the wire protocol: unknown operations, unsigned requests, bad JSON, error 
   });
   assert.equal(res.status, 400);
   assert.match(res.headers.get('x-amzn-errortype') ?? '', /^(InvalidSignatureException|IncompleteSignatureException)$/);
-  const tampered = await signedPost(server.url, 'AmazonEC2ContainerRegistry_V20150921.DescribeRepositories', '{}', 'eu-west-1', { 'x-amz-target': 'AmazonEC2ContainerRegistry_V20150921.DeleteRepository' });
+  const tampered = await signedPost(server.url, 'AmazonEC2ContainerRegistry_V20150921.DescribeRepositories', '{}', 'us-east-1', { 'x-amz-target': 'AmazonEC2ContainerRegistry_V20150921.DeleteRepository' });
   assert.equal(tampered.status, 400);
   assert.equal(tampered.headers.get('x-amzn-errortype'), 'InvalidSignatureException', 'a signed header changed after signing');
 });

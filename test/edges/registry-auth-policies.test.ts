@@ -9,19 +9,22 @@ import { RegistryTokens } from '../../src/auth/registry-token.js';
 import { AesGcmSecretCipher } from '../../src/auth/secret-box.js';
 import { ADMIN_POLICY_ARN, IdentityService } from '../../src/domain/iam/identity-service.js';
 import { newUserId } from '../../src/domain/iam/ids.js';
-import { parsePolicy, type PolicyDocument } from '../../src/domain/iam/policy.js';
+import { EcrAccess } from '../../src/domain/ecr/access.js';
 import { installRegistryAuth } from '../../src/edges/oci-auth/index.js';
+import { defaultRepositorySettings } from '../../src/stores/ecr-store.js';
+import { SqlEcrStore } from '../../src/stores/metadata/sql-ecr-store.js';
 import { SqlIdentityStore } from '../../src/stores/metadata/sql-identity-store.js';
 import { SqlMetadataStore } from '../../src/stores/metadata/sql-metadata-store.js';
 
-// The /v2 hook with repository policies (which the ECR API will store; here a table):
+// The /v2 hook with repository policies (stored as the ECR API stores them):
 // cross-account pulls need a repository policy AND the caller's identity policy, and a
 // public repository ("*" may pull) is pullable but not pushable anonymously.
 const A = '111111111111';
 const B = '222222222222';
-const policies: Record<string, PolicyDocument> = {
-  'shared/app': parsePolicy({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${B}:root` }, Action: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'] }] }, 'resource'),
-  'public/app': parsePolicy({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: '*', Action: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'] }] }, 'resource'),
+const policies: Record<string, object | null> = {
+  'shared/app': { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${B}:root` }, Action: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'] }] },
+  'public/app': { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: '*', Action: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'] }] },
+  'private/app': null,
 };
 
 describe('/v2 authorization with repository policies', () => {
@@ -51,7 +54,12 @@ describe('/v2 authorization with repository policies', () => {
     await identity.createAccount(A);
     await identity.createAccount(B);
     app = Fastify();
-    installRegistryAuth(app, { identity, tokens, registryId: A, region: 'us-east-1', repositoryPolicy: async (_registry, repo) => policies[repo] ?? null });
+    const ecrStore = new SqlEcrStore(meta.db);
+    for (const [name, doc] of Object.entries(policies)) {
+      const repo = (await ecrStore.createRepository(A, name, defaultRepositorySettings, [], Date.now()))!;
+      if (doc) await ecrStore.putRepositoryPolicy(repo.id, JSON.stringify(doc));
+    }
+    installRegistryAuth(app, { tokens, registryId: A, access: new EcrAccess(identity, ecrStore, { region: 'us-east-1' }) });
     // Stand-in for the /v2 routes: the hook decides before any of them runs.
     app.all('/v2/*', async () => ({ reached: true }));
     await app.ready();

@@ -156,7 +156,8 @@ describe('/v2 with auth.v2 on', () => {
           Version: '2012-10-17',
           Statement: [
             { Effect: 'Allow', Action: 'ecr:GetAuthorizationToken', Resource: '*' },
-            { Effect: 'Allow', Action: ['ecr:InitiateLayerUpload', 'ecr:UploadLayerPart', 'ecr:CompleteLayerUpload', 'ecr:BatchCheckLayerAvailability', 'ecr:PutImage', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'], Resource: arnOf('pusher/*') },
+            // CreateRepository: the first push creates pusher/tool (create-on-push, as ECR).
+            { Effect: 'Allow', Action: ['ecr:InitiateLayerUpload', 'ecr:UploadLayerPart', 'ecr:CompleteLayerUpload', 'ecr:BatchCheckLayerAvailability', 'ecr:PutImage', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:CreateRepository'], Resource: arnOf('pusher/*') },
           ],
         }),
       }),

@@ -1,4 +1,4 @@
-import type { EcrStore } from '../../stores/ecr-store.js';
+import type { EcrStore, ResourceTag } from '../../stores/ecr-store.js';
 import { DomainError } from '../errors.js';
 import { repositoryArn } from '../iam/arns.js';
 import { anonymousPrincipal, authorize, type Decision } from '../iam/evaluate.js';
@@ -7,30 +7,59 @@ import { parsePolicy, type PolicyDocument } from '../iam/policy.js';
 
 // Authorization of ECR actions, shared by the ECR API and /v2: the caller's identity
 // policies (through the one evaluator), the repository policy and the registry policy of
-// the target account, both read from the ECR store. Explicit Deny wins; within an account
-// identity OR resource policy may allow; across accounts both must.
+// the target account, both read from the ECR store, and the repository's tags as
+// condition keys. Explicit Deny wins; within an account identity OR resource policy may
+// allow; across accounts both must. Resource ARNs carry the one configured region.
 
 export interface EcrAccessCheck {
   /** `ecr:<Action>`. */
   action: string;
   /** The account whose registry is addressed. */
   registryId: string;
-  /** Region of the resource ARN. */
-  region: string;
   /** A repository name, `*` (every repository), or null for account-level actions (resource `*`). */
   repository: string | null;
+  /** Condition keys of the request itself (aws:RequestTag/<key>, aws:TagKeys), beside the repository's facts. */
+  requestContext?: Record<string, string | string[]>;
+}
+
+/** What a push to a repository that does not exist would create; null: such a push is refused (NAME_UNKNOWN). */
+export type CreateOnPushPlanner = (registryId: string, name: string) => Promise<{ tags: ResourceTag[] } | null>;
+
+export interface EcrAccessOptions {
+  /** The region of every resource ARN (config `region`). */
+  region: string;
+  /** How /v2 pushes create repositories (creation templates); without it a push creates an untagged repository. */
+  createOnPush?: CreateOnPushPlanner;
+}
+
+/** The condition keys a repository fills: its resource tags as aws:ResourceTag/<key> and ecr:ResourceTag/<key>. */
+export function repositoryConditionKeys(tags: ResourceTag[]): Record<string, string> {
+  const keys: Record<string, string> = {};
+  for (const t of tags) {
+    keys[`aws:ResourceTag/${t.key}`] = t.value;
+    keys[`ecr:ResourceTag/${t.key}`] = t.value;
+  }
+  return keys;
+}
+
+/** The condition keys of a request that sets tags (CreateRepository with tags, TagResource). */
+export function requestTagConditionKeys(tags: ResourceTag[]): Record<string, string | string[]> {
+  const keys: Record<string, string | string[]> = { 'aws:TagKeys': tags.map((t) => t.key) };
+  for (const t of tags) keys[`aws:RequestTag/${t.key}`] = t.value;
+  return keys;
 }
 
 export class EcrAccess {
+  readonly region: string;
+  private readonly createOnPush: CreateOnPushPlanner;
+
   constructor(
     private readonly identity: IdentityService,
     private readonly store: EcrStore,
-  ) {}
-
-  /** The repository's policy, parsed; null when there is none (or the repository does not exist). */
-  async repositoryPolicy(registryId: string, name: string): Promise<PolicyDocument | null> {
-    const repo = await this.store.getRepository(registryId, name);
-    return repo ? parseStored(await this.store.getRepositoryPolicy(repo.id)) : null;
+    options: EcrAccessOptions,
+  ) {
+    this.region = options.region;
+    this.createOnPush = options.createOnPush ?? (async () => ({ tags: [] }));
   }
 
   async registryPolicy(registryId: string): Promise<PolicyDocument | null> {
@@ -43,7 +72,7 @@ export class EcrAccess {
   }
 
   resource(check: EcrAccessCheck): string {
-    return check.repository === null ? '*' : repositoryArn(check.region, check.registryId, check.repository);
+    return check.repository === null ? '*' : repositoryArn(this.region, check.registryId, check.repository);
   }
 
   /** The decision for a caller (null: anonymous). Unknown accounts have no policies, so only their own principals could pass, and there are none. */
@@ -54,7 +83,7 @@ export class EcrAccess {
       this.registryPolicy(check.registryId),
     ]);
     const resourcePolicies = [repository?.policy ?? null, registryPolicy];
-    const tags = repository?.tagContext ?? {};
+    const context = { ...(repository?.conditionKeys ?? {}), ...(check.requestContext ?? {}) };
     if (!caller) {
       return authorize({
         principal: anonymousPrincipal(),
@@ -62,18 +91,37 @@ export class EcrAccess {
         resource,
         resourceAccount: check.registryId,
         resourcePolicies,
-        context: { 'aws:SourceIp': facts.sourceIp, 'aws:SecureTransport': facts.secureTransport, ...tags },
+        context: { 'aws:SourceIp': facts.sourceIp, 'aws:SecureTransport': facts.secureTransport, ...context },
       });
     }
-    return this.identity.authorize(caller, check.action, resource, check.registryId, facts, resourcePolicies, tags);
+    return this.identity.authorize(caller, check.action, resource, check.registryId, facts, resourcePolicies, context);
   }
 
-  /** A repository's policy and its resource tags as `aws:ResourceTag/<key>` condition keys. */
-  private async repositoryFacts(registryId: string, name: string): Promise<{ policy: PolicyDocument | null; tagContext: Record<string, string> } | null> {
+  /**
+   * The one place a repository's facts for authorization are read (ECR API and /v2 alike):
+   * its policy and its resource tags as condition keys; null when it does not exist.
+   */
+  async repositoryFacts(registryId: string, name: string): Promise<{ policy: PolicyDocument | null; conditionKeys: Record<string, string> } | null> {
     const repo = await this.store.getRepository(registryId, name);
     if (!repo) return null;
     const [policyText, tags] = await Promise.all([this.store.getRepositoryPolicy(repo.id), this.store.listResourceTags(repo.id)]);
-    return { policy: parseStored(policyText), tagContext: Object.fromEntries(tags.map((t) => [`aws:ResourceTag/${t.key}`, t.value])) };
+    return { policy: parseStored(policyText), conditionKeys: repositoryConditionKeys(tags) };
+  }
+
+  /**
+   * The checks a push to `name` adds when it would create the repository, as ECR's
+   * create-on-push does: ecr:CreateRepository, and ecr:TagResource when the creation
+   * template adds resource tags (both with the tags as aws:RequestTag/<key> and
+   * aws:TagKeys). None when the repository exists or the push would be refused anyway.
+   */
+  async createOnPushChecks(registryId: string, name: string): Promise<EcrAccessCheck[]> {
+    if (await this.store.getRepository(registryId, name)) return [];
+    const plan = await this.createOnPush(registryId, name);
+    if (!plan) return [];
+    const requestContext = plan.tags.length > 0 ? requestTagConditionKeys(plan.tags) : {};
+    const checks: EcrAccessCheck[] = [{ action: 'ecr:CreateRepository', registryId, repository: name, requestContext }];
+    if (plan.tags.length > 0) checks.push({ action: 'ecr:TagResource', registryId, repository: name, requestContext });
+    return checks;
   }
 
   /** Throws AccessDeniedException (ECR's message) unless the caller may. */

@@ -1,4 +1,4 @@
-import type { CreationTemplateRecord, EcrRepository, RepositorySettings } from '../../stores/ecr-store.js';
+import type { CreationTemplateRecord, EcrRepository, RepositorySettings, ResourceTag } from '../../stores/ecr-store.js';
 import { DomainError } from '../errors.js';
 import { EcrCaller, EcrDeps, invalidParameter, pageOf, PageRequest, PageResult, tagMutabilitySettings } from './context.js';
 import { parseLifecyclePolicy } from './lifecycle-policy.js';
@@ -15,6 +15,13 @@ export interface TemplateInput {
   lifecyclePolicy?: string;
   appliedFor?: string[];
   customRoleArn?: string;
+}
+
+/** What a push to a missing repository would create (see planCreateOnPush). */
+export interface CreateOnPushPlan {
+  /** The template's stored fields ({} for defaults). */
+  template: Record<string, any>;
+  tags: ResourceTag[];
 }
 
 const prefixGrammar = /^(?:ROOT|(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*\/?)$/;
@@ -75,6 +82,30 @@ export class EcrTemplates {
    * 'always', else null (the push is refused, as ECR refuses it).
    */
   async createOnPush(registryId: string, name: string, fallback: 'always' | 'template'): Promise<EcrRepository | null> {
+    const plan = await this.planCreateOnPush(registryId, name, fallback);
+    if (!plan) return null;
+    const t = plan.template;
+    const settings: RepositorySettings = {
+      imageTagMutability: t.imageTagMutability ?? 'MUTABLE',
+      imageTagMutabilityExclusionFilters: t.imageTagMutabilityExclusionFilters ?? [],
+      scanOnPush: false,
+      encryption: t.encryptionConfiguration ?? { encryptionType: 'AES256' },
+    };
+    const created = await this.deps.ecr.createRepository(registryId, name, settings, plan.tags, this.now());
+    if (!created) return this.deps.ecr.getRepository(registryId, name); // a concurrent push created it
+    if (typeof t.repositoryPolicy === 'string') await this.deps.ecr.putRepositoryPolicy(created.id, t.repositoryPolicy);
+    if (typeof t.lifecyclePolicy === 'string' && isValidLifecyclePolicy(t.lifecyclePolicy)) await this.deps.ecr.putLifecyclePolicy(created.id, t.lifecyclePolicy, this.now());
+    return created;
+  }
+
+  /**
+   * What a push to `name` would create: the settings of the CREATE_ON_PUSH template with the
+   * longest matching prefix (ROOT matches every name) and the resource tags it adds, or
+   * defaults when none matches and `fallback` is 'always'; null when the push is refused.
+   * Authorization asks this before a push (creating needs ecr:CreateRepository, and
+   * ecr:TagResource when there are tags), the creation itself follows it.
+   */
+  async planCreateOnPush(registryId: string, name: string, fallback: 'always' | 'template'): Promise<CreateOnPushPlan | null> {
     const candidates: CreationTemplateRecord[] = [];
     let after: string | undefined;
     for (;;) {
@@ -86,18 +117,8 @@ export class EcrTemplates {
     const template = candidates.sort((a, b) => rank(b.prefix) - rank(a.prefix))[0];
     if (!template && fallback === 'template') return null;
     const t = (template?.template ?? {}) as Record<string, any>;
-    const settings: RepositorySettings = {
-      imageTagMutability: t.imageTagMutability ?? 'MUTABLE',
-      imageTagMutabilityExclusionFilters: t.imageTagMutabilityExclusionFilters ?? [],
-      scanOnPush: false,
-      encryption: t.encryptionConfiguration ?? { encryptionType: 'AES256' },
-    };
     const tags = ((t.resourceTags ?? []) as Array<{ Key: string; Value: string }>).map((x) => ({ key: x.Key, value: x.Value }));
-    const created = await this.deps.ecr.createRepository(registryId, name, settings, tags, this.now());
-    if (!created) return this.deps.ecr.getRepository(registryId, name); // a concurrent push created it
-    if (typeof t.repositoryPolicy === 'string') await this.deps.ecr.putRepositoryPolicy(created.id, t.repositoryPolicy);
-    if (typeof t.lifecyclePolicy === 'string' && isValidLifecyclePolicy(t.lifecyclePolicy)) await this.deps.ecr.putLifecyclePolicy(created.id, t.lifecyclePolicy, this.now());
-    return created;
+    return { template: t, tags };
   }
 
   /** The stored template: given fields over the previous ones, each checked. */

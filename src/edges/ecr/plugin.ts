@@ -29,7 +29,6 @@ export interface Principal {
 export interface AccessRequest {
   action: string;
   registryId: string;
-  region: string;
   /** Repository names, `*` for all, or null for an account-level action. */
   repositories: string[] | null;
 }
@@ -38,6 +37,12 @@ export interface EcrEdgeOptions {
   ecr: EcrServices;
   /** The account whose registry this Berth serves. */
   registryId: string;
+  /**
+   * The region this endpoint serves (config `region`): the region of every ARN, and the only
+   * one requests may be signed for, as an ECR endpoint serves one region. Without it, the
+   * region requests are signed for.
+   */
+  region?: string;
   /** The one seam for request authentication (SigV4 and IAM arrive here). */
   authenticate?: (request: FastifyRequest) => Promise<Principal>;
   /**
@@ -130,13 +135,18 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     const operation = Object.hasOwn(operations, name) ? operations[name] : undefined;
     if (!operation) throw new DomainError('UnknownOperation', `Berth does not implement the ECR operation ${name.slice(0, 100)}`);
     const principal = await authenticate(req);
+    if (opts.region && principal.region !== opts.region) {
+      // ECR's endpoint for another region would be another registry: refuse as AWS does.
+      throw new AwsAuthError('InvalidSignatureException', 400, `Credential should be scoped to a valid region, not '${principal.region}'. This registry serves the region '${opts.region}'.`);
+    }
+    const region = opts.region ?? principal.region;
     const input = validate(parseBody(req.body), operation.input, '') as { registryId?: string };
     const addressed = operationTarget(name, input as Record<string, unknown>);
     // The registry addressed: registryId when given (another account's, for cross-account
     // access), a tagged ARN's account, else the caller's own.
     const registryId = input.registryId ?? addressed.registryId ?? principal.accountId;
     if (opts.authorize) {
-      await opts.authorize(req, principal, { action: `ecr:${name}`, registryId, region: principal.region, repositories: addressed.repositories });
+      await opts.authorize(req, principal, { action: `ecr:${name}`, registryId, repositories: addressed.repositories });
     } else if (registryId !== principal.accountId) {
       throw new DomainError('InvalidParameter', `Invalid parameter at 'registryId' failed to satisfy constraint: 'this endpoint serves registry ${principal.accountId}, not ${registryId}'`);
     }
@@ -145,7 +155,7 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     const ctx: OperationContext = {
       ecr: opts.ecr,
       // The services act on the addressed registry; `accountId` is that registry's id.
-      caller: { accountId: registryId, region: principal.region, registryHost: registryHostFor(host, registryId, opts.registryId) },
+      caller: { accountId: registryId, region, registryHost: registryHostFor(host, registryId, opts.registryId) },
       downloadUrl: (token) => `${req.protocol}://${host}${layerDownloadPath}${token}`,
     };
     const output = await operation.handle(input, ctx);

@@ -1,11 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requiredAccess, type RepositoryAccess } from '../../auth/registry-access.js';
 import type { RegistryTokens } from '../../auth/registry-token.js';
+import { deniedMessage, type EcrAccess, type EcrAccessCheck } from '../../domain/ecr/access.js';
 import { errorTable } from '../../domain/errors.js';
-import { repositoryArn } from '../../domain/iam/arns.js';
-import { anonymousPrincipal, authorize, type Decision } from '../../domain/iam/evaluate.js';
-import type { Caller, IdentityService, RequestFacts } from '../../domain/iam/identity-service.js';
-import type { PolicyDocument } from '../../domain/iam/policy.js';
+import type { Decision } from '../../domain/iam/evaluate.js';
+import type { Caller, RequestFacts } from '../../domain/iam/identity-service.js';
 import { mountSource, resolveRegistryAddress } from '../oci/addressing.js';
 
 // Authentication and authorization in front of the /v2 edge, as one onRequest hook on
@@ -15,8 +14,12 @@ import { mountSource, resolveRegistryAddress } from '../oci/addressing.js';
 // with neither are anonymous: they pass only where a repository policy allows "*".
 
 export interface RegistryAuthOptions {
-  identity: IdentityService;
   tokens: RegistryTokens;
+  /**
+   * The one authorization of ECR actions, as the ECR API uses it: the same policies, the
+   * same repository facts (resource tags as condition keys), the same ARNs.
+   */
+  access: Pick<EcrAccess, 'decide' | 'resource' | 'createOnPushChecks'>;
   /**
    * The challenge of 401 answers: `basic` (as ECR) or `bearer` (the distribution token
    * flow, pointing clients at GET /token).
@@ -24,11 +27,6 @@ export interface RegistryAuthOptions {
   challenge?: 'basic' | 'bearer';
   /** The account whose registry /v2 serves when the address names none (see oci/addressing.ts). */
   registryId: string;
-  region: string;
-  /** A repository's policy, when repository policies exist (the ECR API adds them). */
-  repositoryPolicy?: (registryId: string, repository: string) => Promise<PolicyDocument | null>;
-  /** The registry policy of the account, if any. */
-  registryPolicy?: (registryId: string) => Promise<PolicyDocument | null>;
 }
 
 declare module 'fastify' {
@@ -73,13 +71,22 @@ export function installRegistryAuth(app: FastifyInstance, opts: RegistryAuthOpti
       return;
     }
     const facts: RequestFacts = { sourceIp: req.ip, secureTransport: req.protocol === 'https' };
-    const checks: RepositoryAccess[] = access.kind === 'catalog' ? [{ repository: '*', action: access.action }] : access.needs;
+    const needs: RepositoryAccess[] = access.kind === 'catalog' ? [{ repository: '*', action: access.action }] : access.needs;
+    const checks: EcrAccessCheck[] = needs.map((n) => ({ action: n.action, registryId, repository: n.repository }));
+    // The routes that may create the repository (starting an upload, putting a manifest).
+    const creating = needs.find((n) => n.action === 'ecr:InitiateLayerUpload' || n.action === 'ecr:PutImage');
+    let createChecks: EcrAccessCheck[] = [];
     for (const check of checks) {
-      const decision = await decide(opts, registryId, who, check, facts);
-      if (!decision.allowed) {
-        if (!who) return deny(reply, 'Unauthorized', 'authentication required', challenge);
-        return deny(reply, 'Denied', `User: ${who.principal.arn} is not authorized to perform: ${check.action} on resource: ${repositoryArn(opts.region, registryId, check.repository)}`);
+      const decision = await decide(opts, who, check, facts);
+      if (!decision.allowed) return refuse(reply, who, check, decision, challenge, opts);
+      if (check.repository === creating?.repository && check.action === creating.action) {
+        // Allowed to push: creating it as well takes what ECR's create-on-push takes.
+        createChecks = await opts.access.createOnPushChecks(registryId, check.repository);
       }
+    }
+    for (const check of createChecks) {
+      const decision = await decide(opts, who, check, facts);
+      if (!decision.allowed) return refuse(reply, who, check, decision, challenge, opts, ' (the repository does not exist: a push creates it, which needs this action too)');
     }
   });
 
@@ -95,25 +102,15 @@ export function installRegistryAuth(app: FastifyInstance, opts: RegistryAuthOpti
   });
 }
 
-async function decide(opts: RegistryAuthOptions, registryId: string, who: Caller | null, check: RepositoryAccess, facts: RequestFacts): Promise<Decision> {
-  const resource = repositoryArn(opts.region, registryId, check.repository);
-  const resourcePolicies = [
-    check.repository !== '*' && opts.repositoryPolicy ? await opts.repositoryPolicy(registryId, check.repository) : null,
-    opts.registryPolicy ? await opts.registryPolicy(registryId) : null,
-  ];
-  if (!who) {
-    // Anonymous callers may at most read, whatever a policy grants "*": never push or delete.
-    if (!ANONYMOUS_ACTIONS.has(check.action)) return { allowed: false, reason: 'implicit-deny' };
-    return authorize({
-      principal: anonymousPrincipal(),
-      action: check.action,
-      resource,
-      resourceAccount: registryId,
-      resourcePolicies,
-      context: { 'aws:SourceIp': facts.sourceIp, 'aws:SecureTransport': facts.secureTransport },
-    });
-  }
-  return opts.identity.authorize(who, check.action, resource, registryId, facts, resourcePolicies);
+async function decide(opts: RegistryAuthOptions, who: Caller | null, check: EcrAccessCheck, facts: RequestFacts): Promise<Decision> {
+  // Anonymous callers may at most read, whatever a policy grants "*": never push or delete.
+  if (!who && !ANONYMOUS_ACTIONS.has(check.action)) return { allowed: false, reason: 'implicit-deny' };
+  return opts.access.decide(who, check, facts);
+}
+
+function refuse(reply: FastifyReply, who: Caller | null, check: EcrAccessCheck, decision: Decision, challenge: string, opts: RegistryAuthOptions, note = '') {
+  if (!who) return deny(reply, 'Unauthorized', 'authentication required', challenge);
+  return deny(reply, 'Denied', deniedMessage(who, check.action, opts.access.resource(check), decision) + note);
 }
 
 function decodeBasic(encoded: string): { user: string; password: string } | null {
