@@ -58,7 +58,7 @@ export class S3BlobStore implements RedirectingBlobStore {
   /**
    * Uploads this process created or listed, with the chunks it knows they hold, so that the
    * next step needs two HEADs instead of a listing (which costs ~50 ms on Ceph). Only a
-   * hint: every use checks it against the bucket first (see knownState).
+   * hint: every use checks it against the bucket first (see currentState).
    */
   private readonly known = new Map<string, UploadState>();
 
