@@ -149,7 +149,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       void (reply as FastifyReply).code(400).send({ error: 'Bad Request', message: err.message });
     },
   });
-  installMetrics(http);
+  installMetrics(http, blobs.requestCounts);
 
   http.get('/healthz', async () => ({ status: 'ok' }));
   // Readiness: this node can serve right now (the database and the bucket or folder answer).

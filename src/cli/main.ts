@@ -86,6 +86,9 @@ program
       `berth gc ${verb} ${formatBytes(Number(result.bytesFreed))}: ${result.blobsDeleted} blobs, ${result.orphansDeleted} orphaned blobs, ` +
         `${result.linksRemoved} unreferenced repository links, ${result.uploadsPurged} abandoned uploads (${result.durationMs} ms)\n`,
     );
+    // Older servers do not report it.
+    const failures = Number(result.deleteFailures ?? 0);
+    if (failures > 0) process.stdout.write(`berth gc: storage refused to delete ${failures} blobs; they stay marked and a run after the mark lease (10 min) tries again\n`);
   });
 
 const lifecycle = program.command('lifecycle').description('ECR lifecycle policies');

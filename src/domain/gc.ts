@@ -43,6 +43,11 @@ export interface GcResult {
   blobsDeleted: number;
   /** Bytes in storage without any metadata row (a push that died before linking). */
   orphansDeleted: number;
+  /**
+   * Bytes the storage refused to delete (per-key errors of a batch delete). Their marks
+   * stay, so pushes of those blobs wait, and a run after markLeaseMs tries them again.
+   */
+  deleteFailures: number;
   uploadsPurged: number;
   bytesFreed: number;
   durationMs: number;
@@ -57,20 +62,30 @@ export async function collectGarbage(blobs: BlobStore, meta: MetadataStore, opti
   const batch = options.batchSize ?? 500;
   const dryRun = options.dryRun ?? false;
   const signal = options.signal;
-  const result: GcResult = { dryRun, linksRemoved: 0, blobsDeleted: 0, orphansDeleted: 0, uploadsPurged: 0, bytesFreed: 0, durationMs: 0 };
+  const result: GcResult = { dryRun, linksRemoved: 0, blobsDeleted: 0, orphansDeleted: 0, deleteFailures: 0, uploadsPurged: 0, bytesFreed: 0, durationMs: 0 };
   const report = (phase: GcPhase) => options.onProgress?.({ phase, ...result, durationMs: now() - started });
 
-  // Bytes are deleted only for rows this collector marked, then the marks are removed.
-  const deleteMarked = async (marks: BlobMark[]) => {
+  // Bytes are deleted only for rows this collector marked, then the marks are removed;
+  // resolves to the marks whose bytes are gone (only those were freed).
+  const deleteMarked = async <M extends BlobMark>(marks: M[]): Promise<M[]> => {
     await options.hooks?.afterMark?.(marks.map((m) => m.digest));
-    // A few deletes in flight at once (object stores answer each in a round trip).
-    let next = 0;
-    const worker = async () => {
-      while (next < marks.length) await blobs.delete(marks[next++]!.digest);
-    };
-    await Promise.all(Array.from({ length: Math.min(8, marks.length) }, worker));
-    await options.hooks?.afterDeleteBytes?.(marks.map((m) => m.digest));
-    await meta.finishBlobDeletion(marks);
+    let done = marks;
+    if (blobs.deleteMany) {
+      // One request per 1000 keys; a key the engine refused keeps its mark and its row.
+      const gone = await blobs.deleteMany(marks.map((m) => m.digest));
+      done = marks.filter((m) => gone.has(m.digest));
+      result.deleteFailures += marks.length - done.length;
+    } else {
+      // A few deletes in flight at once (each is a round trip).
+      let next = 0;
+      const worker = async () => {
+        while (next < marks.length) await blobs.delete(marks[next++]!.digest);
+      };
+      await Promise.all(Array.from({ length: Math.min(8, marks.length) }, worker));
+    }
+    await options.hooks?.afterDeleteBytes?.(done.map((m) => m.digest));
+    await meta.finishBlobDeletion(done);
+    return done;
   };
 
   // 0. Collectors that died between marking and unmarking.
@@ -80,9 +95,10 @@ export async function collectGarbage(blobs: BlobStore, meta: MetadataStore, opti
       if (signal?.aborted) break;
       const stale = await meta.listStaleMarks(leaseCutoff, batch);
       if (stale.length === 0) break;
-      await deleteMarked(stale);
+      const done = await deleteMarked(stale);
       report('stale-marks');
-      if (stale.length < batch) break;
+      // Marks whose bytes the engine refused are listed again: leave them to a later run.
+      if (stale.length < batch || done.length < stale.length) break;
     }
   }
 
@@ -124,9 +140,9 @@ export async function collectGarbage(blobs: BlobStore, meta: MetadataStore, opti
         cutoff,
         markedAt,
       );
-      await deleteMarked(marked.map((m) => ({ ...m, markedAt })));
-      result.blobsDeleted += marked.length;
-      result.bytesFreed += sum(marked);
+      const done = await deleteMarked(marked.map((m) => ({ ...m, markedAt })));
+      result.blobsDeleted += done.length;
+      result.bytesFreed += sum(done);
     }
     report('blobs');
     if (candidates.length < batch) break;
@@ -147,9 +163,9 @@ export async function collectGarbage(blobs: BlobStore, meta: MetadataStore, opti
       const markedAt = now();
       const claimed = new Set(await meta.markOrphanBytes(entries, markedAt));
       const marks = entries.filter((e) => claimed.has(e.digest)).map((e) => ({ ...e, markedAt }));
-      await deleteMarked(marks);
-      result.orphansDeleted += marks.length;
-      result.bytesFreed += sum(marks);
+      const done = await deleteMarked(marks);
+      result.orphansDeleted += done.length;
+      result.bytesFreed += sum(done);
     }
     report('orphans');
   };

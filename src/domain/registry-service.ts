@@ -287,23 +287,32 @@ export class RegistryService {
   }
 
   private async appendLocked(uploadId: string, body: Readable, start?: number): Promise<number> {
-    const { size: offset } = await this.requireUploadInfo(uploadId);
-    if (start !== undefined && start !== offset) {
-      body.resume(); // drain what the client sends; none of it is stored
-      throw new DomainError('UploadOutOfOrder', `chunk starts at ${start}, upload is at ${offset} bytes`, { size: offset });
-    }
     const active = this.uploadHashes.get(uploadId);
+    // Where the chunk goes: where the client says, else where this process last left the
+    // upload; the store checks that against the upload (no separate status lookup, which
+    // costs a round trip to an object store). Only without either is the size looked up.
+    const guessed = start === undefined && active !== undefined;
+    let offset = start ?? active?.offset ?? (await this.requireUploadInfo(uploadId)).size;
     const tracking = active && active.offset === offset ? active : null;
     const hashing = hashThrough(body, tracking ? tracking.hash : newHash('sha256'));
-    try {
-      const size = await this.blobs.appendUpload(uploadId, offset, hashing);
-      if (tracking) tracking.offset = size;
-      return size;
-    } catch (err) {
-      // The stored bytes and the running hash may now disagree: re-read on completion.
-      this.uploadHashes.delete(uploadId);
-      if (err instanceof UploadOffsetMismatch) throw new DomainError('UploadOutOfOrder', err.message, { size: err.actual });
-      throw err;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const size = await this.blobs.appendUpload(uploadId, offset, hashing);
+        if (tracking && attempt === 0) tracking.offset = size;
+        return size;
+      } catch (err) {
+        // The stored bytes and the running hash may now disagree: re-read on completion.
+        this.uploadHashes.delete(uploadId);
+        if (!(err instanceof UploadOffsetMismatch)) throw err;
+        // The upload moved on elsewhere (another node): the store read none of the chunk
+        // yet, so it can go to the real end of the upload, as the client asked.
+        if (guessed && attempt === 0) {
+          offset = err.actual;
+          continue;
+        }
+        hashing.resume(); // drain what the client sends; none of it is stored
+        throw new DomainError('UploadOutOfOrder', `chunk starts at ${offset}, upload is at ${err.actual} bytes`, { size: err.actual });
+      }
     }
   }
 

@@ -61,6 +61,12 @@ export interface BlobStore {
   read(digest: string, range?: ByteRange): Promise<Readable>;
   /** Removes a blob's bytes; no error when they are already gone. */
   delete(digest: string): Promise<void>;
+  /**
+   * Optional, for engines that delete many objects in one request (S3 DeleteObjects):
+   * removes these blobs' bytes and resolves to the digests whose bytes are gone (deleted,
+   * or already missing). A digest left out could not be deleted and still has its bytes.
+   */
+  deleteMany?(digests: string[], signal?: AbortSignal): Promise<Set<string>>;
   /** Every stored blob, for garbage collection. */
   list(): AsyncIterable<{ digest: string } & BlobStat>;
 
@@ -72,6 +78,9 @@ export interface BlobStore {
   ping(signal?: AbortSignal): Promise<void>;
 
   close(): Promise<void>;
+
+  /** Optional: requests sent to a remote storage engine so far, by operation (for metrics). */
+  readonly requestCounts?: ReadonlyMap<string, number>;
 }
 
 /**

@@ -91,6 +91,14 @@ test('push and pull a blob and a manifest through /v2 with blobs in S3', async (
   assert.equal(head.status, 200);
   assert.equal(head.headers.get('content-length'), String(config.length));
 
+  // Requests to the engine are counted by operation (the upload checks are HEADs; the
+  // listings here are the purge and GC jobs' first runs at start-up).
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  const sent = (operation: string) => Number(new RegExp(`^berth_storage_requests_total\\{operation="${operation}"\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0);
+  assert.ok(sent('PutObject') >= 4, 'upload markers and chunks were counted');
+  assert.ok(sent('HeadObject') >= 4, 'upload checks were counted');
+  assert.ok(sent('GetObject') >= 2, 'pulls were counted');
+
   // The bytes are in the bucket, under the configured prefix.
   const client = rawS3Client();
   try {

@@ -21,7 +21,7 @@ import { Readable } from 'node:stream';
 import { DomainError } from '../../domain/errors.js';
 import { UploadOffsetMismatch, type BlobStat, type ByteRange, type RedirectingBlobStore, type UploadInfo } from '../blob-store.js';
 import { splitDigest } from './content-address.js';
-import { createS3Client, ensureBucket, httpStatus, type S3Settings } from './s3-client.js';
+import { countRequests, createS3Client, ensureBucket, httpStatus, type S3Settings } from './s3-client.js';
 import { presignGetObject } from './s3-presign.js';
 import { MAX_COPY_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, planParts, type Segment, type StagedChunk } from './s3-parts.js';
 
@@ -53,6 +53,14 @@ export class S3BlobStore implements RedirectingBlobStore {
   private readonly partSize: number;
   /** Keys per listing page (S3's maximum is 1000). */
   private readonly pageSize: number;
+  /** Requests sent to the engine, by S3 operation (the berth_storage_requests_total metric). */
+  readonly requestCounts = new Map<string, number>();
+  /**
+   * Uploads this process created or listed, with the chunks it knows they hold, so that the
+   * next step needs two HEADs instead of a listing (which costs ~50 ms on Ceph). Only a
+   * hint: every use checks it against the bucket first (see currentState).
+   */
+  private readonly known = new Map<string, UploadState>();
 
   private constructor(
     private readonly client: S3Client,
@@ -63,6 +71,7 @@ export class S3BlobStore implements RedirectingBlobStore {
     this.prefix = normalizePrefix(settings.prefix);
     this.partSize = Math.max(options.partSize ?? MIN_PART_SIZE, MIN_PART_SIZE);
     this.pageSize = Math.min(Math.max(options.pageSize ?? 1000, 1), 1000);
+    countRequests(client, this.requestCounts);
   }
 
   /** Builds the client from the settings and the usual AWS sources, and checks (or creates) the bucket. */
@@ -100,39 +109,62 @@ export class S3BlobStore implements RedirectingBlobStore {
       new PutObjectCommand({ Bucket: this.bucket, Key: `${this.uploadPrefix(uploadId)}started`, Body: Buffer.alloc(0), ContentLength: 0 }),
       { abortSignal: signal },
     );
+    this.remember(uploadId, { chunks: [], size: 0, modifiedAt: Date.now(), listed: false });
   }
 
   async appendUpload(uploadId: string, offset: number, body: Readable, signal?: AbortSignal): Promise<number> {
-    const state = await this.uploadState(uploadId);
+    const state = await this.currentState(uploadId);
     if (!state) throw new DomainError('BlobUploadUnknown');
     if (state.size !== offset) throw new UploadOffsetMismatch(offset, state.size);
-    const written = await this.writeChunk(this.chunkKey(uploadId, offset), body, signal);
+    const key = this.chunkKey(uploadId, offset);
+    let written: number;
+    try {
+      written = await this.writeChunk(key, body, signal);
+    } catch (err) {
+      // Some bytes may be stored (a failed body keeps what arrived): the bucket knows how many.
+      this.known.delete(uploadId);
+      throw err;
+    }
+    const chunks = written > 0 ? [...state.chunks, { key, size: written }] : state.chunks;
+    this.remember(uploadId, { chunks, size: offset + written, modifiedAt: Date.now(), listed: state.listed });
     return offset + written;
   }
 
   async statUpload(uploadId: string): Promise<UploadInfo | null> {
-    const state = await this.uploadState(uploadId);
+    const state = await this.currentState(uploadId);
     return state && { id: uploadId, size: state.size, modifiedAt: state.modifiedAt };
   }
 
   async readUpload(uploadId: string): Promise<Readable> {
-    const state = await this.uploadState(uploadId);
+    const state = await this.currentState(uploadId);
     if (!state) throw new DomainError('BlobUploadUnknown');
     return this.readSegments(state.chunks.map((c) => ({ key: c.key, start: 0, end: c.size })));
   }
 
   async commitUpload(uploadId: string, digest: string): Promise<void> {
     const target = this.blobKey(digest);
-    const state = await this.uploadState(uploadId);
+    const state = await this.currentState(uploadId);
     if (!state) throw new DomainError('BlobUploadUnknown');
     const existing = await this.stat(digest);
     // Same digest, same bytes: another push (maybe on another node) got there first.
     if (existing?.size !== state.size) await this.assemble(state.chunks, state.size, target);
-    await this.deleteUpload(uploadId);
+    if (state.listed) {
+      // Staged (at least partly) elsewhere: a node that died there may have left more behind.
+      await this.deleteUpload(uploadId);
+    } else {
+      // Every chunk was staged by this process, which left no multipart upload open: the
+      // keys are known. Anything a racing node left is purged with abandoned uploads.
+      this.known.delete(uploadId);
+      const keys = [...state.chunks.map((c) => c.key), `${this.uploadPrefix(uploadId)}started`];
+      // A DeleteObjects costs as much as ~6 single deletes on Ceph: few keys go one by one, at once.
+      if (keys.length <= 6) await Promise.all(keys.map((Key) => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }))));
+      else await this.deleteKeys(fromList(keys));
+    }
   }
 
   async deleteUpload(uploadId: string): Promise<void> {
     const prefix = this.uploadPrefix(uploadId);
+    this.known.delete(uploadId);
     const marker = `${prefix}started`;
     await this.abortMultipartUploads(prefix);
     // The marker goes last: an upload half-deleted by a crash is still listed, and purged again.
@@ -162,11 +194,44 @@ export class S3BlobStore implements RedirectingBlobStore {
     if (id !== null) yield uploadInfo(id, objects);
   }
 
-  /** The upload's staged chunks (the contiguous run from offset 0) and their total size; null when there is no upload. */
-  private async uploadState(uploadId: string): Promise<UploadState | null> {
+  /**
+   * The upload's staged chunks (the contiguous run from offset 0) and their total size, as
+   * the bucket holds them now; null when there is no upload. What this process remembers
+   * still holds when the upload's marker exists and no chunk starts where the remembered
+   * run ends (any append, on any node, writes exactly that key): two HEADs, sent together.
+   * Otherwise, or when nothing is remembered (the upload began on another node, or before
+   * a restart), the upload's keys are listed.
+   */
+  private async currentState(uploadId: string): Promise<UploadState | null> {
+    const known = this.known.get(uploadId);
+    if (known) {
+      const [marker, next] = await Promise.all([this.exists(`${this.uploadPrefix(uploadId)}started`), this.exists(this.chunkKey(uploadId, known.size))]);
+      if (marker && !next) return known;
+      this.known.delete(uploadId);
+      if (!marker) return null;
+    }
     const objects: _Object[] = [];
     for await (const object of this.objectsUnder(this.uploadPrefix(uploadId))) objects.push(object);
-    return uploadState(objects);
+    const state = uploadState(objects);
+    if (state) this.remember(uploadId, state);
+    return state;
+  }
+
+  private remember(uploadId: string, state: UploadState): void {
+    // Most recently used last; the oldest go past the bound (an upload forgotten is listed again).
+    this.known.delete(uploadId);
+    this.known.set(uploadId, state);
+    if (this.known.size > MAX_KNOWN_UPLOADS) this.known.delete(this.known.keys().next().value!);
+  }
+
+  private async exists(key: string): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return true;
+    } catch (err) {
+      if (httpStatus(err) === 404) return false;
+      throw err;
+    }
   }
 
   /**
@@ -318,6 +383,24 @@ export class S3BlobStore implements RedirectingBlobStore {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.blobKey(digest) }));
   }
 
+  /**
+   * DeleteObjects, up to 1000 keys a request. The engine answers per key: a key it reports
+   * an error for (other than NoSuchKey, which means gone) is left out of the result.
+   */
+  async deleteMany(digests: string[], signal?: AbortSignal): Promise<Set<string>> {
+    const gone = new Set<string>();
+    for (let i = 0; i < digests.length; i += 1000) {
+      const batch = new Map(digests.slice(i, i + 1000).map((digest) => [this.blobKey(digest), digest]));
+      const r = await this.client.send(
+        new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: [...batch.keys()].map((Key) => ({ Key })), Quiet: true } }),
+        { abortSignal: signal },
+      );
+      const failed = new Set((r.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey').map((e) => e.Key));
+      for (const [key, digest] of batch) if (!failed.has(key)) gone.add(digest);
+    }
+    return gone;
+  }
+
   async *list(): AsyncIterable<{ digest: string } & BlobStat> {
     const root = `${this.prefix}blobs/`;
     for await (const object of this.objectsUnder(root)) {
@@ -430,7 +513,11 @@ interface UploadState {
   chunks: StagedChunk[];
   size: number;
   modifiedAt: number;
+  /** Read from a listing: chunks may have been staged by another node (or before a restart). */
+  listed: boolean;
 }
+
+const MAX_KNOWN_UPLOADS = 10_000;
 
 const CHUNK = /\/chunk-(\d{16})$/;
 
@@ -450,7 +537,7 @@ function uploadState(objects: _Object[]): UploadState | null {
     size += c.size;
   }
   const modifiedAt = Math.max(...objects.map((o) => o.LastModified?.getTime() ?? 0));
-  return { chunks, size, modifiedAt };
+  return { chunks, size, modifiedAt, listed: true };
 }
 
 function uploadInfo(id: string, objects: _Object[]): UploadInfo {
@@ -476,6 +563,10 @@ function drainingStream(pieces: Buffer[]): Readable {
   });
 }
 const EMPTY = Buffer.alloc(0);
+
+async function* fromList<T>(items: T[]): AsyncIterable<T> {
+  yield* items;
+}
 
 async function* filter<T>(items: AsyncIterable<T>, keep: (item: T) => boolean): AsyncIterable<T> {
   for await (const item of items) if (keep(item)) yield item;

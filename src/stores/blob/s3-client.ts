@@ -51,6 +51,22 @@ export async function createS3Client(settings: S3Settings): Promise<S3Client> {
   });
 }
 
+/**
+ * Counts the requests the client sends, by operation ('ListObjectsV2', 'PutObject' ...):
+ * one map update per request, cheap enough to stay on (it feeds a metric).
+ */
+export function countRequests(client: S3Client, counts: Map<string, number>): void {
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      const operation = String(context.commandName ?? 'unknown').replace(/Command$/, '');
+      counts.set(operation, (counts.get(operation) ?? 0) + 1);
+      return next(args);
+    },
+    // Innermost step: once per HTTP attempt (retries count), never for a presigned URL.
+    { step: 'deserialize', name: 'berthCountRequests', override: true },
+  );
+}
+
 /** The region from the SDK's own sources (AWS_REGION, the shared config file), else AWS_DEFAULT_REGION, else us-east-1 (what S3-compatible engines expect). */
 async function defaultRegion(): Promise<string> {
   const probe = new S3Client({});
