@@ -1,6 +1,8 @@
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, isDomainError } from '../../domain/errors.js';
 import type { RangeRequest, RegistryService } from '../../domain/registry-service.js';
+import { canRecycle, type RecyclingReadable } from '../../stores/blob-store.js';
 import { mountSource, resolveRegistryAddress } from './addressing.js';
 
 // The OCI Distribution API (distribution-spec v1.1) over the registry service.
@@ -270,7 +272,42 @@ async function getBlob({ req, reply, opts, registryId }: Ctx, match: RegExpExecA
   } else {
     reply.code(200).header('Content-Length', String(blob.size));
   }
+  if (canRecycle(content.stream)) return sendRecycling(reply, content.stream);
   return reply.send(content.stream);
+}
+
+/**
+ * Writes a blob stream to the socket ourselves (fastify would pipe it) so that each chunk
+ * goes back to the stream for reuse once the socket has taken it: the write callback is the
+ * only moment that is known. onResponse hooks (metrics, logs) still run on 'finish'.
+ */
+async function sendRecycling(reply: FastifyReply, stream: RecyclingReadable): Promise<void> {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+  const waitForDrain = () =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      if (res.destroyed) break;
+      if (!res.write(chunk, () => stream.recycle(chunk))) await waitForDrain();
+    }
+    if (!res.destroyed) res.end();
+  } catch (err) {
+    // A read failed mid-body: the status line is gone, so the client can only see a short body.
+    reply.log.error({ err }, 'blob stream failed mid-response');
+    res.destroy(err as Error);
+  } finally {
+    stream.destroy();
+  }
 }
 
 async function deleteBlob({ reply, opts, registryId }: Ctx, match: RegExpExecArray): Promise<void> {

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DomainError } from '../../domain/errors.js';
-import { UploadOffsetMismatch, type BlobStat, type BlobStore, type ByteRange, type UploadInfo } from '../blob-store.js';
+import { UploadOffsetMismatch, type BlobStat, type BlobStore, type ByteRange, type RecyclingReadable, type UploadInfo } from '../blob-store.js';
 import { splitDigest } from './content-address.js';
 
 /**
@@ -153,21 +153,29 @@ export class FsBlobStore implements BlobStore {
 }
 
 /**
- * Bytes [start, end) of an open file, read 1 MiB at a time. Leaner than fs.ReadStream on the
- * pull path (no per-chunk event plumbing, no read-ahead beyond the chunk being sent): in a
- * loopback pull of 64 MiB blobs it used about 10-15 % less CPU per GiB.
+ * Bytes [start, end) of an open file, read 1 MiB at a time, one chunk ahead of the consumer.
+ * Leaner than fs.ReadStream on the pull path, and recycling (see RecyclingReadable): chunks
+ * handed back are read into again, so a pull allocates a few buffers, not one per MiB.
  */
-class FileRangeStream extends Readable {
+class FileRangeStream extends Readable implements RecyclingReadable {
   private position: number;
+  private readonly spare: Buffer[] = [];
+  /** Whole chunks given out and not yet handed back: only these may be reused. */
+  private readonly lent = new WeakSet<Buffer>();
 
   constructor(
     private readonly handle: FileHandle,
     start: number,
     private readonly end: number,
   ) {
-    // One chunk of read-ahead: the next chunk is read while the socket takes this one.
     super({ highWaterMark: READ_CHUNK });
     this.position = start;
+  }
+
+  recycle(chunk: Buffer): void {
+    if (!this.lent.delete(chunk)) return;
+    if (this.spare.length < MAX_SPARE) this.spare.push(chunk);
+    else if (sharedSpare.length < MAX_SHARED_SPARE) sharedSpare.push(chunk);
   }
 
   override _read(): void {
@@ -176,18 +184,26 @@ class FileRangeStream extends Readable {
       this.push(null);
       return;
     }
-    const buffer = Buffer.allocUnsafeSlow(length);
+    const buffer = length === READ_CHUNK ? (this.spare.pop() ?? sharedSpare.pop() ?? Buffer.allocUnsafeSlow(READ_CHUNK)) : Buffer.allocUnsafeSlow(length);
     this.handle.read(buffer, 0, length, this.position).then(
       ({ bytesRead }) => {
         if (bytesRead === 0) return this.destroy(new Error('blob file ended early'));
         this.position += bytesRead;
-        this.push(bytesRead === length ? buffer : buffer.subarray(0, bytesRead));
+        if (bytesRead === length) {
+          if (length === READ_CHUNK) this.lent.add(buffer);
+          this.push(buffer);
+        } else {
+          this.push(buffer.subarray(0, bytesRead));
+        }
       },
       (err: Error) => this.destroy(err),
     );
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    // Chunks already handed back are free: the next pulls may use them.
+    while (this.spare.length > 0 && sharedSpare.length < MAX_SHARED_SPARE) sharedSpare.push(this.spare.pop()!);
+    this.spare.length = 0;
     this.handle.close().then(
       () => callback(err),
       () => callback(err),
@@ -196,6 +212,10 @@ class FileRangeStream extends Readable {
 }
 
 const READ_CHUNK = 1 << 20;
+const MAX_SPARE = 4;
+/** Handed-back chunks that outlived their stream, for the next pulls (at most 8 MiB). */
+const sharedSpare: Buffer[] = [];
+const MAX_SHARED_SPARE = 8;
 
 async function fsyncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
