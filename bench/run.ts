@@ -15,7 +15,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { diskWriteThroughput, sha256Throughput } from './limits.js';
 import { record, renderReport, type Limits, type Results } from './report.js';
 import { skopeoRound } from './skopeo.js';
-import { formatNumber, MiB } from './stats.js';
+import { formatNumber, median, MiB } from './stats.js';
 import { cpuPressure, startBerth, startDistribution, type Target } from './targets.js';
 import { blobHead, blobPull, blobPush, makeBlobs, manifestGet, manifestPush, type ManifestSet, type Sizes } from './workloads.js';
 import type { SyntheticBlob } from './data.js';
@@ -36,6 +36,7 @@ const fullSizes: Sizes = {
   loadMaxRequests: 30_000,
   loadMaxMs: 5_000,
   skopeoLayerBlocks: [32, 16, 8, 4, 2, 1],
+  skopeoCopies: 3,
   shaBytes: 512 * MiB,
   diskBytes: 256 * MiB,
 };
@@ -51,6 +52,7 @@ const quickSizes: Sizes = {
   loadMaxRequests: 400,
   loadMaxMs: 1_500,
   skopeoLayerBlocks: [1, 1],
+  skopeoCopies: 1,
   shaBytes: 32 * MiB,
   diskBytes: 16 * MiB,
 };
@@ -94,7 +96,7 @@ async function main(): Promise<number> {
   console.log(
     `  blobs: ${sizes.blobCount} x ${sizes.blobBlocks} MiB, ${sizes.blobConcurrency} at a time, chunks of ${sizes.chunkBlocks} MiB, pulled ${sizes.pullPasses} time(s) each; ` +
       `${sizes.manifestCount} manifests, ${sizes.manifestConcurrency} at a time; GET/HEAD: ${sizes.loadConcurrency} clients, ` +
-      `up to ${sizes.loadMaxRequests} requests or ${sizes.loadMaxMs / 1000} s; skopeo image: ${sizes.skopeoLayerBlocks.length} layers, ${sizes.skopeoLayerBlocks.reduce((a, b) => a + b, 0)} MiB`,
+      `up to ${sizes.loadMaxRequests} requests or ${sizes.loadMaxMs / 1000} s; skopeo image: ${sizes.skopeoLayerBlocks.length} layers, ${sizes.skopeoLayerBlocks.reduce((a, b) => a + b, 0)} MiB, median of ${sizes.skopeoCopies} copies per round`,
   );
 
   const targets: Target[] = [];
@@ -228,7 +230,9 @@ async function runRound(
   });
   if (withSkopeo) {
     await step('skopeo', 'skopeo image', async (t, _s, put) => {
-      const v = await skopeoRound(t, `${t.name.toLowerCase()}-${round}-${process.pid}`, sizes.skopeoLayerBlocks);
+      const copies = [];
+      for (let copy = 0; copy < sizes.skopeoCopies; copy++) copies.push(await skopeoRound(t, `${t.name.toLowerCase()}-${round}-${copy}-${process.pid}`, sizes.skopeoLayerBlocks));
+      const v = { pushSeconds: median(copies.map((c) => c.pushSeconds)), pullSeconds: median(copies.map((c) => c.pullSeconds)) };
       put('skopeo_push', v.pushSeconds);
       put('skopeo_pull', v.pullSeconds);
       return `push ${formatNumber(v.pushSeconds)} s, pull ${formatNumber(v.pullSeconds)} s`;

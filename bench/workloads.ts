@@ -21,6 +21,8 @@ export interface Sizes {
   loadMaxRequests: number;
   loadMaxMs: number;
   skopeoLayerBlocks: number[];
+  /** skopeo copies per round and registry; the round reports their medians (one copy lasts well under a second). */
+  skopeoCopies: number;
   shaBytes: number;
   diskBytes: number;
 }
