@@ -32,7 +32,9 @@ const clockTicks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }
 
 export async function startBerth(): Promise<Target> {
   const dataDir = await mkdtemp(join(tmpdir(), 'berth-bench-'));
-  const child = spawn(process.execPath, [...berthNodeFlags(), berthCli, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'], {
+  // Node runs with the flags of bin/berth.js's shebang, as when users run `berth`, plus any
+  // extra flags for profiling.
+  const child = spawn(process.execPath, [...shebangNodeFlags(), ...berthNodeFlags(), berthCli, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     // Defaults only: no BERTH_* setting of the caller's shell leaks into the measured instance,
     // except that /v2 runs without authentication, as the Distribution it is compared with does.
@@ -58,6 +60,13 @@ export async function startBerth(): Promise<Target> {
 }
 
 /** Extra node flags for the Berth child, e.g. BENCH_BERTH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
+/** The node flags on bin/berth.js's first line (`#!/usr/bin/env -S node <flags>`). */
+function shebangNodeFlags(): string[] {
+  const first = readFileSync(berthCli, 'utf8').split('\n', 1)[0]!;
+  const match = /^#!\/usr\/bin\/env -S node\s+(.*)$/.exec(first);
+  return match ? match[1]!.split(/\s+/).filter((f) => f.length > 0) : [];
+}
+
 function berthNodeFlags(): string[] {
   return (process.env.BENCH_BERTH_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f.length > 0);
 }
