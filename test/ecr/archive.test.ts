@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
-import { promisify } from 'node:util';
+import { spawnSync } from 'node:child_process';
 import {
   BatchGetImageCommand,
   CreateRepositoryCommand,
@@ -23,7 +22,7 @@ import { testAdmin } from '../helpers/server.js';
 import { run } from '../helpers/process.js';
 import { requireTool } from '../helpers/tools.js';
 import { ecrPost } from '../security/helpers.js';
-import { credentials, prepareImage, putManifestV2, region, rejectsWith, sha256, startEcr, type EcrTestServer, type TestImage } from './helpers.js';
+import { awsBinary, awsEcr, credentials, prepareImage, putManifestV2, rejectsWith, sha256, startEcr, type EcrTestServer, type TestImage } from './helpers.js';
 
 // ECR's archive storage class with the AWS SDK against a running server (SQLite):
 // UpdateImageStorageClass, pulls refused on both APIs while an image is archived or being
@@ -344,30 +343,12 @@ describe('archive storage class (jobs run when the test drains them)', () => {
 
   test('the aws CLI archives and restores with update-image-storage-class', async (t: TestContext) => {
     if (!requireTool(t, 'aws', 'the aws CLI')) return;
-    const awsBinary = (() => {
-      // The pyenv shim in front of `aws` costs seconds per call on a loaded machine.
-      const resolved = spawnSync('pyenv', ['which', 'aws'], { encoding: 'utf8' });
-      return resolved.status === 0 && resolved.stdout.trim() ? resolved.stdout.trim() : 'aws';
-    })();
     const help = spawnSync(awsBinary, ['ecr', 'update-image-storage-class', 'help'], { encoding: 'utf8', env: { ...process.env, PAGER: 'cat' } });
     if (help.status !== 0) {
       t.skip('this aws CLI does not know update-image-storage-class');
       return;
     }
-    const env = {
-      ...process.env,
-      AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-      AWS_DEFAULT_REGION: region,
-      AWS_CONFIG_FILE: '/dev/null',
-      AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-      AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_PAGER: '',
-    };
-    const aws = async (...args: string[]) => {
-      const { stdout } = await promisify(execFile)(awsBinary, ['ecr', ...args, '--endpoint-url', server.url, '--output', 'json'], { env, timeout: 60_000 });
-      return JSON.parse(stdout) as Record<string, any>;
-    };
+    const aws = (...args: string[]): Promise<Record<string, any>> => awsEcr(server.url, ...args);
     const repositoryName = 'archive/cli';
     await server.client.send(new CreateRepositoryCommand({ repositoryName }));
     const image = await pushImage(server, repositoryName, 'cli', 'v1');

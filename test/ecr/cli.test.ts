@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,15 +7,9 @@ import { after, before, test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { requireTool } from '../helpers/tools.js';
-import { credentials, region, sha256, startEcr, type EcrTestServer } from './helpers.js';
+import { awsEcr, sha256, startEcr, type EcrTestServer } from './helpers.js';
 
 const run = promisify(execFile);
-
-// The pyenv shim in front of `aws` costs seconds per call on a loaded machine: skip it when we can.
-const awsBinary = (() => {
-  const resolved = spawnSync('pyenv', ['which', 'aws'], { encoding: 'utf8' });
-  return resolved.status === 0 && resolved.stdout.trim() ? resolved.stdout.trim() : 'aws';
-})();
 
 let server: EcrTestServer;
 let work: string;
@@ -28,21 +22,9 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-const awsEnv = {
-  ...process.env,
-  AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-  AWS_DEFAULT_REGION: region,
-  AWS_CONFIG_FILE: '/dev/null',
-  AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-  AWS_EC2_METADATA_DISABLED: 'true',
-  AWS_PAGER: '',
-};
-
 /** Runs `aws ecr ...` against the test server; returns parsed JSON output. */
-async function aws(...args: string[]): Promise<any> {
-  const { stdout } = await run(awsBinary, ['ecr', ...args, '--endpoint-url', server.url, '--output', 'json'], { env: awsEnv, timeout: 60_000 });
-  return stdout.trim() === '' ? {} : JSON.parse(stdout);
+function aws(...args: string[]): Promise<any> {
+  return awsEcr(server.url, ...args);
 }
 
 async function awsFails(args: string[], exception: string): Promise<void> {

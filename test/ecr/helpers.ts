@@ -1,10 +1,36 @@
 import assert from 'node:assert/strict';
+import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
 import { ECRClient } from '@aws-sdk/client-ecr';
 import { startBerth, testAdmin, type TestServer, type TestServerOptions } from '../helpers/server.js';
 
 export const region = 'us-east-1';
 export const credentials = { accessKeyId: testAdmin.accessKeyId, secretAccessKey: testAdmin.secretAccessKey };
+
+// The pyenv shim in front of `aws` costs seconds per call on a loaded machine: skip it when we can.
+export const awsBinary = (() => {
+  const resolved = spawnSync('pyenv', ['which', 'aws'], { encoding: 'utf8' });
+  return resolved.status === 0 && resolved.stdout.trim() ? resolved.stdout.trim() : 'aws';
+})();
+
+/** The aws CLI's environment: the test administrator, no config files, no instance metadata. */
+export const awsCliEnv = {
+  ...process.env,
+  AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+  AWS_DEFAULT_REGION: region,
+  AWS_CONFIG_FILE: '/dev/null',
+  AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+  AWS_EC2_METADATA_DISABLED: 'true',
+  AWS_PAGER: '',
+};
+
+/** Runs `aws ecr ...` against `url`; returns the parsed JSON output ({} when there is none). */
+export async function awsEcr(url: string, ...args: string[]): Promise<any> {
+  const { stdout } = await promisify(execFile)(awsBinary, ['ecr', ...args, '--endpoint-url', url, '--output', 'json'], { env: awsCliEnv, timeout: 60_000 });
+  return stdout.trim() === '' ? {} : JSON.parse(stdout);
+}
 
 export interface EcrTestServer extends TestServer {
   client: ECRClient;
