@@ -159,7 +159,6 @@ export class FsBlobStore implements BlobStore {
  */
 class FileRangeStream extends Readable implements RecyclingReadable {
   private position: number;
-  private readonly spare: Buffer[] = [];
   /** Whole chunks given out and not yet handed back: only these may be reused. */
   private readonly lent = new WeakSet<Buffer>();
 
@@ -173,9 +172,7 @@ class FileRangeStream extends Readable implements RecyclingReadable {
   }
 
   recycle(chunk: Buffer): void {
-    if (!this.lent.delete(chunk)) return;
-    if (this.spare.length < MAX_SPARE) this.spare.push(chunk);
-    else if (sharedSpare.length < MAX_SHARED_SPARE) sharedSpare.push(chunk);
+    if (this.lent.delete(chunk) && spareChunks.length < MAX_SPARE_CHUNKS) spareChunks.push(chunk);
   }
 
   override _read(): void {
@@ -184,7 +181,7 @@ class FileRangeStream extends Readable implements RecyclingReadable {
       this.push(null);
       return;
     }
-    const buffer = length === READ_CHUNK ? (this.spare.pop() ?? sharedSpare.pop() ?? Buffer.allocUnsafeSlow(READ_CHUNK)) : Buffer.allocUnsafeSlow(length);
+    const buffer = length === READ_CHUNK ? (spareChunks.pop() ?? Buffer.allocUnsafeSlow(READ_CHUNK)) : Buffer.allocUnsafeSlow(length);
     this.handle.read(buffer, 0, length, this.position).then(
       ({ bytesRead }) => {
         if (bytesRead === 0) return this.destroy(new Error('blob file ended early'));
@@ -201,9 +198,6 @@ class FileRangeStream extends Readable implements RecyclingReadable {
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
-    // Chunks already handed back are free: the next pulls may use them.
-    while (this.spare.length > 0 && sharedSpare.length < MAX_SHARED_SPARE) sharedSpare.push(this.spare.pop()!);
-    this.spare.length = 0;
     this.handle.close().then(
       () => callback(err),
       () => callback(err),
@@ -212,10 +206,9 @@ class FileRangeStream extends Readable implements RecyclingReadable {
 }
 
 const READ_CHUNK = 1 << 20;
-const MAX_SPARE = 4;
-/** Handed-back chunks that outlived their stream, for the next pulls (at most 8 MiB). */
-const sharedSpare: Buffer[] = [];
-const MAX_SHARED_SPARE = 8;
+/** Chunks handed back by any pull, read into by the next ones (at most 8 MiB kept). */
+const spareChunks: Buffer[] = [];
+const MAX_SPARE_CHUNKS = 8;
 
 async function fsyncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
