@@ -15,6 +15,7 @@ export interface FigureSpec {
 export const figures: FigureSpec[] = [
   { key: 'push_mono', label: 'blob push, monolithic (MB/s)', throughput: true, goalRatio: 1 },
   { key: 'push_chunked', label: 'blob push, chunked (MB/s)', throughput: true, goalRatio: 1 },
+  { key: 'paced_commit', label: 'push at 100 MB/s: last byte->201 (ms)', lowerIsBetter: true },
   { key: 'pull', label: 'blob pull (MB/s)', throughput: true, goalRatio: 1 },
   { key: 'manifest_push', label: 'manifest push (/s)', goalRatio: 1 },
   { key: 'manifest_get', label: 'manifest GET by tag, 32 clients (/s)', goalRatio: 2 },
@@ -31,6 +32,7 @@ export const figures: FigureSpec[] = [
 export const cpuFigures: FigureSpec[] = [
   { key: 'cpu_push', label: 'blob push, monolithic (per GiB)', lowerIsBetter: true },
   { key: 'cpu_chunked', label: 'blob push, chunked (per GiB)', lowerIsBetter: true },
+  { key: 'cpu_paced', label: 'push at 100 MB/s (per blob)', lowerIsBetter: true },
   { key: 'cpu_pull', label: 'blob pull (per GiB)', lowerIsBetter: true },
   { key: 'cpu_manifest-push', label: 'manifest push (per 1000)', lowerIsBetter: true },
   { key: 'cpu_manifest-get', label: 'manifest GET by tag (per 10k)', lowerIsBetter: true },

@@ -6,7 +6,7 @@
 //   BENCH_ROUNDS=N             rounds (default 3; 1 when quick)
 //   BENCH_DISTRIBUTION_BIN     the Distribution binary (default: docker-registry on PATH)
 //   BENCH_BERTH_NODE_FLAGS     extra node flags for the Berth process (e.g. --cpu-prof)
-//   BENCH_ONLY=a,b             only these workloads (push, chunked, pull, manifest-push,
+//   BENCH_ONLY=a,b             only these workloads (push, chunked, paced, pull, manifest-push,
 //                              manifest-get, head, skopeo); what they need still runs, unreported;
 //                              lifecycle-gc: the last stage (lifecycle and GC at scale), alone
 //                              when it is the only one named
@@ -17,7 +17,7 @@ import { record, renderReport, type Limits, type Results } from './report.js';
 import { skopeoRound } from './skopeo.js';
 import { formatNumber, median, MiB } from './stats.js';
 import { cpuPressure, startBerth, startDistribution, type Target } from './targets.js';
-import { blobHead, blobPull, blobPush, makeBlobs, manifestGet, manifestPush, type ManifestSet, type Sizes } from './workloads.js';
+import { blobHead, blobPull, blobPush, makeBlobs, manifestGet, manifestPush, pacedPush, type ManifestSet, type Sizes } from './workloads.js';
 import type { SyntheticBlob } from './data.js';
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -35,6 +35,8 @@ const fullSizes: Sizes = {
   loadConcurrency: 32,
   loadMaxRequests: 30_000,
   loadMaxMs: 5_000,
+  pacedBlobCount: 4,
+  pacedMBps: 100,
   skopeoLayerBlocks: [32, 16, 8, 4, 2, 1],
   skopeoCopies: 3,
   shaBytes: 512 * MiB,
@@ -51,6 +53,8 @@ const quickSizes: Sizes = {
   loadConcurrency: 32,
   loadMaxRequests: 400,
   loadMaxMs: 1_500,
+  pacedBlobCount: 1,
+  pacedMBps: 100,
   skopeoLayerBlocks: [1, 1],
   skopeoCopies: 1,
   shaBytes: 32 * MiB,
@@ -58,7 +62,7 @@ const quickSizes: Sizes = {
 };
 const sizes = quick ? quickSizes : fullSizes;
 
-const workloads = ['push', 'chunked', 'pull', 'manifest-push', 'manifest-get', 'head', 'skopeo'] as const;
+const workloads = ['push', 'chunked', 'paced', 'pull', 'manifest-push', 'manifest-get', 'head', 'skopeo'] as const;
 type Workload = (typeof workloads)[number];
 const only = (process.env.BENCH_ONLY ?? '').split(',').filter((w) => w.length > 0);
 for (const w of only) if (!(workloads as readonly string[]).includes(w) && w !== 'lifecycle-gc') throw new Error(`BENCH_ONLY: unknown workload ${w}; known: ${workloads.join(', ')}, lifecycle-gc`);
@@ -95,7 +99,7 @@ async function main(): Promise<number> {
   console.log(`  node ${process.version}, ${cpus().length} CPU(s) ${cpus()[0]?.model ?? ''}, ${machineLoad()}`);
   console.log(
     `  blobs: ${sizes.blobCount} x ${sizes.blobBlocks} MiB, ${sizes.blobConcurrency} at a time, chunks of ${sizes.chunkBlocks} MiB, pulled ${sizes.pullPasses} time(s) each; ` +
-      `${sizes.manifestCount} manifests, ${sizes.manifestConcurrency} at a time; GET/HEAD: ${sizes.loadConcurrency} clients, ` +
+      `${sizes.pacedBlobCount} more pushed one at a time at ${sizes.pacedMBps} MB/s; ${sizes.manifestCount} manifests, ${sizes.manifestConcurrency} at a time; GET/HEAD: ${sizes.loadConcurrency} clients, ` +
       `up to ${sizes.loadMaxRequests} requests or ${sizes.loadMaxMs / 1000} s; skopeo image: ${sizes.skopeoLayerBlocks.length} layers, ${sizes.skopeoLayerBlocks.reduce((a, b) => a + b, 0)} MiB, median of ${sizes.skopeoCopies} copies per round`,
   );
 
@@ -202,6 +206,11 @@ async function runRound(
     const v = await blobPush(t, `bench/chunked-${round}`, makeBlobs(t, round, 'chunked', sizes), sizes, true);
     put('push_chunked', v);
     return { text: `${formatNumber(v)} MB/s`, cpuScale: perGiB };
+  });
+  await step('paced', 'blob push at pace', async (t, _s, put) => {
+    const v = await pacedPush(t, `bench/paced-${round}`, makeBlobs(t, round, 'paced', sizes).slice(0, sizes.pacedBlobCount), sizes);
+    put('paced_commit', v);
+    return { text: `last byte -> 201 ${formatNumber(v)} ms (median of ${sizes.pacedBlobCount} blobs at ${sizes.pacedMBps} MB/s)`, cpuScale: 1 / sizes.pacedBlobCount };
   });
   await step('pull', 'blob pull', async (t, s, put) => {
     const v = await blobPull(t, blobsRepo, s.monoBlobs, sizes);

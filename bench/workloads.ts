@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Client } from './http.js';
 import { closedLoop, pool, RequestFailed } from './http.js';
 import { SyntheticBlob, smallBlob, BLOCK } from './data.js';
-import { mbPerSecond, quantile } from './stats.js';
+import { mbPerSecond, median, quantile } from './stats.js';
 import type { Target } from './targets.js';
 
 // The workload, identical for both registries. Every function returns figures of one
@@ -20,6 +20,10 @@ export interface Sizes {
   loadConcurrency: number;
   loadMaxRequests: number;
   loadMaxMs: number;
+  /** Blobs pushed one after another at a network's pace (the commit-latency figure). */
+  pacedBlobCount: number;
+  /** The pace, MB/s (100: a 1 Gbit/s link). */
+  pacedMBps: number;
   skopeoLayerBlocks: number[];
   /** skopeo copies per round and registry; the round reports their medians (one copy lasts well under a second). */
   skopeoCopies: number;
@@ -94,6 +98,41 @@ export async function blobPull(target: Target, repo: string, blobs: SyntheticBlo
     checkDigest(blob.digest(), res.headers['docker-content-digest'], `GET ${repo} blob`);
   });
   return mbPerSecond(sizes.pullPasses * blobs.length * blobs[0]!.size, performance.now() - t0);
+}
+
+/**
+ * Monolithic pushes at a network's pace, one at a time: a client on a real link sends a blob
+ * slower than loopback and the disk take it, so what it waits for after its last byte (the
+ * registry finishing the digest and making the blob durable) is what it feels. Returns the
+ * median, over the blobs, of the milliseconds from the last byte written to the 201.
+ */
+export async function pacedPush(target: Target, repo: string, blobs: SyntheticBlob[], sizes: Sizes): Promise<number> {
+  for (const blob of blobs) blob.digest();
+  const blockMs = BLOCK / 1e6 / sizes.pacedMBps * 1000;
+  const waits: number[] = [];
+  for (const blob of blobs) {
+    const location = await startUpload(target.client, repo);
+    let lastByteAt = Number.NaN;
+    const res = await target.client.request('PUT', withQuery(location, 'digest', blob.digest()), {
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': blob.size },
+      body: async (write) => {
+        const t0 = performance.now();
+        for (let block = 0; block < blob.blocks; block++) {
+          const due = t0 + block * blockMs;
+          const now = performance.now();
+          if (due > now) await new Promise((resolve) => setTimeout(resolve, due - now));
+          for (const piece of blob.pieces(block, block + 1)) await write(piece);
+        }
+        lastByteAt = performance.now();
+      },
+      expect: [201],
+    });
+    const doneAt = performance.now();
+    checkDigest(blob.digest(), res.headers['docker-content-digest'], `PUT ${repo} paced blob`);
+    // A 201 before the writer saw its last write return counts as no wait at all.
+    waits.push(Number.isNaN(lastByteAt) ? 0 : Math.max(0, doneAt - lastByteAt));
+  }
+  return median(waits);
 }
 
 export interface ManifestSet {
