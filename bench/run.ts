@@ -6,6 +6,7 @@
 //   BENCH_ROUNDS=N             rounds (default 3; 1 when quick)
 //   BENCH_DISTRIBUTION_BIN     the Distribution binary (default: docker-registry on PATH)
 //   BENCH_BERTH_NODE_FLAGS     extra node flags for the Berth process (e.g. --cpu-prof)
+//   BENCH_SETTLE_MS            sync, then rest this long before each registry's blob pushes
 //   BENCH_ONLY=a,b             only these workloads (push, chunked, paced, pull, manifest-push,
 //                              manifest-get, head, skopeo); what they need still runs, unreported;
 //                              lifecycle-gc: the last stage (lifecycle and GC at scale), alone
@@ -76,6 +77,17 @@ function hasCommand(command: string): string | null {
 }
 
 class RoundError extends Error {}
+
+/**
+ * Before each registry's turn at a workload that writes a lot, flush the page cache and let
+ * the disk rest, so the one that goes second does not inherit the first one's writeback.
+ */
+const settleMs = Number(process.env.BENCH_SETTLE_MS ?? 0);
+const diskHeavy = new Set<string>(['push', 'chunked', 'paced']);
+async function settle(): Promise<void> {
+  spawnSync('sync');
+  await new Promise((resolve) => setTimeout(resolve, settleMs));
+}
 
 function machineLoad(): string {
   const pressure = cpuPressure();
@@ -180,6 +192,7 @@ async function runRound(
       if (options.record && selected(workload)) record(results, t.name, key, value);
     };
     for (const t of list) {
+      if (settleMs > 0 && diskHeavy.has(workload)) await settle();
       if (t.process.exitCode !== null || t.process.signalCode !== null) throw new RoundError(`round ${round}, ${label}, ${t.name}: the process has exited`);
       let outcome: string | { text: string; cpuScale: number };
       const cpu0 = t.cpuSeconds();
