@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Client } from './http.js';
+import type { BodyWriter, Client } from './http.js';
 import { closedLoop, pool, RequestFailed } from './http.js';
 import { SyntheticBlob, smallBlob, BLOCK } from './data.js';
 import { mbPerSecond, median, quantile } from './stats.js';
@@ -54,11 +54,11 @@ async function startUpload(client: Client, repo: string): Promise<string> {
 }
 
 /** POST, then one PUT with the whole blob: the monolithic upload every registry supports. */
-export async function pushMonolithic(client: Client, repo: string, blob: SyntheticBlob): Promise<void> {
+export async function pushMonolithic(client: Client, repo: string, blob: SyntheticBlob, body: BodyWriter = blob.writer()): Promise<void> {
   const location = await startUpload(client, repo);
   const res = await client.request('PUT', withQuery(location, 'digest', blob.digest()), {
     headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': blob.size },
-    body: blob.writer(),
+    body,
     expect: [201],
   });
   checkDigest(blob.digest(), res.headers['docker-content-digest'], `PUT ${repo} blob`);
@@ -111,26 +111,20 @@ export async function pacedPush(target: Target, repo: string, blobs: SyntheticBl
   const blockMs = BLOCK / 1e6 / sizes.pacedMBps * 1000;
   const waits: number[] = [];
   for (const blob of blobs) {
-    const location = await startUpload(target.client, repo);
     let lastByteAt = Number.NaN;
-    const res = await target.client.request('PUT', withQuery(location, 'digest', blob.digest()), {
-      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': blob.size },
-      body: async (write) => {
-        const t0 = performance.now();
-        for (let block = 0; block < blob.blocks; block++) {
-          const due = t0 + block * blockMs;
-          const now = performance.now();
-          if (due > now) await new Promise((resolve) => setTimeout(resolve, due - now));
-          for (const piece of blob.pieces(block, block + 1)) await write(piece);
-        }
-        lastByteAt = performance.now();
-      },
-      expect: [201],
-    });
-    const doneAt = performance.now();
-    checkDigest(blob.digest(), res.headers['docker-content-digest'], `PUT ${repo} paced blob`);
+    const paced: BodyWriter = async (write) => {
+      const t0 = performance.now();
+      for (let block = 0; block < blob.blocks; block++) {
+        const due = t0 + block * blockMs;
+        const now = performance.now();
+        if (due > now) await new Promise((resolve) => setTimeout(resolve, due - now));
+        for (const piece of blob.pieces(block, block + 1)) await write(piece);
+      }
+      lastByteAt = performance.now();
+    };
+    await pushMonolithic(target.client, repo, blob, paced);
     // A 201 before the writer saw its last write return counts as no wait at all.
-    waits.push(Number.isNaN(lastByteAt) ? 0 : Math.max(0, doneAt - lastByteAt));
+    waits.push(Number.isNaN(lastByteAt) ? 0 : Math.max(0, performance.now() - lastByteAt));
   }
   return median(waits);
 }

@@ -58,7 +58,11 @@ export class FsBlobStore implements BlobStore {
     const current = await stat(path).catch(() => null);
     if (!current) throw new DomainError('BlobUploadUnknown');
     if (current.size !== offset) throw new UploadOffsetMismatch(offset, current.size);
-    const out = new UploadFileWriter(await open(path, 'r+'), offset);
+    // Gone since the stat (deleted by a concurrent DELETE or purge): the same error as before it.
+    const handle = await open(path, 'r+').catch(() => {
+      throw new DomainError('BlobUploadUnknown');
+    });
+    const out = new UploadFileWriter(handle, offset);
     try {
       await pipeline(body, out, signal ? { signal } : {});
     } finally {
