@@ -6,7 +6,8 @@
 //   BENCH_ROUNDS=N             rounds (default 3; 1 when quick)
 //   BENCH_DISTRIBUTION_BIN     the Distribution binary (default: docker-registry on PATH)
 //   BENCH_BERTH_NODE_FLAGS     extra node flags for the Berth process (e.g. --cpu-prof)
-//   BENCH_SETTLE_MS            sync, then rest this long before each registry's blob pushes
+//   BENCH_SETTLE_MS            sync, then rest this long before each registry's turn at a
+//                              workload that writes a lot (default 5000 in a full run, 0 quick)
 //   BENCH_ONLY=a,b             only these workloads (push, chunked, paced, pull, manifest-push,
 //                              manifest-get, head, skopeo); what they need still runs, unreported;
 //                              lifecycle-gc: the last stage (lifecycle and GC at scale), alone
@@ -39,7 +40,7 @@ const fullSizes: Sizes = {
   pacedBlobCount: 4,
   pacedMBps: 100,
   skopeoLayerBlocks: [32, 16, 8, 4, 2, 1],
-  skopeoCopies: 3,
+  skopeoCopies: 5,
   shaBytes: 512 * MiB,
   diskBytes: 256 * MiB,
 };
@@ -82,8 +83,9 @@ class RoundError extends Error {}
  * Before each registry's turn at a workload that writes a lot, flush the page cache and let
  * the disk rest, so the one that goes second does not inherit the first one's writeback.
  */
-const settleMs = Number(process.env.BENCH_SETTLE_MS ?? 0);
-const diskHeavy = new Set<string>(['push', 'chunked', 'paced']);
+const settleMs = Number(process.env.BENCH_SETTLE_MS ?? (quick ? 0 : 5000));
+if (!Number.isInteger(settleMs) || settleMs < 0 || settleMs > 600_000) throw new Error(`BENCH_SETTLE_MS must be a whole number of milliseconds from 0 to 600000, not ${process.env.BENCH_SETTLE_MS}`);
+const diskHeavy = new Set<string>(['push', 'chunked', 'paced', 'skopeo']);
 async function settle(): Promise<void> {
   spawnSync('sync');
   await new Promise((resolve) => setTimeout(resolve, settleMs));
@@ -124,6 +126,7 @@ async function main(): Promise<number> {
     targets.push(await startBerth());
     if (distributionBin) targets.push(await startDistribution(distributionBin));
     for (const t of targets) console.log(`  ${t.name} on ${t.url} (pid ${t.process.pid}); fsync before acknowledging a blob: ${t.durability}`);
+    console.log(settleMs > 0 ? `  before each registry's turn at ${[...diskHeavy].join(', ')}: sync, then ${settleMs} ms of rest (BENCH_SETTLE_MS)` : '  no rest for the disk between registries (BENCH_SETTLE_MS=0)');
 
     const results: Results = new Map();
     const limits: Limits = { sha256: [], disk: [] };

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { accessSync, constants, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,13 +15,25 @@ import type { Target } from './targets.js';
 // on push and we would be timing its compressor. Fresh content per round and target, so
 // skopeo's blob-info cache can never turn an upload into a cross-repository mount.
 
+// skopeo's own files (the image it pushes, the copy it pulls) live in memory (/dev/shm) where
+// the machine has it: they are the client's, and on the disk they would add the client's
+// writeback to the disk the registries store on, landing on whichever registry runs next.
+const clientScratch = (() => {
+  try {
+    accessSync('/dev/shm', constants.W_OK);
+    return '/dev/shm';
+  } catch {
+    return tmpdir();
+  }
+})();
+
 export interface SkopeoFigures {
   pushSeconds: number;
   pullSeconds: number;
 }
 
 export async function skopeoRound(target: Target, id: string, layerBlocks: number[]): Promise<SkopeoFigures> {
-  const work = await mkdtemp(join(tmpdir(), 'berth-bench-skopeo-'));
+  const work = await mkdtemp(join(clientScratch, 'berth-bench-skopeo-'));
   try {
     const layout = join(work, 'image');
     await writeImageLayout(layout, id, layerBlocks);

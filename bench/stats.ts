@@ -1,7 +1,11 @@
 // Small statistics helpers for the benchmark.
 
+/** The middle value; with an even count, the mean of the two middle ones (NaN when empty). */
 export function median(values: readonly number[]): number {
-  return quantile(values, 0.5);
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** The q-quantile by nearest rank over a copy of the values (NaN when empty). */
