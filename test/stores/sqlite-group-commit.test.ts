@@ -7,6 +7,7 @@ import SQLite from 'better-sqlite3';
 import { sql, type Kysely } from 'kysely';
 import { SqlMetadataStore } from '../../src/stores/metadata/sql-metadata-store.js';
 import { groupCommitOf, transact } from '../../src/stores/metadata/sqlite-group-commit.js';
+import { createTestDatabase, requirePostgres } from '../helpers/postgres.js';
 
 // Group commit (src/stores/metadata/sqlite-group-commit.ts) against a real SQLite file. "Durable"
 // is checked the way it matters: a second, independent connection to the same file sees only
@@ -93,6 +94,23 @@ describe('SQLite group commit', () => {
     assert.equal(seen('grouped-before-autocommit').n, 1);
   });
 
+  test('a group that need not be durable commits without a WAL fsync; one durable member makes it wait for one', async () => {
+    const groupCommit = groupCommitOf(db)!;
+    const relaxed = (v: string) => transact(db, (trx) => trx.insertInto('gc_probe').values({ v }).execute(), { durable: false });
+    let before = { ...groupCommit.stats };
+    await Promise.all([relaxed('relaxed-1'), relaxed('relaxed-2')]);
+    assert.equal(seen('relaxed-1').n + seen('relaxed-2').n, 2, 'committed: another connection sees both');
+    assert.equal(groupCommit.stats.relaxedCommits - before.relaxedCommits, groupCommit.stats.commits - before.commits, 'every COMMIT of theirs skipped the fsync');
+    assert.equal(groupCommit.stats.walSyncs, before.walSyncs, 'no WAL fsync');
+
+    before = { ...groupCommit.stats };
+    await Promise.all([relaxed('mixed-relaxed'), insert('mixed-durable')]);
+    assert.equal(seen('mixed-relaxed').n + seen('mixed-durable').n, 2);
+    assert.equal(groupCommit.stats.commits - before.commits, 1, 'one group');
+    assert.equal(groupCommit.stats.relaxedCommits, before.relaxedCommits, 'its COMMIT counted as durable');
+    assert.equal(groupCommit.stats.walSyncs - before.walSyncs, 1, 'and waited for one WAL fsync');
+  });
+
   test('close commits what is pending', async () => {
     const file = join(dir, 'closing.db');
     const other = SqlMetadataStore.open({ kind: 'sqlite', path: file });
@@ -107,6 +125,26 @@ describe('SQLite group commit', () => {
       assert.equal((check.prepare('select count(*) as n from gc_probe').get() as { n: number }).n, 1);
     } finally {
       check.close();
+    }
+  });
+});
+
+describe('transactions that need not be durable on PostgreSQL', () => {
+  test('run with synchronous_commit off; the others keep the server\'s setting', async (t) => {
+    if (!(await requirePostgres(t))) return;
+    const database = await createTestDatabase();
+    const store = SqlMetadataStore.open({ kind: 'postgres', url: database.url });
+    try {
+      const db = store.db as unknown as Kysely<any>;
+      const setting = (durable: boolean) =>
+        transact(db, async (trx) => (await sql<{ synchronous_commit: string }>`show synchronous_commit`.execute(trx)).rows[0]!.synchronous_commit, { durable });
+      assert.equal(await setting(false), 'off');
+      assert.equal(await setting(true), 'on');
+      assert.equal(await setting(false), 'off');
+      assert.equal(await setting(true), 'on', 'SET LOCAL ended with its transaction');
+    } finally {
+      await store.close();
+      await database.drop();
     }
   });
 });

@@ -549,12 +549,18 @@ export class SqlEcrStore implements EcrStore {
   }
 
   async recordPull(repositoryId: number, digest: string, now: number, minIntervalMs: number): Promise<void> {
-    await this.db
-      .insertInto('ecr_image_pulls')
-      .values({ repository_id: repositoryId, digest, pulled_at: now })
-      .onConflict((oc) => oc.columns(['repository_id', 'digest']).doUpdateSet({ pulled_at: now }).where('ecr_image_pulls.pulled_at', '<', now - minIntervalMs))
-      .execute()
-      .catch(() => {}); // the manifest went away meanwhile: nothing to record
+    // Not worth an fsync per pull: ECR's own pull time is approximate (recorded at most
+    // hourly here), and a crash losing the last one is no worse.
+    await transact(
+      this.db,
+      (trx) =>
+        trx
+          .insertInto('ecr_image_pulls')
+          .values({ repository_id: repositoryId, digest, pulled_at: now })
+          .onConflict((oc) => oc.columns(['repository_id', 'digest']).doUpdateSet({ pulled_at: now }).where('ecr_image_pulls.pulled_at', '<', now - minIntervalMs))
+          .execute(),
+      { durable: false },
+    ).catch(() => {}); // the manifest went away meanwhile: nothing to record
   }
 }
 

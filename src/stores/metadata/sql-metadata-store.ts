@@ -19,7 +19,7 @@ import type {
 } from '../metadata-store.js';
 import { migrationProvider, type SqlDialectName } from './migrations.js';
 import { cachedPrepare } from './statement-cache.js';
-import { registerGroupCommit, SqliteGroupCommit, transact } from './sqlite-group-commit.js';
+import { registerGroupCommit, registerPostgres, SqliteGroupCommit, transact } from './sqlite-group-commit.js';
 import type { Database } from './schema.js';
 import { immutableTagConflict } from './sql-ecr-store.js';
 
@@ -60,7 +60,9 @@ export class SqlMetadataStore implements MetadataStore {
     // pg_terminate_backend) emits 'error' on the pool; unheard, that would crash the process.
     // The pool drops that client and opens a new one for the next query.
     pool.on('error', () => {});
-    return new SqlMetadataStore(new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), 'postgres');
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    registerPostgres(db);
+    return new SqlMetadataStore(db, 'postgres');
   }
 
   async migrate(): Promise<void> {
@@ -123,6 +125,9 @@ export class SqlMetadataStore implements MetadataStore {
 
   async claimBlob(blob: BlobRecord, now: number): Promise<string | null> {
     for (;;) {
+      // Not durable on its own: the claim keeps a collector away while this process writes
+      // the bytes, and the durable link that follows makes it durable too. Lost in a crash,
+      // it leaves at most bytes without a row, which GC's orphan sweep removes.
       const claimed = await transact(this.db, async (trx) => {
         const row = await this.lockBlobRow(trx, blob.digest, 'update');
         if (!row) {
@@ -138,7 +143,7 @@ export class SqlMetadataStore implements MetadataStore {
         if (row.gc_marked_at !== null) return null;
         await trx.updateTable('blobs').set({ created_at: now }).where('digest', '=', blob.digest).where('created_at', '<', now).execute();
         return row.incarnation;
-      });
+      }, { durable: false });
       if (claimed !== undefined) return claimed;
     }
   }
@@ -195,11 +200,10 @@ export class SqlMetadataStore implements MetadataStore {
 
   // ---- uploads ----
 
+  // An upload's row need not survive a crash (its bytes are not durable until the blob is
+  // committed either): the client starts over, and the stale-upload purge removes what is left.
   async createUpload(upload: UploadRecord): Promise<void> {
-    await this.db
-      .insertInto('uploads')
-      .values({ id: upload.id, repository_id: upload.repositoryId, started_at: upload.startedAt })
-      .execute();
+    await transact(this.db, (trx) => trx.insertInto('uploads').values({ id: upload.id, repository_id: upload.repositoryId, started_at: upload.startedAt }).execute(), { durable: false });
   }
 
   async getUpload(id: string): Promise<UploadRecord | null> {
@@ -208,7 +212,7 @@ export class SqlMetadataStore implements MetadataStore {
   }
 
   async deleteUpload(id: string): Promise<boolean> {
-    const result = await this.db.deleteFrom('uploads').where('id', '=', id).executeTakeFirst();
+    const result = await transact(this.db, (trx) => trx.deleteFrom('uploads').where('id', '=', id).executeTakeFirst(), { durable: false });
     return Number(result.numDeletedRows) > 0;
   }
 

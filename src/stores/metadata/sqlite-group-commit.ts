@@ -1,24 +1,40 @@
 import type SQLite from 'better-sqlite3';
-import type { Kysely, SqliteDatabase, SqliteStatement, Transaction } from 'kysely';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { sql, type Kysely, type SqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
 
 /**
  * Group commit for SQLite behind kysely.
  *
  * better-sqlite3 is synchronous: with `synchronous=FULL` every COMMIT fsyncs the WAL on the
- * event loop (3-4 ms on this machine), and nothing else in the process runs meanwhile. Eight
- * concurrent manifest pushes therefore cost eight fsyncs back to back.
+ * event loop (3-4 ms on an idle disk, far more while it writes blobs), and nothing else in
+ * the process runs meanwhile. Eight concurrent manifest pushes therefore cost eight fsyncs
+ * back to back, and every other request waits behind each of them.
  *
  * Here kysely's `begin` / `commit` / `rollback` become a SAVEPOINT inside one outer
  * transaction that stays open until the event loop's next "check" phase (setImmediate), when
- * a single COMMIT makes every transaction that joined it durable with one fsync. A
- * transaction's caller must not report success before that COMMIT: store code runs
- * transactions through `transact()` below, which waits for it. A transaction that fails
- * rolls back to its savepoint and leaves the others in the group alone.
+ * a single COMMIT commits every transaction that joined it. A transaction that fails rolls
+ * back to its savepoint and leaves the others in the group alone.
  *
- * Outside transactions: a statement that writes first commits the open group (so it runs in
- * autocommit, durable on its own, as before); a read runs inside the open group and may see
- * changes that commit moments later. If that COMMIT failed (I/O error, disk full), such a
- * read would have seen data that is gone; the writers' callers all get the error.
+ * With the WAL (the store's default), that outer transaction runs at `synchronous=NORMAL`:
+ * its COMMIT writes the WAL but does not fsync it. The fsync (fdatasync of the WAL file)
+ * then runs on libuv's thread pool, off the event loop, and the group's transactions are
+ * durable once it returns; groups that commit while one runs share the next. A
+ * transaction's caller must not report success before that: store code runs transactions
+ * through `transact()` below, which waits for it. SQLite stays consistent at NORMAL (WAL
+ * frames are checksummed; a checkpoint syncs the WAL before copying it), so what the extra
+ * fsync adds is exactly FULL's durability, minus the blocked loop.
+ *
+ * A transaction may be committed without being made durable (`transact(..., { durable:
+ * false })`): bookkeeping that a crash may lose because nothing depends on it surviving,
+ * such as an upload's session row before its blob is acknowledged. A group made only of such
+ * transactions skips the fsync; the next durable group's fsync covers it, since the WAL is
+ * written in order.
+ *
+ * Outside transactions: a statement that writes first commits the open group, then runs in
+ * autocommit at the connection's own level (FULL: durable on its own, fsync on the loop, as
+ * before). A read runs inside the open group and may see changes that are committed or made
+ * durable moments later. If that COMMIT or fsync failed (I/O error, disk full), such a read
+ * would have seen data that may be gone; the writers' callers all get the error.
  */
 export class SqliteGroupCommit {
   private open = false; // an outer transaction is open
@@ -26,10 +42,28 @@ export class SqliteGroupCommit {
   private group: Group | null = null;
   private lastJoined: Promise<void> = Promise.resolve();
   private flushScheduled = false;
-  /** Transactions and COMMITs so far (for tests and the bench). */
-  readonly stats = { transactions: 0, commits: 0 };
+  private currentIsRelaxed = false; // the transaction holding the savepoint need not be durable
+  /** Where the fsync runs off the loop: the WAL file, or null (no WAL: COMMIT syncs as configured). */
+  private readonly walPath: string | null;
+  private readonly setNormal: SQLite.Statement | null = null;
+  private readonly setConfigured: SQLite.Statement | null = null;
+  private wal: FileHandle | null = null;
+  private syncing = false;
+  private awaitingSync: Group[] = [];
+  private closed = false;
+  /** Transactions, COMMITs, COMMITs that needed no fsync, and WAL fsyncs run off the loop (for tests and the bench). */
+  readonly stats = { transactions: 0, commits: 0, relaxedCommits: 0, walSyncs: 0 };
 
-  constructor(private readonly database: SQLite.Database) {}
+  constructor(private readonly database: SQLite.Database) {
+    const configured = Number(database.pragma('synchronous', { simple: true }));
+    const wal = String(database.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal';
+    // Only where the fsync is ours to move: the WAL is on and the connection asks for FULL or EXTRA.
+    this.walPath = wal && !database.memory && configured > 1 ? `${database.name}-wal` : null;
+    if (this.walPath) {
+      this.setNormal = database.prepare('PRAGMA synchronous = NORMAL');
+      this.setConfigured = database.prepare(`PRAGMA synchronous = ${configured}`);
+    }
+  }
 
   /** A kysely-facing database object; `prepare` is the only way kysely reaches SQLite. */
   wrap(prepare: (sql: string) => SqliteStatement): SqliteDatabase {
@@ -50,6 +84,9 @@ export class SqliteGroupCommit {
       close: () => {
         this.flush();
         this.database.close();
+        this.closed = true;
+        // A WAL fsync still running closes the file when it is done.
+        if (!this.syncing) void this.closeWal();
       },
       prepare: (sql: string): SqliteStatement => {
         if (sql === 'begin') return begin;
@@ -63,8 +100,8 @@ export class SqliteGroupCommit {
     };
   }
 
-  /** Resolves once the group the last transaction joined has committed (rejects if it failed). */
-  durable(): Promise<void> {
+  /** Resolves once the group the last transaction joined is committed, and durable if it had to be (rejects if either failed). */
+  committed(): Promise<void> {
     return this.lastJoined;
   }
 
@@ -79,16 +116,28 @@ export class SqliteGroupCommit {
     this.group = null;
     try {
       this.database.exec('COMMIT');
-      this.stats.commits += 1;
-      group.resolve();
     } catch (err) {
       if (this.database.inTransaction) this.database.exec('ROLLBACK');
+      this.setConfigured?.run();
       group.reject(err as Error);
+      return;
     }
+    this.setConfigured?.run();
+    this.stats.commits += 1;
+    if (group.durableMembers === 0) this.stats.relaxedCommits += 1;
+    if (group.durableMembers === 0 || !this.walPath) group.resolve();
+    else this.syncWal(group);
+  }
+
+  /** Called inside a transaction: it need not be durable (see the class comment). */
+  relaxCurrent(): void {
+    if (this.inTransaction) this.currentIsRelaxed = true;
   }
 
   private begin(): void {
     if (!this.open) {
+      // The level can only change outside a transaction: the group's COMMIT will not fsync.
+      this.setNormal?.run();
       this.database.exec('BEGIN');
       this.open = true;
       this.group = newGroup();
@@ -100,6 +149,8 @@ export class SqliteGroupCommit {
   private commit(): void {
     this.inTransaction = false;
     this.database.exec('RELEASE berth_tx');
+    if (!this.currentIsRelaxed) this.group!.durableMembers += 1;
+    this.currentIsRelaxed = false;
     this.stats.transactions += 1;
     this.lastJoined = this.group!.promise;
     this.scheduleFlush();
@@ -107,6 +158,7 @@ export class SqliteGroupCommit {
 
   private rollback(): void {
     this.inTransaction = false;
+    this.currentIsRelaxed = false;
     if (!this.database.inTransaction) {
       // SQLite already rolled back the whole outer transaction (some errors do): every
       // transaction in the group is lost, and their callers must hear so.
@@ -122,6 +174,7 @@ export class SqliteGroupCommit {
     const group = this.group;
     this.open = false;
     this.group = null;
+    this.setConfigured?.run();
     group?.reject(err);
   }
 
@@ -133,9 +186,62 @@ export class SqliteGroupCommit {
       this.flush();
     });
   }
+
+  /**
+   * Makes the group durable with an fdatasync of the WAL on the thread pool. One runs at a
+   * time; the groups that commit meanwhile wait for the next one, which covers them all.
+   */
+  private syncWal(group: Group): void {
+    this.awaitingSync.push(group);
+    if (this.syncing) return;
+    this.syncing = true;
+    void (async () => {
+      while (this.awaitingSync.length > 0) {
+        const batch = this.awaitingSync;
+        this.awaitingSync = [];
+        try {
+          await this.fdatasyncWal();
+          this.stats.walSyncs += 1;
+          for (const g of batch) g.resolve();
+        } catch (err) {
+          for (const g of batch) g.reject(err as Error);
+        }
+      }
+      this.syncing = false;
+      if (this.closed) await this.closeWal();
+    })();
+  }
+
+  private async fdatasyncWal(): Promise<void> {
+    const path = this.walPath!;
+    // The WAL is the same file for the life of this connection unless another process
+    // closing the last other connection checkpointed and deleted it; its frames are then in
+    // the (synced) database file. Follow the file by its inode.
+    if (this.wal) {
+      const [held, current] = await Promise.all([this.wal.stat(), stat(path).catch(() => null)]);
+      if (!current || current.ino !== held.ino || current.dev !== held.dev) await this.closeWal();
+    }
+    if (!this.wal) {
+      try {
+        this.wal = await open(path, 'r');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // checkpointed and removed: nothing left to sync
+        throw err;
+      }
+    }
+    await this.wal.datasync();
+  }
+
+  private async closeWal(): Promise<void> {
+    const handle = this.wal;
+    this.wal = null;
+    await handle?.close().catch(() => {});
+  }
 }
 
 interface Group {
+  /** Transactions in the group that must be durable: any makes the group wait for a WAL fsync. */
+  durableMembers: number;
   promise: Promise<void>;
   resolve: () => void;
   reject: (err: Error) => void;
@@ -151,25 +257,47 @@ function newGroup(): Group {
   // Nobody may be waiting (a rolled-back group member, a caller that skipped transact()):
   // a failed group must not crash the process as an unhandled rejection.
   promise.catch(() => {});
-  return { promise, resolve, reject };
+  return { durableMembers: 0, promise, resolve, reject };
 }
 
 const groupCommits = new WeakMap<object, SqliteGroupCommit>();
+const postgresDatabases = new WeakSet<object>();
 
 /** Ties a Kysely instance to its group commit, so transact() can find it. */
 export function registerGroupCommit(db: Kysely<any>, groupCommit: SqliteGroupCommit): void {
   groupCommits.set(db, groupCommit);
 }
 
+/** Marks a Kysely instance as PostgreSQL, so transact() can relax a commit there. */
+export function registerPostgres(db: Kysely<any>): void {
+  postgresDatabases.add(db);
+}
+
+export interface TransactOptions {
+  /**
+   * false: the change must be committed (visible, consistent) but need not survive a crash
+   * or power cut, because nothing acknowledged depends on it. SQLite commits it without an
+   * fsync (when no durable transaction shares its group); PostgreSQL with
+   * `synchronous_commit = off`. Either way a later durable commit makes it durable too.
+   * Default true.
+   */
+  durable?: boolean;
+}
+
 /**
- * Runs `work` in a transaction and returns once its changes are durable. On PostgreSQL (and
- * SQLite without group commit) that is when kysely's COMMIT returns; with group commit, when
- * the group it joined has committed.
+ * Runs `work` in a transaction and returns once its changes are committed, and durable
+ * unless `options.durable` is false. On PostgreSQL (and SQLite without group commit) that
+ * is when kysely's COMMIT returns; with group commit, when the group it joined has committed.
  */
-export async function transact<DB, T>(db: Kysely<DB>, work: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
-  const result = await db.transaction().execute(work);
+export async function transact<DB, T>(db: Kysely<DB>, work: (trx: Transaction<DB>) => Promise<T>, options: TransactOptions = {}): Promise<T> {
   const groupCommit = groupCommits.get(db);
-  if (groupCommit) await groupCommit.durable();
+  const relaxed = options.durable === false;
+  const result = await db.transaction().execute(async (trx) => {
+    if (relaxed && groupCommit) groupCommit.relaxCurrent();
+    else if (relaxed && postgresDatabases.has(db)) await sql`SET LOCAL synchronous_commit = off`.execute(trx);
+    return work(trx);
+  });
+  if (groupCommit) await groupCommit.committed();
   return result;
 }
 
