@@ -11,8 +11,9 @@ import { FsBlobStore } from '../src/stores/blob/fs-blob-store.js';
 import { SqlEcrStore } from '../src/stores/metadata/sql-ecr-store.js';
 import { SqlMetadataStore } from '../src/stores/metadata/sql-metadata-store.js';
 
-// Lifecycle evaluation and preview over a repository of N images, and garbage collection
-// over N blobs, each with wall time and peak memory (RSS and heap, sampled every 10 ms).
+// Lifecycle evaluation and preview (and paging through all its results) over a repository
+// of N images, and garbage collection over N blobs, each with wall time and peak memory
+// (RSS and heap, sampled every 10 ms).
 //   npm run bench:gc -- [--images 100000] [--blobs 100000]
 // Data is written straight into SQLite and the blob folder (setup is not measured).
 
@@ -99,6 +100,23 @@ async function main(): Promise<void> {
         return ecr.lifecycle.getPreview(caller, 'bench/lifecycle', undefined, undefined, { limit: 1000 });
       },
       (r) => ({ images: IMAGES, expiring: r.summary?.expiringImageTotalCount, transitioning: r.summary?.transitioningImageTotalCounts?.[0]?.imageTotalCount ?? 0 }),
+    );
+    // A client paging through every result at ECR's largest page size.
+    await measure(
+      'lifecycle preview, list all results',
+      async () => {
+        let pages = 0;
+        let results = 0;
+        let after: string | undefined;
+        do {
+          const page = await ecr.lifecycle.getPreview(caller, 'bench/lifecycle', undefined, undefined, { limit: 1000, after });
+          pages += 1;
+          results += page.previewResults.length;
+          after = page.next ?? undefined;
+        } while (after !== undefined);
+        return { pages, results };
+      },
+      (r) => ({ images: IMAGES, pages: r.pages, results: r.results }),
     );
     await measure('lifecycle evaluation (dry run)', () => ecr.lifecycle.run({ registryId: REGISTRY, repositoryName: 'bench/lifecycle', dryRun: true }), (r) => ({ images: IMAGES, expiring: r[0]!.expired.length }));
 

@@ -101,9 +101,41 @@ export interface LifecyclePolicyRecord {
 export interface LifecyclePreviewRecord {
   policyText: string;
   status: 'IN_PROGRESS' | 'COMPLETE' | 'EXPIRED' | 'FAILED';
-  /** JSON of the preview results. */
-  results: string;
   createdAt: number;
+}
+
+/** One image of a COMPLETE preview: what a run would do to it. */
+export interface LifecyclePreviewResultRecord {
+  digest: string;
+  tags: string[];
+  pushedAt: number;
+  action: 'EXPIRE' | 'TRANSITION';
+  /** Where a TRANSITION moves the image; null for EXPIRE. */
+  targetStorageClass: 'ARCHIVE' | null;
+  rulePriority: number;
+  /** The image's storage class when the preview ran. */
+  storageClass: 'STANDARD' | 'ARCHIVE';
+}
+
+/** Counts over all results of a COMPLETE preview, whatever the filter. */
+export interface LifecyclePreviewSummary {
+  expiring: number;
+  /** One entry per target storage class with a count above 0. */
+  transitioning: { targetStorageClass: 'ARCHIVE'; count: number }[];
+}
+
+export interface LifecyclePreviewResultFilter {
+  /** Only these images (none when empty). */
+  digests?: string[];
+  tagStatus: TagStatus;
+}
+
+export interface LifecyclePreviewPage {
+  preview: LifecyclePreviewRecord;
+  /** The page of results in digest order (byte-wise); empty unless the preview is COMPLETE. */
+  results: LifecyclePreviewResultRecord[];
+  /** Null unless the preview is COMPLETE. */
+  summary: LifecyclePreviewSummary | null;
 }
 
 export interface KeysetPage<K> {
@@ -180,14 +212,25 @@ export interface EcrStore {
   /** Images for lifecycle evaluation, in digest order, without manifest bytes. */
   listLifecycleImages(repositoryId: number, page: KeysetPage<string>): Promise<LifecycleImageRecord[]>;
   /**
-   * Starts the repository's preview (IN_PROGRESS, no results), replacing the previous one;
-   * false, and nothing changed, while another is IN_PROGRESS unless that one started
-   * before `staleBefore` (its job is presumed lost).
+   * Starts the repository's preview (IN_PROGRESS, no results), replacing the previous one
+   * and its results; false, and nothing changed, while another is IN_PROGRESS unless that
+   * one started before `staleBefore` (its job is presumed lost).
    */
   beginLifecyclePreview(repositoryId: number, policyText: string, now: number, staleBefore: number): Promise<boolean>;
-  /** Finishes the preview started at `createdAt` (only it, only while IN_PROGRESS); false when there is no such preview. */
-  finishLifecyclePreview(repositoryId: number, createdAt: number, status: 'COMPLETE' | 'FAILED', results: string): Promise<boolean>;
+  /**
+   * Finishes the preview started at `createdAt` (only it, only while IN_PROGRESS) and
+   * stores its results (COMPLETE only), in batches within one transaction: a reader sees
+   * it IN_PROGRESS, or COMPLETE with every result. False, and nothing stored, when there
+   * is no such preview.
+   */
+  finishLifecyclePreview(repositoryId: number, createdAt: number, status: 'COMPLETE' | 'FAILED', results: Iterable<LifecyclePreviewResultRecord>): Promise<boolean>;
   getLifecyclePreview(repositoryId: number): Promise<LifecyclePreviewRecord | null>;
+  /**
+   * The preview with a page of its results (filtered, digest order) and its summary, read
+   * together (one snapshot, so never a preview and the results of another); null when
+   * the repository has no preview.
+   */
+  getLifecyclePreviewPage(repositoryId: number, filter: LifecyclePreviewResultFilter, page: KeysetPage<string>): Promise<LifecyclePreviewPage | null>;
 
   /** Records a pull unless one was recorded within `minIntervalMs`. */
   recordPull(repositoryId: number, digest: string, now: number, minIntervalMs: number): Promise<void>;

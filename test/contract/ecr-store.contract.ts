@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { defaultRepositorySettings, type EcrStore } from '../../src/stores/ecr-store.js';
+import { defaultRepositorySettings, type EcrStore, type LifecyclePreviewResultRecord, type TagStatus } from '../../src/stores/ecr-store.js';
 import type { MetadataStore } from '../../src/stores/metadata-store.js';
 
 // One contract suite for every EcrStore backend (SQLite, PostgreSQL), over the metadata
@@ -14,6 +14,16 @@ export interface EcrStoreFixture {
 
 const registry = '123456789012';
 const digest = (n: number) => `sha256:${n.toString(16).padStart(64, '0')}`;
+/** A preview result for image n: every third untagged, even ones archived, some already in the archive. */
+const previewResult = (n: number): LifecyclePreviewResultRecord => ({
+  digest: digest(n),
+  tags: n % 3 === 0 ? [] : [`v${n}`, `latest-${n}`],
+  pushedAt: 1_700_000_000_000 + n,
+  action: n % 2 === 0 ? 'TRANSITION' : 'EXPIRE',
+  targetStorageClass: n % 2 === 0 ? 'ARCHIVE' : null,
+  rulePriority: 1 + (n % 4),
+  storageClass: n % 5 === 0 && n % 2 === 1 ? 'ARCHIVE' : 'STANDARD',
+});
 
 export function ecrStoreContract(name: string, make: (t: TestContext) => Promise<EcrStoreFixture | null>): void {
   const it = (title: string, body: (f: EcrStoreFixture) => Promise<void>) =>
@@ -183,20 +193,128 @@ export function ecrStoreContract(name: string, make: (t: TestContext) => Promise
 
   it('lifecycle previews: one in progress at a time, finished only by its own job', async ({ ecr }) => {
     const repo = (await ecr.createRepository(registry, 'l/r', defaultRepositorySettings, [], 1))!;
+    const results = [previewResult(1)];
     assert.equal(await ecr.getLifecyclePreview(repo.id), null);
     assert.equal(await ecr.beginLifecyclePreview(repo.id, 'policy-1', 1000, 0), true);
-    assert.deepEqual(await ecr.getLifecyclePreview(repo.id), { policyText: 'policy-1', status: 'IN_PROGRESS', results: '[]', createdAt: 1000 });
+    assert.deepEqual(await ecr.getLifecyclePreview(repo.id), { policyText: 'policy-1', status: 'IN_PROGRESS', createdAt: 1000 });
     assert.equal(await ecr.beginLifecyclePreview(repo.id, 'policy-2', 2000, 500), false, 'another is in progress');
     assert.equal((await ecr.getLifecyclePreview(repo.id))?.policyText, 'policy-1');
-    assert.equal(await ecr.finishLifecyclePreview(repo.id, 999, 'COMPLETE', '["x"]'), false, 'not the running preview');
-    assert.equal(await ecr.finishLifecyclePreview(repo.id, 1000, 'COMPLETE', '["x"]'), true);
-    assert.equal(await ecr.finishLifecyclePreview(repo.id, 1000, 'FAILED', '[]'), false, 'already finished');
-    assert.deepEqual(await ecr.getLifecyclePreview(repo.id), { policyText: 'policy-1', status: 'COMPLETE', results: '["x"]', createdAt: 1000 });
+    assert.equal(await ecr.finishLifecyclePreview(repo.id, 999, 'COMPLETE', results), false, 'not the running preview');
+    assert.equal(await ecr.finishLifecyclePreview(repo.id, 1000, 'COMPLETE', results), true);
+    assert.equal(await ecr.finishLifecyclePreview(repo.id, 1000, 'FAILED', []), false, 'already finished');
+    assert.equal(await ecr.finishLifecyclePreview(repo.id, 1000, 'COMPLETE', [previewResult(2)]), false, 'a second finish stores nothing');
+    assert.deepEqual(await ecr.getLifecyclePreview(repo.id), { policyText: 'policy-1', status: 'COMPLETE', createdAt: 1000 });
+    assert.deepEqual((await ecr.getLifecyclePreviewPage(repo.id, { tagStatus: 'ANY' }, { limit: 10 }))?.results, results);
     assert.equal(await ecr.beginLifecyclePreview(repo.id, 'policy-3', 3000, 0), true, 'a finished preview is replaced');
     assert.equal(await ecr.beginLifecyclePreview(repo.id, 'policy-4', 9000, 3001), true, 'one whose job was lost (started before staleBefore) is replaced');
-    assert.deepEqual(await ecr.getLifecyclePreview(repo.id), { policyText: 'policy-4', status: 'IN_PROGRESS', results: '[]', createdAt: 9000 });
-    assert.equal(await ecr.finishLifecyclePreview(repo.id, 3000, 'COMPLETE', '[]'), false, 'the replaced preview cannot finish the new one');
+    assert.deepEqual(await ecr.getLifecyclePreview(repo.id), { policyText: 'policy-4', status: 'IN_PROGRESS', createdAt: 9000 });
+    assert.equal(await ecr.finishLifecyclePreview(repo.id, 3000, 'COMPLETE', []), false, 'the replaced preview cannot finish the new one');
+    assert.equal(await ecr.finishLifecyclePreview(repo.id, 9000, 'FAILED', []), true);
+    assert.deepEqual(await ecr.getLifecyclePreviewPage(repo.id, { tagStatus: 'ANY' }, { limit: 10 }), { preview: { policyText: 'policy-4', status: 'FAILED', createdAt: 9000 }, results: [], summary: null });
     assert.equal(await ecr.deleteRepository(repo.id, true), 'deleted');
     assert.equal(await ecr.getLifecyclePreview(repo.id), null, 'previews go with the repository');
+  });
+
+  it('lifecycle preview results: stored with COMPLETE, paged by digest, filtered and counted, replaced by the next preview', async ({ ecr }) => {
+    const repo = (await ecr.createRepository(registry, 'l/results', defaultRepositorySettings, [], 1))!;
+    const page = (tagStatus: TagStatus, limit: number, after?: string, digests?: string[]) => ecr.getLifecyclePreviewPage(repo.id, { tagStatus, digests }, { limit, after });
+    assert.equal(await page('ANY', 10), null, 'no preview');
+    assert.equal(await ecr.beginLifecyclePreview(repo.id, 'policy-1', 1000, 0), true);
+    assert.deepEqual(await page('ANY', 10), { preview: { policyText: 'policy-1', status: 'IN_PROGRESS', createdAt: 1000 }, results: [], summary: null });
+
+    // More than one write batch, handed over in no particular order as a one-pass iterable.
+    const all = Array.from({ length: 1203 }, (_, i) => previewResult(i + 1));
+    const shuffled = [...all.filter((_, i) => i % 2 === 1).reverse(), ...all.filter((_, i) => i % 2 === 0)];
+    assert.equal(await ecr.finishLifecyclePreview(repo.id, 1000, 'COMPLETE', shuffled.values()), true);
+    const summary = { expiring: 602, transitioning: [{ targetStorageClass: 'ARCHIVE', count: 601 }] };
+    const first = await page('ANY', 500);
+    assert.deepEqual(first?.preview, { policyText: 'policy-1', status: 'COMPLETE', createdAt: 1000 });
+    assert.deepEqual(first?.summary, summary);
+    assert.deepEqual(first?.results, all.slice(0, 500), 'digest order, every field as written');
+
+    // Keyset pages: each starts after the digest the last one ended with.
+    const paged: LifecyclePreviewResultRecord[] = [];
+    for (let after: string | undefined; ; ) {
+      const p = (await page('ANY', 500, after))!;
+      assert.deepEqual(p.summary, summary, 'the summary counts every result, on every page');
+      paged.push(...p.results);
+      if (p.results.length < 500) break;
+      after = p.results[p.results.length - 1]!.digest;
+    }
+    assert.deepEqual(paged, all);
+    assert.deepEqual((await page('ANY', 500, digest(1203)))?.results, []);
+    assert.deepEqual((await page('ANY', 2, digest(7)))?.results, [previewResult(8), previewResult(9)]);
+    assert.deepEqual((await page('ANY', 2, `${digest(7)}0`))?.results, [previewResult(8), previewResult(9)], 'the bound need not be a stored digest');
+
+    // Filters: tag status, digests (unknown ones ignored, an empty list matches none), both, with paging.
+    const tagged = all.filter((r) => r.tags.length > 0);
+    const untagged = all.filter((r) => r.tags.length === 0);
+    assert.deepEqual((await page('TAGGED', 2000))?.results, tagged);
+    assert.deepEqual((await page('UNTAGGED', 2000))?.results, untagged);
+    assert.deepEqual((await page('UNTAGGED', 3, digest(10)))?.results, [previewResult(12), previewResult(15), previewResult(18)]);
+    const wanted = [digest(600), digest(4), digest(3), digest(99_999), digest(3)];
+    assert.deepEqual((await page('ANY', 10, undefined, wanted))?.results, [3, 4, 600].map(previewResult));
+    assert.deepEqual((await page('UNTAGGED', 10, undefined, wanted))?.results, [3, 600].map(previewResult));
+    assert.deepEqual((await page('TAGGED', 10, undefined, wanted))?.results, [previewResult(4)]);
+    assert.deepEqual((await page('ANY', 1, digest(3), wanted))?.results, [previewResult(4)]);
+    const none = await page('ANY', 10, undefined, []);
+    assert.deepEqual([none?.preview.status, none?.results, none?.summary], ['COMPLETE', [], summary]);
+
+    // A new preview replaces the results; a finish that fails midway leaves none behind.
+    assert.equal(await ecr.beginLifecyclePreview(repo.id, 'policy-2', 2000, 0), true);
+    assert.deepEqual(await page('ANY', 10), { preview: { policyText: 'policy-2', status: 'IN_PROGRESS', createdAt: 2000 }, results: [], summary: null });
+    function* failing() {
+      yield* all.slice(0, 700);
+      throw new Error('evaluation failed');
+    }
+    await assert.rejects(ecr.finishLifecyclePreview(repo.id, 2000, 'COMPLETE', failing()), /evaluation failed/);
+    assert.deepEqual(await ecr.getLifecyclePreview(repo.id), { policyText: 'policy-2', status: 'IN_PROGRESS', createdAt: 2000 }, 'still in progress: the job retries');
+    const expiring = [previewResult(5), previewResult(1201)];
+    assert.equal(await ecr.finishLifecyclePreview(repo.id, 2000, 'COMPLETE', expiring), true);
+    assert.deepEqual(await page('ANY', 10), { preview: { policyText: 'policy-2', status: 'COMPLETE', createdAt: 2000 }, results: expiring, summary: { expiring: 2, transitioning: [] } });
+
+    // A preview with no results is COMPLETE with zero counts.
+    assert.equal(await ecr.beginLifecyclePreview(repo.id, 'policy-3', 3000, 0), true);
+    assert.equal(await ecr.finishLifecyclePreview(repo.id, 3000, 'COMPLETE', []), true);
+    assert.deepEqual(await page('ANY', 10), { preview: { policyText: 'policy-3', status: 'COMPLETE', createdAt: 3000 }, results: [], summary: { expiring: 0, transitioning: [] } });
+
+    // Results go with the repository (and its preview).
+    assert.equal(await ecr.beginLifecyclePreview(repo.id, 'policy-4', 4000, 0), true);
+    assert.equal(await ecr.finishLifecyclePreview(repo.id, 4000, 'COMPLETE', all), true);
+    assert.equal(await ecr.deleteRepository(repo.id, true), 'deleted');
+    assert.equal(await page('ANY', 10), null);
+  });
+
+  it('lifecycle preview results: byte-wise digest order; a reader sees a preview before or after its finish, never midway', async ({ ecr }) => {
+    const repo = (await ecr.createRepository(registry, 'l/order', defaultRepositorySettings, [], 1))!;
+    // Digests as the grammar allows them ([a-zA-Z0-9=_-] after the colon): '-' < '0' < '=' < 'B' < '_' < 'a', as JavaScript compares.
+    const digests = ['test:a_b', 'test:ab', 'test:aB', 'test:a-b', 'test:a0', 'test:a=', 'sha512:0', 'sha256:f'];
+    const ordered = [...digests].sort((a, b) => (a < b ? -1 : 1));
+    assert.deepEqual(ordered, ['sha256:f', 'sha512:0', 'test:a-b', 'test:a0', 'test:a=', 'test:aB', 'test:a_b', 'test:ab']);
+    await ecr.beginLifecyclePreview(repo.id, 'policy-1', 1000, 0);
+    await ecr.finishLifecyclePreview(repo.id, 1000, 'COMPLETE', digests.map((d, i) => ({ ...previewResult(i), digest: d })));
+    const seen: string[] = [];
+    for (let after: string | undefined; ; ) {
+      const p = (await ecr.getLifecyclePreviewPage(repo.id, { tagStatus: 'ANY' }, { limit: 3, after }))!;
+      seen.push(...p.results.map((r) => r.digest));
+      if (p.results.length < 3) break;
+      after = p.results[p.results.length - 1]!.digest;
+    }
+    assert.deepEqual(seen, ordered);
+
+    // A reader started while the finish is writing its batches (it yields between them).
+    const all = Array.from({ length: 1203 }, (_, i) => previewResult(i + 1));
+    await ecr.beginLifecyclePreview(repo.id, 'policy-2', 2000, 0);
+    let reader: ReturnType<EcrStore['getLifecyclePreviewPage']> | undefined;
+    function* results() {
+      for (const [i, r] of all.entries()) {
+        if (i === 700) reader = ecr.getLifecyclePreviewPage(repo.id, { tagStatus: 'ANY' }, { limit: 2000 });
+        yield r;
+      }
+    }
+    assert.equal(await ecr.finishLifecyclePreview(repo.id, 2000, 'COMPLETE', results()), true);
+    const read = await reader!;
+    if (read?.preview.status === 'IN_PROGRESS') assert.deepEqual([read.results, read.summary], [[], null]);
+    else assert.deepEqual([read?.preview.status, read?.results.length, read?.summary], ['COMPLETE', 1203, { expiring: 602, transitioning: [{ targetStorageClass: 'ARCHIVE', count: 601 }] }]);
   });
 }

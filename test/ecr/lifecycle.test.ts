@@ -122,6 +122,70 @@ test('a preview shows exactly what `berth lifecycle run` then expires; GC frees 
   for (const p of [pushed[2]!, pushed[3]!, pushed[5]!]) for (const b of p.blobs) assert.ok(stored.has(b), `${b} kept`);
 });
 
+test('GetLifecyclePolicyPreview pages in digest order, filters by tag status and image ids, and counts every result', async () => {
+  const repositoryName = 'lifecycle/filters';
+  await server.client.send(new CreateRepositoryCommand({ repositoryName }));
+  const pushed: { tag: string | null; digest: string }[] = [];
+  for (const tag of ['v1', 'v2', 'v3', 'v4', null, null, null]) {
+    const image = await prepareImage(server, repositoryName, `filters-${tag}-${pushed.length}`);
+    assert.equal((await putManifestV2(server, repositoryName, tag ?? image.digest, image.manifest)).status, 201);
+    pushed.push({ tag, digest: image.digest });
+    await new Promise((resolve) => setTimeout(resolve, 5)); // distinct push times
+  }
+  // Expires v1-v3 (tagged), archives the two older untagged images.
+  const lifecyclePolicyText = JSON.stringify({
+    rules: [
+      { rulePriority: 1, description: 'keep the newest release', selection: { tagStatus: 'tagged', tagPatternList: ['v*'], countType: 'imageCountMoreThan', countNumber: 1 }, action: { type: 'expire' } },
+      { rulePriority: 2, description: 'archive untagged images', selection: { tagStatus: 'untagged', countType: 'imageCountMoreThan', countNumber: 1 }, action: { type: 'transition', targetStorageClass: 'archive' } },
+    ],
+  });
+  await server.client.send(new StartLifecyclePolicyPreviewCommand({ repositoryName, lifecyclePolicyText }));
+  assert.equal(await server.berth.jobs.drain(), 1);
+  const expiring = [pushed[0]!, pushed[1]!, pushed[2]!].map((p) => p.digest);
+  const archiving = [pushed[4]!, pushed[5]!].map((p) => p.digest);
+  const summary = { expiringImageTotalCount: 3, transitioningImageTotalCounts: [{ targetStorageClass: 'ARCHIVE', imageTotalCount: 2 }] };
+  const all = async (filter?: { tagStatus: 'TAGGED' | 'UNTAGGED' | 'ANY' }) => {
+    const digests: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await server.client.send(new GetLifecyclePolicyPreviewCommand({ repositoryName, maxResults: 2, nextToken, filter }));
+      assert.equal(page.status, 'COMPLETE');
+      assert.deepEqual(page.summary, summary, 'the summary counts every result, on every page and whatever the filter');
+      assert.ok((page.previewResults?.length ?? 0) <= 2);
+      digests.push(...page.previewResults!.map((r) => r.imageDigest!));
+      nextToken = page.nextToken;
+    } while (nextToken !== undefined);
+    return digests;
+  };
+  assert.deepEqual(await all(), [...expiring, ...archiving].sort(), 'digest order across pages');
+  assert.deepEqual(await all({ tagStatus: 'ANY' }), [...expiring, ...archiving].sort());
+  assert.deepEqual(await all({ tagStatus: 'TAGGED' }), [...expiring].sort());
+  assert.deepEqual(await all({ tagStatus: 'UNTAGGED' }), [...archiving].sort());
+
+  const byIds = await server.client.send(
+    new GetLifecyclePolicyPreviewCommand({ repositoryName, imageIds: [{ imageDigest: expiring[1] }, { imageDigest: archiving[0] }, { imageDigest: pushed[3]!.digest }, { imageTag: 'v1' }] }),
+  );
+  assert.deepEqual(byIds.previewResults?.map((r) => r.imageDigest), [expiring[1], archiving[0]].sort(), 'only the named digests that have results');
+  assert.deepEqual(byIds.summary, summary);
+  assert.equal(byIds.nextToken, undefined);
+  const untaggedByIds = await server.client.send(new GetLifecyclePolicyPreviewCommand({ repositoryName, imageIds: [{ imageDigest: expiring[1] }, { imageDigest: archiving[0] }], filter: { tagStatus: 'UNTAGGED' } }));
+  assert.deepEqual(
+    untaggedByIds.previewResults?.map((r) => [r.imageDigest, r.imageTags, r.action, r.storageClass, r.appliedRulePriority]),
+    [[archiving[0], [], { type: 'TRANSITION', targetStorageClass: 'ARCHIVE' }, 'STANDARD', 2]],
+  );
+  const tagsOnly = await server.client.send(new GetLifecyclePolicyPreviewCommand({ repositoryName, imageIds: [{ imageTag: 'v1' }] }));
+  assert.deepEqual([tagsOnly.status, tagsOnly.previewResults, tagsOnly.summary], ['COMPLETE', [], summary], 'image ids without digests match nothing');
+  await rejectsWith(server.client.send(new GetLifecyclePolicyPreviewCommand({ repositoryName, imageIds: [{ imageDigest: expiring[0] }], maxResults: 5 })), 'InvalidParameterException', /cannot be used together with imageIds/);
+
+  // A token continues only the request it came from.
+  const first = await server.client.send(new GetLifecyclePolicyPreviewCommand({ repositoryName, maxResults: 1, filter: { tagStatus: 'TAGGED' } }));
+  assert.deepEqual(first.previewResults?.map((r) => [r.imageDigest, r.imageTags, r.action]), [[[...expiring].sort()[0], [pushed[expiring.indexOf([...expiring].sort()[0]!)]!.tag], { type: 'EXPIRE' }]]);
+  await rejectsWith(server.client.send(new GetLifecyclePolicyPreviewCommand({ repositoryName, maxResults: 1, nextToken: first.nextToken })), 'InvalidParameterException', /nextToken/);
+  await rejectsWith(server.client.send(new GetLifecyclePolicyPreviewCommand({ repositoryName, nextToken: 'not-a-token' })), 'InvalidParameterException', /nextToken/);
+  const forged = Buffer.from(JSON.stringify({ o: 'GetLifecyclePolicyPreview', s: `${repositoryName}|ANY`, k: { digest: 'x' } })).toString('base64url');
+  await rejectsWith(server.client.send(new GetLifecyclePolicyPreviewCommand({ repositoryName, nextToken: forged })), 'InvalidParameterException', /nextToken/);
+});
+
 test('the scheduled job applies lifecycle policies by itself', { timeout: 30_000 }, async () => {
   const scheduled = await startEcr({ lifecycle: { enabled: true, intervalHours: 0.0003 }, gc: { enabled: false }, jobs: { enabled: true, pollSeconds: 0.1 } });
   try {

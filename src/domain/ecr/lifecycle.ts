@@ -1,4 +1,4 @@
-import type { LifecycleImageRecord, LifecyclePolicyRecord } from '../../stores/ecr-store.js';
+import type { LifecycleImageRecord, LifecyclePolicyRecord, LifecyclePreviewResultRecord } from '../../stores/ecr-store.js';
 import { DomainError, isDomainError } from '../errors.js';
 import { type EcrCaller, type EcrDeps, pageOf, type PageRequest, type PageResult, requireRepository } from './context.js';
 import { evaluateLifecycle, parseLifecyclePolicy, type LifecycleAction } from './lifecycle-policy.js';
@@ -109,7 +109,7 @@ export class EcrLifecycle {
       await this.deps.jobs.enqueue(previewJobKind, { repositoryId: repo.id, createdAt } satisfies PreviewJob);
     } catch (err) {
       // Without its job the preview would stay IN_PROGRESS and block the next one.
-      await this.deps.ecr.finishLifecyclePreview(repo.id, createdAt, 'FAILED', '[]').catch(() => {});
+      await this.deps.ecr.finishLifecyclePreview(repo.id, createdAt, 'FAILED', []).catch(() => {});
       throw err;
     }
     return { registryId: caller.accountId, repositoryName: name, lifecyclePolicyText: policyText, status: 'IN_PROGRESS' as const };
@@ -121,39 +121,39 @@ export class EcrLifecycle {
     await this.beforePreview?.(repositoryId);
     const preview = await this.deps.ecr.getLifecyclePreview(repositoryId);
     if (!preview || preview.status !== 'IN_PROGRESS' || preview.createdAt !== createdAt) return; // replaced, or the repository is gone
-    let results: PreviewResult[];
+    let actions: LifecycleAction[];
     try {
-      const actions = evaluateLifecycle(parseLifecyclePolicy(preview.policyText), await this.images(repositoryId), this.now());
-      results = actions.map(toPreviewResult).sort((a, b) => (a.imageDigest < b.imageDigest ? -1 : 1));
+      actions = evaluateLifecycle(parseLifecyclePolicy(preview.policyText), await this.images(repositoryId), this.now());
     } catch (err) {
       if (!isDomainError(err, 'InvalidParameter')) throw err; // the store failed: the job is retried
-      await this.deps.ecr.finishLifecyclePreview(repositoryId, createdAt, 'FAILED', '[]');
+      await this.deps.ecr.finishLifecyclePreview(repositoryId, createdAt, 'FAILED', []);
       return;
     }
-    await this.deps.ecr.finishLifecyclePreview(repositoryId, createdAt, 'COMPLETE', JSON.stringify(results));
+    // Sorted in place (digest order suits the store's index) and mapped one at a time as
+    // the store writes them: no second array of every result.
+    actions.sort((a, b) => (a.digest < b.digest ? -1 : 1));
+    await this.deps.ecr.finishLifecyclePreview(repositoryId, createdAt, 'COMPLETE', resultRecords(actions));
   }
 
   async getPreview(caller: EcrCaller, name: string, imageDigests: string[] | undefined, tagStatus: 'TAGGED' | 'UNTAGGED' | 'ANY' | undefined, page: PageRequest<string>): Promise<PreviewView> {
     const repo = await requireRepository(this.deps.ecr, caller, name);
-    const preview = await this.deps.ecr.getLifecyclePreview(repo.id);
-    if (!preview) {
+    // One more than the page, to know whether another follows.
+    const found = await this.deps.ecr.getLifecyclePreviewPage(repo.id, { digests: imageDigests, tagStatus: tagStatus ?? 'ANY' }, { limit: page.limit + 1, after: page.after });
+    if (!found) {
       throw new DomainError('LifecyclePolicyPreviewNotFound', `There is no lifecycle policy preview for the repository with name '${name}' in the registry with id '${caller.accountId}'`);
     }
+    const { preview, summary } = found;
     const head = { registryId: caller.accountId, repositoryName: name, lifecyclePolicyText: preview.policyText, status: preview.status };
-    if (preview.status !== 'COMPLETE') return { ...head, previewResults: [], next: null };
-    let results = (JSON.parse(preview.results) as (Omit<PreviewResult, 'imagePushedAt'> & { imagePushedAt: string })[]).map((r) => ({ ...r, imagePushedAt: new Date(r.imagePushedAt) }));
-    const expiringImageTotalCount = results.filter((r) => r.action.type === 'EXPIRE').length;
-    const transitioning = results.length - expiringImageTotalCount;
-    if (imageDigests) results = results.filter((r) => imageDigests.includes(r.imageDigest));
-    if (tagStatus === 'TAGGED') results = results.filter((r) => r.imageTags.length > 0);
-    if (tagStatus === 'UNTAGGED') results = results.filter((r) => r.imageTags.length === 0);
-    if (page.after !== undefined) results = results.filter((r) => r.imageDigest > page.after!);
-    const paged: PageResult<PreviewResult, string> = pageOf(results.slice(0, page.limit + 1), page.limit, (r) => r.imageDigest);
+    if (preview.status !== 'COMPLETE' || !summary) return { ...head, previewResults: [], next: null };
+    const paged: PageResult<LifecyclePreviewResultRecord, string> = pageOf(found.results, page.limit, (r) => r.digest);
     return {
       ...head,
-      previewResults: paged.items,
+      previewResults: paged.items.map(toPreviewResult),
       // ECR shows the transition counts only when something transitions.
-      summary: { expiringImageTotalCount, ...(transitioning > 0 ? { transitioningImageTotalCounts: [{ targetStorageClass: 'ARCHIVE' as const, imageTotalCount: transitioning }] } : {}) },
+      summary: {
+        expiringImageTotalCount: summary.expiring,
+        ...(summary.transitioning.length > 0 ? { transitioningImageTotalCounts: summary.transitioning.map((t) => ({ targetStorageClass: t.targetStorageClass, imageTotalCount: t.count })) } : {}),
+      },
       next: paged.next,
     };
   }
@@ -243,14 +243,30 @@ export class EcrLifecycle {
   }
 }
 
-function toPreviewResult(action: LifecycleAction): PreviewResult {
+function* resultRecords(actions: LifecycleAction[]): Generator<LifecyclePreviewResultRecord> {
+  for (const action of actions) yield toResultRecord(action);
+}
+
+function toResultRecord(action: LifecycleAction): LifecyclePreviewResultRecord {
   return {
-    imageTags: action.tags,
-    imageDigest: action.digest,
-    imagePushedAt: new Date(action.pushedAt),
-    action: action.type === 'transition' ? { type: 'TRANSITION', targetStorageClass: 'ARCHIVE' } : { type: 'EXPIRE' },
-    appliedRulePriority: action.rulePriority,
+    digest: action.digest,
+    tags: action.tags,
+    pushedAt: action.pushedAt,
+    action: action.type === 'transition' ? 'TRANSITION' : 'EXPIRE',
+    targetStorageClass: action.type === 'transition' ? 'ARCHIVE' : null,
+    rulePriority: action.rulePriority,
     storageClass: action.storageClass === 'archive' ? 'ARCHIVE' : 'STANDARD',
+  };
+}
+
+function toPreviewResult(r: LifecyclePreviewResultRecord): PreviewResult {
+  return {
+    imageTags: r.tags,
+    imageDigest: r.digest,
+    imagePushedAt: new Date(r.pushedAt),
+    action: r.action === 'TRANSITION' ? { type: 'TRANSITION', targetStorageClass: r.targetStorageClass ?? 'ARCHIVE' } : { type: 'EXPIRE' },
+    appliedRulePriority: r.rulePriority,
+    storageClass: r.storageClass,
   };
 }
 

@@ -26,9 +26,11 @@ function op<I, O>(input: S.Shape, handle: (input: I, ctx: OperationContext) => P
 }
 
 /** maxResults and nextToken as a keyset page; `scope` ties the token to the request. */
-function paging<K>(operation: string, scope: string, input: { maxResults?: number; nextToken?: string }) {
-  return { limit: input.maxResults ?? defaultPageSize, after: decodeToken<K>(input.nextToken, operation, scope) };
+function paging<K>(operation: string, scope: string, input: { maxResults?: number; nextToken?: string }, isKey?: (key: unknown) => key is K) {
+  return { limit: input.maxResults ?? defaultPageSize, after: decodeToken<K>(input.nextToken, operation, scope, isKey) };
 }
+
+const isString = (key: unknown): key is string => typeof key === 'string';
 
 function token<K>(operation: string, scope: string, next: K | null): { nextToken?: string } {
   return next === null ? {} : { nextToken: encodeToken(operation, scope, next) };
@@ -216,7 +218,7 @@ export const operations: Record<string, Operation> = {
         i.repositoryName!,
         digests,
         i.filter?.tagStatus as 'TAGGED' | 'UNTAGGED' | 'ANY' | undefined,
-        paging<string>('GetLifecyclePolicyPreview', scope, i),
+        paging('GetLifecyclePolicyPreview', scope, i, isString),
       );
       return { ...result, ...token('GetLifecyclePolicyPreview', scope, next) } as Ecr.GetLifecyclePolicyPreviewResponse;
     },

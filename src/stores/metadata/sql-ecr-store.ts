@@ -14,7 +14,11 @@ import {
   type LayerUploadRecord,
   type LifecycleImageRecord,
   type LifecyclePolicyRecord,
+  type LifecyclePreviewPage,
   type LifecyclePreviewRecord,
+  type LifecyclePreviewResultFilter,
+  type LifecyclePreviewResultRecord,
+  type LifecyclePreviewSummary,
   type RepositorySettings,
   type ResourceTag,
   type TagStatus,
@@ -33,8 +37,22 @@ export interface EcrTables {
   ecr_image_pulls: { repository_id: number; digest: string; pulled_at: number };
   // 0021_lifecycle
   ecr_lifecycle_policies: { repository_id: number; policy_text: string; updated_at: number };
-  ecr_lifecycle_previews: { repository_id: number; policy_text: string; status: string; results: string; created_at: number };
+  ecr_lifecycle_previews: { repository_id: number; policy_text: string; status: string; created_at: number };
+  // 0031_lifecycle_preview_results
+  ecr_lifecycle_preview_results: {
+    repository_id: number;
+    image_digest: string;
+    image_tags: string;
+    image_pushed_at: number;
+    action_type: string;
+    target_storage_class: string | null;
+    applied_rule_priority: number;
+    storage_class: string;
+  };
 }
+
+/** Rows per INSERT of preview results (8 values each, well under both engines' limits). */
+const previewResultBatch = 500;
 
 type Db = Kysely<Database & EcrTables>;
 
@@ -494,36 +512,80 @@ export class SqlEcrStore implements EcrStore {
   }
 
   async beginLifecyclePreview(repositoryId: number, policyText: string, now: number, staleBefore: number): Promise<boolean> {
-    const values = { policy_text: policyText, status: 'IN_PROGRESS', results: '[]', created_at: now };
-    // One statement, so two concurrent starts cannot both win.
-    const row = await this.db
-      .insertInto('ecr_lifecycle_previews')
-      .values({ repository_id: repositoryId, ...values })
-      .onConflict((oc) =>
-        oc
-          .column('repository_id')
-          .doUpdateSet(values)
-          .where((eb) => eb.or([eb('ecr_lifecycle_previews.status', '<>', 'IN_PROGRESS'), eb('ecr_lifecycle_previews.created_at', '<', staleBefore)])),
-      )
-      .returning('repository_id')
-      .executeTakeFirst();
-    return row !== undefined;
+    const values = { policy_text: policyText, status: 'IN_PROGRESS', created_at: now };
+    return transact(this.db, async (trx) => {
+      // One statement decides, so two concurrent starts cannot both win.
+      const row = await trx
+        .insertInto('ecr_lifecycle_previews')
+        .values({ repository_id: repositoryId, ...values })
+        .onConflict((oc) =>
+          oc
+            .column('repository_id')
+            .doUpdateSet(values)
+            .where((eb) => eb.or([eb('ecr_lifecycle_previews.status', '<>', 'IN_PROGRESS'), eb('ecr_lifecycle_previews.created_at', '<', staleBefore)])),
+        )
+        .returning('repository_id')
+        .executeTakeFirst();
+      if (!row) return false;
+      // The replaced preview's results go with it (the new one writes its own when it finishes).
+      await trx.deleteFrom('ecr_lifecycle_preview_results').where('repository_id', '=', repositoryId).execute();
+      return true;
+    });
   }
 
-  async finishLifecyclePreview(repositoryId: number, createdAt: number, status: 'COMPLETE' | 'FAILED', results: string): Promise<boolean> {
-    const result = await this.db
-      .updateTable('ecr_lifecycle_previews')
-      .set({ status, results })
-      .where('repository_id', '=', repositoryId)
-      .where('created_at', '=', createdAt)
-      .where('status', '=', 'IN_PROGRESS')
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
+  async finishLifecyclePreview(repositoryId: number, createdAt: number, status: 'COMPLETE' | 'FAILED', results: Iterable<LifecyclePreviewResultRecord>): Promise<boolean> {
+    return transact(this.db, async (trx) => {
+      // The status first: it takes the preview's row lock (PostgreSQL), so a concurrent
+      // start or finish waits for this transaction, then sees it finished.
+      const result = await trx
+        .updateTable('ecr_lifecycle_previews')
+        .set({ status })
+        .where('repository_id', '=', repositoryId)
+        .where('created_at', '=', createdAt)
+        .where('status', '=', 'IN_PROGRESS')
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0) return false;
+      if (status !== 'COMPLETE') return true;
+      let batch: EcrTables['ecr_lifecycle_preview_results'][] = [];
+      const flush = async () => {
+        if (batch.length > 0) await trx.insertInto('ecr_lifecycle_preview_results').values(batch).execute();
+        batch = [];
+      };
+      for (const r of results) {
+        batch.push({
+          repository_id: repositoryId,
+          image_digest: r.digest,
+          image_tags: JSON.stringify(r.tags),
+          image_pushed_at: r.pushedAt,
+          action_type: r.action,
+          target_storage_class: r.targetStorageClass,
+          applied_rule_priority: r.rulePriority,
+          storage_class: r.storageClass,
+        });
+        if (batch.length === previewResultBatch) await flush();
+      }
+      await flush();
+      return true;
+    });
   }
 
   async getLifecyclePreview(repositoryId: number): Promise<LifecyclePreviewRecord | null> {
-    const row = await this.db.selectFrom('ecr_lifecycle_previews').selectAll().where('repository_id', '=', repositoryId).executeTakeFirst();
-    return row ? { policyText: row.policy_text, status: row.status as LifecyclePreviewRecord['status'], results: row.results, createdAt: row.created_at } : null;
+    return readPreview(this.db, repositoryId);
+  }
+
+  async getLifecyclePreviewPage(repositoryId: number, filter: LifecyclePreviewResultFilter, page: KeysetPage<string>): Promise<LifecyclePreviewPage | null> {
+    // One snapshot for the preview, its page and its counts: on PostgreSQL a repeatable-read
+    // transaction; on SQLite the transaction holds the one connection, so no write between.
+    return this.db
+      .transaction()
+      .setIsolationLevel('repeatable read')
+      .setAccessMode('read only')
+      .execute(async (trx) => {
+        const preview = await readPreview(trx, repositoryId);
+        if (!preview) return null;
+        if (preview.status !== 'COMPLETE') return { preview, results: [], summary: null };
+        return { preview, results: await previewResults(trx, repositoryId, filter, page), summary: await previewSummary(trx, repositoryId) };
+      });
   }
 
   // ---- layer uploads and pulls ----
@@ -582,4 +644,45 @@ function chunks<T>(items: T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
+}
+
+async function readPreview(db: Db | Transaction<Database & EcrTables>, repositoryId: number): Promise<LifecyclePreviewRecord | null> {
+  const row = await db.selectFrom('ecr_lifecycle_previews').select(['policy_text', 'status', 'created_at']).where('repository_id', '=', repositoryId).executeTakeFirst();
+  return row ? { policyText: row.policy_text, status: row.status as LifecyclePreviewRecord['status'], createdAt: row.created_at } : null;
+}
+
+async function previewResults(trx: Transaction<Database & EcrTables>, repositoryId: number, filter: LifecyclePreviewResultFilter, page: KeysetPage<string>): Promise<LifecyclePreviewResultRecord[]> {
+  if (filter.digests?.length === 0) return [];
+  let q = trx.selectFrom('ecr_lifecycle_preview_results').selectAll().where('repository_id', '=', repositoryId);
+  if (filter.digests) q = q.where('image_digest', 'in', filter.digests);
+  // The store writes the tags itself: an untagged image's are exactly '[]'.
+  if (filter.tagStatus === 'TAGGED') q = q.where('image_tags', '<>', '[]');
+  if (filter.tagStatus === 'UNTAGGED') q = q.where('image_tags', '=', '[]');
+  if (page.after !== undefined) q = q.where('image_digest', '>', page.after);
+  const rows = await q.orderBy('image_digest').limit(page.limit).execute();
+  return rows.map((r) => ({
+    digest: r.image_digest,
+    tags: JSON.parse(r.image_tags) as string[],
+    pushedAt: r.image_pushed_at,
+    action: r.action_type as LifecyclePreviewResultRecord['action'],
+    targetStorageClass: r.target_storage_class as LifecyclePreviewResultRecord['targetStorageClass'],
+    rulePriority: r.applied_rule_priority,
+    storageClass: r.storage_class as LifecyclePreviewResultRecord['storageClass'],
+  }));
+}
+
+async function previewSummary(trx: Transaction<Database & EcrTables>, repositoryId: number): Promise<LifecyclePreviewSummary> {
+  const rows = await trx
+    .selectFrom('ecr_lifecycle_preview_results')
+    .select(['action_type', 'target_storage_class', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('repository_id', '=', repositoryId)
+    .groupBy(['action_type', 'target_storage_class'])
+    .orderBy('target_storage_class')
+    .execute();
+  const summary: LifecyclePreviewSummary = { expiring: 0, transitioning: [] };
+  for (const r of rows) {
+    if (r.action_type === 'EXPIRE') summary.expiring += Number(r.n);
+    else summary.transitioning.push({ targetStorageClass: r.target_storage_class as 'ARCHIVE', count: Number(r.n) });
+  }
+  return summary;
 }
