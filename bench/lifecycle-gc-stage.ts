@@ -44,7 +44,7 @@ export async function lifecycleGcStage(quick: boolean): Promise<number> {
   for (const f of figures) {
     const { bench, ms, peakRssMiB, peakHeapMiB, heapGrowthMiB, ...details } = f;
     const what = Object.entries(details).map(([k, v]) => `${k} ${typeof v === 'number' && !Number.isInteger(v) ? formatNumber(v) : String(v)}`).join(', ');
-    console.log(`  ${bench.padEnd(31)} ${formatNumber(ms / 1000).padStart(7)} s   peak RSS ${formatNumber(peakRssMiB)} MiB, heap peak ${formatNumber(peakHeapMiB)} MiB (+${formatNumber(heapGrowthMiB)})   ${what}`);
+    console.log(`  ${bench.padEnd(36)} ${formatNumber(ms / 1000).padStart(7)} s   peak RSS ${formatNumber(peakRssMiB)} MiB, heap peak ${formatNumber(peakHeapMiB)} MiB (+${formatNumber(heapGrowthMiB)})   ${what}`);
   }
   console.log('  (peak RSS is the child process\'s high-water mark so far, setup included; see BENCHMARKS.md)');
   return 0;
