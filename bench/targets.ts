@@ -56,7 +56,7 @@ export async function startBerth(): Promise<Target> {
     });
   }).catch((err: unknown) => abandon(child, dataDir, err));
   child.removeAllListeners('exit');
-  return makeTarget('Berth', url, child, dataDir, output, 'yes: fsync of the file, atomic rename, fsync of the folder; SQLite synchronous=FULL');
+  return makeTarget('Berth', url, child, dataDir, output, 'yes: fsync of the file, atomic rename, fsync of the folder; SQLite commit with its WAL fsynced');
 }
 
 /** Extra node flags for the Berth child, e.g. BENCH_BERTH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */

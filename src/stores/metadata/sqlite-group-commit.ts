@@ -18,7 +18,8 @@ import { sql, type Kysely, type SqliteDatabase, type SqliteStatement, type Trans
  * With the WAL (the store's default), that outer transaction runs at `synchronous=NORMAL`:
  * its COMMIT writes the WAL but does not fsync it. The fsync (fdatasync of the WAL file)
  * then runs on libuv's thread pool, off the event loop, and the group's transactions are
- * durable once it returns; groups that commit while one runs share the next. A
+ * durable once it returns. While it runs, the next group stays open and gathers what
+ * arrives, and commits when it returns: one COMMIT and one fsync for all of it. A
  * transaction's caller must not report success before that: store code runs transactions
  * through `transact()` below, which waits for it. SQLite stays consistent at NORMAL (WAL
  * frames are checksummed; a checkpoint syncs the WAL before copying it), so what the extra
@@ -105,12 +106,18 @@ export class SqliteGroupCommit {
     return this.lastJoined;
   }
 
-  /** Commits the open group now (called on close, and before a write outside a transaction). */
-  flush(): void {
+  /**
+   * Commits the open group: now when forced (on close, and before a write outside a
+   * transaction); otherwise (at the check phase) only when no WAL fsync is running. While
+   * one runs the group keeps gathering transactions, and commits when it returns, so one
+   * COMMIT and one fsync serve everything that arrived meanwhile.
+   */
+  flush(force = true): void {
     // Never while a transaction holds its savepoint (one that awaits something else, across
     // a loop turn): COMMIT would publish its half-done work. Its commit or rollback
     // schedules the flush again.
     if (!this.open || this.inTransaction) return;
+    if (!force && this.syncing) return;
     const group = this.group!;
     this.open = false;
     this.group = null;
@@ -183,33 +190,37 @@ export class SqliteGroupCommit {
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
-      this.flush();
+      this.flush(false);
     });
   }
 
   /**
    * Makes the group durable with an fdatasync of the WAL on the thread pool. One runs at a
-   * time; the groups that commit meanwhile wait for the next one, which covers them all.
+   * time; a group forced to commit meanwhile waits for the next one.
    */
   private syncWal(group: Group): void {
     this.awaitingSync.push(group);
     if (this.syncing) return;
     this.syncing = true;
-    void (async () => {
-      while (this.awaitingSync.length > 0) {
-        const batch = this.awaitingSync;
-        this.awaitingSync = [];
-        try {
-          await this.fdatasyncWal();
-          this.stats.walSyncs += 1;
-          for (const g of batch) g.resolve();
-        } catch (err) {
-          for (const g of batch) g.reject(err as Error);
-        }
+    void this.runSyncs();
+  }
+
+  private async runSyncs(): Promise<void> {
+    while (this.awaitingSync.length > 0) {
+      const batch = this.awaitingSync;
+      this.awaitingSync = [];
+      try {
+        await this.fdatasyncWal();
+        this.stats.walSyncs += 1;
+        for (const g of batch) g.resolve();
+      } catch (err) {
+        for (const g of batch) g.reject(err as Error);
       }
-      this.syncing = false;
-      if (this.closed) await this.closeWal();
-    })();
+    }
+    this.syncing = false;
+    if (this.closed) await this.closeWal();
+    // The group that gathered while the disk was busy commits now.
+    else this.flush(false);
   }
 
   private async fdatasyncWal(): Promise<void> {
