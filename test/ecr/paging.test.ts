@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { CreateRepositoryCommand, DescribeImagesCommand, ListImagesCommand, type DescribeImagesCommandInput } from '@aws-sdk/client-ecr';
+import { CreateRepositoryCommand, DescribeImagesCommand, DescribeRepositoriesCommand, ListImageReferrersCommand, ListImagesCommand, type DescribeImagesCommandInput } from '@aws-sdk/client-ecr';
 import { requirePostgres } from '../helpers/postgres.js';
 import { imageManifest, prepareImage, putManifestV2, rejectsWith, startEcr, type EcrTestServer } from './helpers.js';
 
@@ -68,6 +68,25 @@ for (const backend of ['sqlite', 'postgres'] as const) {
         server.client.send(new DescribeImagesCommand({ repositoryName: repo, nextToken: first.nextToken, filter: { tagStatus: 'UNTAGGED' } })),
         'InvalidParameterException',
       );
+      // Tokens are not signed: one forged with the right operation and scope but a key of the
+      // wrong shape is refused as a bad parameter, never passed to the store (it was a 500).
+      const forge = (o: string, sc: string, k: unknown) => Buffer.from(JSON.stringify({ o, s: sc, k })).toString('base64url');
+      const scope = `${repo}|ANY|ACTIVE`;
+      for (const key of [{ digest: 1 }, ['x'], 7, true, null]) {
+        await rejectsWith(server.client.send(new DescribeImagesCommand({ repositoryName: repo, nextToken: forge('DescribeImages', scope, key) })), 'InvalidParameterException', /nextToken/);
+      }
+      for (const key of ['sha256:x', { digest: 'sha256:x', tag: 5 }, { tag: 'a' }, 7]) {
+        await rejectsWith(server.client.send(new ListImagesCommand({ repositoryName: repo, nextToken: forge('ListImages', scope, key) })), 'InvalidParameterException', /nextToken/);
+      }
+      await rejectsWith(server.client.send(new DescribeRepositoriesCommand({ nextToken: forge('DescribeRepositories', '', { name: 'x' }) })), 'InvalidParameterException', /nextToken/);
+      await rejectsWith(
+        server.client.send(new ListImageReferrersCommand({ repositoryName: repo, subjectId: { imageDigest: byDefault.digests[0]! }, nextToken: forge('ListImageReferrers', `${repo}|${byDefault.digests[0]}||ACTIVE`, -5) })),
+        'InvalidParameterException',
+        /nextToken/,
+      );
+      // A forged key of the right shape is just a position.
+      const fromForged = await server.client.send(new DescribeImagesCommand({ repositoryName: repo, maxResults: 5, nextToken: forge('DescribeImages', scope, 'sha256:8') }));
+      assert.ok(fromForged.imageDetails!.every((d) => d.imageDigest! > 'sha256:8'));
       await rejectsWith(server.client.send(new DescribeImagesCommand({ repositoryName: repo, maxResults: 1001 })), 'ValidationException', /1000/);
       await rejectsWith(server.client.send(new ListImagesCommand({ repositoryName: repo, maxResults: 0 })), 'ValidationException');
     } finally {

@@ -25,12 +25,18 @@ function op<I, O>(input: S.Shape, handle: (input: I, ctx: OperationContext) => P
   return { input, handle };
 }
 
-/** maxResults and nextToken as a keyset page; `scope` ties the token to the request. */
-function paging<K>(operation: string, scope: string, input: { maxResults?: number; nextToken?: string }, isKey?: (key: unknown) => key is K) {
+/**
+ * maxResults and nextToken as a keyset page; `scope` ties the token to the request, and
+ * `isKey` checks the key's shape (tokens are not signed: a forged key must not reach SQL).
+ */
+function paging<K>(operation: string, scope: string, input: { maxResults?: number; nextToken?: string }, isKey: (key: unknown) => key is K) {
   return { limit: input.maxResults ?? defaultPageSize, after: decodeToken<K>(input.nextToken, operation, scope, isKey) };
 }
 
 const isString = (key: unknown): key is string => typeof key === 'string';
+const isOffset = (key: unknown): key is number => Number.isSafeInteger(key) && (key as number) >= 0;
+const isImageId = (key: unknown): key is ImageIdRecord =>
+  typeof key === 'object' && key !== null && typeof (key as ImageIdRecord).digest === 'string' && ((key as ImageIdRecord).tag === null || typeof (key as ImageIdRecord).tag === 'string');
 
 function token<K>(operation: string, scope: string, next: K | null): { nextToken?: string } {
   return next === null ? {} : { nextToken: encodeToken(operation, scope, next) };
@@ -77,7 +83,7 @@ export const operations: Record<string, Operation> = {
     S.struct({ registryId: S.registryId, repositoryNames: S.list(S.repositoryName, 1, 100), maxResults: S.maxResults, nextToken: S.nextToken }),
     async (i, c) => {
       if (i.repositoryNames) notWithIds('repositoryNames', i);
-      const page = paging<string>('DescribeRepositories', '', i);
+      const page = paging('DescribeRepositories', '', i, isString);
       const result = await c.ecr.repositories.describe(c.caller, i.repositoryNames, page);
       return { repositories: result.items, ...token('DescribeRepositories', '', result.next) };
     },
@@ -114,7 +120,7 @@ export const operations: Record<string, Operation> = {
       // ECR lists ACTIVE images unless the filter asks for others.
       const imageStatus = (i.filter?.imageStatus ?? 'ACTIVE') as ImageStatusFilter;
       const scope = `${i.repositoryName}|${tagStatus}|${imageStatus}`;
-      const result = await c.ecr.images.describe(c.caller, i.repositoryName!, i.imageIds, tagStatus, paging<string>('DescribeImages', scope, i), imageStatus);
+      const result = await c.ecr.images.describe(c.caller, i.repositoryName!, i.imageIds, tagStatus, paging('DescribeImages', scope, i, isString), imageStatus);
       return { imageDetails: result.items, ...token('DescribeImages', scope, result.next) };
     },
   ),
@@ -124,7 +130,7 @@ export const operations: Record<string, Operation> = {
       const tagStatus = (i.filter?.tagStatus ?? 'ANY') as TagStatus;
       const imageStatus = (i.filter?.imageStatus ?? 'ACTIVE') as ImageStatusFilter;
       const scope = `${i.repositoryName}|${tagStatus}|${imageStatus}`;
-      const result = await c.ecr.images.list(c.caller, i.repositoryName!, tagStatus, paging<ImageIdRecord>('ListImages', scope, i), imageStatus);
+      const result = await c.ecr.images.list(c.caller, i.repositoryName!, tagStatus, paging('ListImages', scope, i, isImageId), imageStatus);
       return { imageIds: result.items, ...token('ListImages', scope, result.next) };
     },
   ),
@@ -162,7 +168,7 @@ export const operations: Record<string, Operation> = {
     async (i, c) => {
       const artifactStatus = (i.filter?.artifactStatus ?? 'ACTIVE') as ImageStatusFilter;
       const scope = `${i.repositoryName}|${i.subjectId!.imageDigest}|${(i.filter?.artifactTypes ?? []).join(',')}|${artifactStatus}`;
-      const result = await c.ecr.images.referrers(c.caller, i.repositoryName!, i.subjectId!.imageDigest!, i.filter?.artifactTypes, paging<number>('ListImageReferrers', scope, i), artifactStatus);
+      const result = await c.ecr.images.referrers(c.caller, i.repositoryName!, i.subjectId!.imageDigest!, i.filter?.artifactTypes, paging('ListImageReferrers', scope, i, isOffset), artifactStatus);
       return { referrers: result.items, ...token('ListImageReferrers', scope, result.next) };
     },
   ),
@@ -264,7 +270,7 @@ export const operations: Record<string, Operation> = {
     S.struct({ prefixes: S.list(S.templatePrefix, 1, 100), nextToken: S.nextToken, maxResults: S.maxResults }),
     async (i, c) => {
       if (i.prefixes) notWithIds('prefixes', i);
-      const result = await c.ecr.templates.describe(c.caller, i.prefixes, paging<string>('DescribeRepositoryCreationTemplates', '', i));
+      const result = await c.ecr.templates.describe(c.caller, i.prefixes, paging('DescribeRepositoryCreationTemplates', '', i, isString));
       return {
         registryId: c.caller.accountId,
         repositoryCreationTemplates: result.items as Ecr.RepositoryCreationTemplate[],
