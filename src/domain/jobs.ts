@@ -97,10 +97,17 @@ export class JobRunner implements JobQueue {
   }
 
   /** Looks for due jobs after `delayMs` instead of waiting for the next poll; no-op unless started. */
-  wake(delayMs = 0): void {
+  wake(delayMs = 0, rearms = 3): void {
     if (!this.started || this.abort.signal.aborted) return;
+    const target = this.now() + delayMs;
     const timer = setTimeout(() => {
       this.wakeTimers.delete(timer);
+      // libuv times a timer from the loop's cached clock, which trails the real one by
+      // however long the current loop turn has run: the timer can fire a few ms before
+      // `target`, when a claim would not see the job as due yet, and the next poll may be
+      // minutes away. Wait out the rest (a few times at most: the clock may be a test's).
+      const early = target - this.now();
+      if (early > 0 && rearms > 0) return this.wake(early, rearms - 1);
       if (this.running) this.again = true;
       else this.tick();
     }, delayMs).unref();

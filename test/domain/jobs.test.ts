@@ -152,6 +152,30 @@ describe('job runner wake-ups', () => {
     }
   });
 
+  test('a wake-up timer that fires before the job is due by the runner\'s clock waits out the rest', { timeout: 20_000 }, async () => {
+    // libuv's timers run on the loop's cached clock, which can trail Date.now() by a busy
+    // loop turn; here the runner's clock trails the timer on purpose, by a whole wake-up.
+    const { meta, cleanup } = await sqliteStore();
+    let now = 1_000_000;
+    const runner = new JobRunner({ meta, clock: () => now, pollMs: 600_000 });
+    const keepAlive = setInterval(() => {}, 1_000);
+    try {
+      let ran = 0;
+      runner.register('later', async () => void ran++);
+      runner.start();
+      await runner.enqueue('later', null, now + 100);
+      await new Promise((resolve) => setTimeout(resolve, 150)); // the first timer has fired
+      assert.equal(ran, 0, 'not run before its time by the runner\'s clock');
+      now += 100; // now it is due: the timer set for the rest finds it
+      for (const deadline = Date.now() + 5_000; ran === 0 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(ran, 1, 'ran once due, without waiting for the ten-minute poll');
+    } finally {
+      clearInterval(keepAlive);
+      await runner.stop();
+      await cleanup();
+    }
+  });
+
   test('enqueue on a runner that is not started only stores the job (drain runs it)', async () => {
     const { meta, cleanup } = await sqliteStore();
     try {
