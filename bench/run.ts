@@ -7,7 +7,8 @@
 //   BENCH_DISTRIBUTION_BIN     the Distribution binary (default: docker-registry on PATH)
 //   BENCH_BERTH_NODE_FLAGS     extra node flags for the Berth process (e.g. --cpu-prof)
 //   BENCH_SETTLE_MS            sync, then rest this long before each registry's turn at a
-//                              workload that writes a lot (default 5000 in a full run, 0 quick)
+//                              workload that writes a lot, or that follows one (default 5000
+//                              in a full run, 0 quick)
 //   BENCH_ONLY=a,b             only these workloads (push, chunked, paced, pull, manifest-push,
 //                              manifest-get, head, skopeo); what they need still runs, unreported;
 //                              lifecycle-gc: the last stage (lifecycle and GC at scale), alone
@@ -80,12 +81,13 @@ function hasCommand(command: string): string | null {
 class RoundError extends Error {}
 
 /**
- * Before each registry's turn at a workload that writes a lot, flush the page cache and let
- * the disk rest, so the one that goes second does not inherit the first one's writeback.
+ * Before each registry's turn at a workload that writes a lot, or that comes right after
+ * the pushes (the pull), flush the page cache and let the disk rest, so that neither
+ * registry is measured while the kernel still writes back what the other one wrote.
  */
 const settleMs = Number(process.env.BENCH_SETTLE_MS ?? (quick ? 0 : 5000));
 if (!Number.isInteger(settleMs) || settleMs < 0 || settleMs > 600_000) throw new Error(`BENCH_SETTLE_MS must be a whole number of milliseconds from 0 to 600000, not ${process.env.BENCH_SETTLE_MS}`);
-const diskHeavy = new Set<string>(['push', 'chunked', 'paced', 'skopeo']);
+const diskHeavy = new Set<string>(['push', 'chunked', 'paced', 'pull', 'skopeo']);
 async function settle(): Promise<void> {
   spawnSync('sync');
   await new Promise((resolve) => setTimeout(resolve, settleMs));
