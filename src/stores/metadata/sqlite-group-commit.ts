@@ -145,7 +145,12 @@ export class SqliteGroupCommit {
     if (!this.open) {
       // The level can only change outside a transaction: the group's COMMIT will not fsync.
       this.setNormal?.run();
-      this.database.exec('BEGIN');
+      try {
+        this.database.exec('BEGIN');
+      } catch (err) {
+        this.setConfigured?.run(); // writes outside a group stay at the connection's own level
+        throw err;
+      }
       this.open = true;
       this.group = newGroup();
     }
