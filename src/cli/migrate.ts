@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { ConfigError, metadataFromString, parseConfig, storageFromString } from '../config/config.js';
 import { formatBytes, migrateRegistry, type MigrationSummary } from '../domain/ops/migrate.js';
 import type { BlobStore } from '../stores/blob-store.js';
@@ -52,6 +52,10 @@ export async function runMigrate(flags: MigrateFlags, out: (line: string) => voi
       `done: ${b.copied} blobs copied (${formatBytes(b.bytesCopied)}), ${b.present} already there, ${b.failed.length} failed; ` +
         `${Object.values(summary.rows).reduce((a, n) => a + n, 0)} metadata rows`,
     );
+    if ((summary.rows.iam_access_keys ?? 0) + (summary.rows.iam_sessions ?? 0) > 0) {
+      const keyFile = from.metadata.kind === 'sqlite' ? ` (the embedded default's is ${join(dirname(resolve(from.metadata.path!)), 'server.key')})` : '';
+      out(`access keys: their secrets are sealed under the source's server key; start the target's nodes with that key as serverKey / BERTH_SERVER_KEY${keyFile}`);
+    }
     return summary;
   } finally {
     for (const store of opened.reverse()) await store.close().catch(() => {});

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { GetDownloadUrlForLayerCommand, GetRepositoryPolicyCommand, SetRepositoryPolicyCommand } from '@aws-sdk/client-ecr';
-import { startEcr } from '../ecr/helpers.js';
+import { GetDownloadUrlForLayerCommand, GetLifecyclePolicyCommand, GetRepositoryPolicyCommand, PutLifecyclePolicyCommand, SetRepositoryPolicyCommand } from '@aws-sdk/client-ecr';
+import { CreateAccessKeyCommand, CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { credentials, startEcr } from '../ecr/helpers.js';
 import { cliPath } from '../helpers/berth-process.js';
 import { createTestDatabase, requirePostgres } from '../helpers/postgres.js';
 import { run } from '../helpers/process.js';
@@ -58,7 +60,15 @@ test('berth migrate copies SQLite + folder to PostgreSQL + S3, verifying digests
   const policyText = JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'pull', Effect: 'Allow', Principal: '*', Action: ['ecr:BatchGetImage'] }] });
   await source.client.send(new SetRepositoryPolicyCommand({ repositoryName: 'team/api', policyText }));
   const { downloadUrl } = await source.client.send(new GetDownloadUrlForLayerCommand({ repositoryName: 'team/api', layerDigest: sha256(images[0]!.blobs[0]!) }));
+  const lifecycleText = JSON.stringify({ rules: [{ rulePriority: 1, selection: { tagStatus: 'untagged', countType: 'sinceImagePushed', countUnit: 'days', countNumber: 14 }, action: { type: 'expire' } }] });
+  await source.client.send(new PutLifecyclePolicyCommand({ repositoryName: 'team/api', lifecyclePolicyText: lifecycleText }));
+  // A CI user with an access key: after the move it must still sign in.
+  const iam = new IAMClient({ endpoint: source.url, region: 'us-east-1', credentials: { ...credentials }, maxAttempts: 1 });
+  await iam.send(new CreateUserCommand({ UserName: 'ci' }));
+  const ciKey = (await iam.send(new CreateAccessKeyCommand({ UserName: 'ci' }))).AccessKey!;
+  iam.destroy();
   await source.stop();
+  const sourceServerKey = (await readFile(join(dataDir, 'server.key'), 'utf8')).trim();
 
   // A corrupt blob in the source folder: its bytes do not hash to its name.
   const corrupt = sha256('what the file should hold');
@@ -85,12 +95,16 @@ test('berth migrate copies SQLite + folder to PostgreSQL + S3, verifying digests
   const second = await migrate();
   assert.equal(second.code, 0, `${second.stdout}\n${second.stderr}`);
   assert.match(second.stdout, /done: 0 blobs copied .* 4 already there, 0 failed/, 'the second run resumes: nothing copied twice');
+  assert.match(second.stdout, /metadata: iam_access_keys: 2 rows/, 'the bootstrap admin\'s key and the CI user\'s');
+  assert.match(second.stdout, /metadata: ecr_lifecycle_policies: 1 rows/);
+  assert.match(second.stdout, new RegExp(`sealed under the source's server key; .*${join(dataDir, 'server.key')}`));
 
   // A server on the target serves what the source did.
   Object.assign(process.env, { AWS_ACCESS_KEY_ID: env.accessKeyId, AWS_SECRET_ACCESS_KEY: env.secretAccessKey });
   const target = await startEcr({
     metadata: { kind: 'postgres', url: database.url },
     storage: { kind: 's3', bucket: testBucket, prefix, endpoint: env.endpoint, region: env.region, checksums: env.checksums },
+    serverKey: sourceServerKey,
   });
   cleanups.push(() => target.stop());
   for (const image of images) {
@@ -103,6 +117,13 @@ test('berth migrate copies SQLite + folder to PostgreSQL + S3, verifying digests
       assert.equal(sha256(Buffer.from(await pulled.arrayBuffer())), sha256(blob));
     }
   }
+  // Users, their keys and lifecycle policies moved too.
+  const sts = new STSClient({ endpoint: target.url, region: 'us-east-1', credentials: { accessKeyId: ciKey.AccessKeyId!, secretAccessKey: ciKey.SecretAccessKey! }, maxAttempts: 1 });
+  const caller = await sts.send(new GetCallerIdentityCommand({}));
+  sts.destroy();
+  assert.match(caller.Arn!, /:user\/ci$/, 'the CI user signs in on the target with the key made on the source');
+  const lifecycle = await target.client.send(new GetLifecyclePolicyCommand({ repositoryName: 'team/api' }));
+  assert.deepEqual(JSON.parse(lifecycle.lifecyclePolicyText!), JSON.parse(lifecycleText));
   const corruptOnTarget = await fetch(`${target.url}/v2/team/api/blobs/${corrupt}`);
   assert.equal(corruptOnTarget.status, 404);
   const policy = await target.client.send(new GetRepositoryPolicyCommand({ repositoryName: 'team/api' }));
@@ -134,6 +155,15 @@ test('berth migrate between two embedded registries refuses a target that holds 
   const refused = await run(process.execPath, args(dirs.target));
   assert.equal(refused.code, 1, refused.stdout + refused.stderr);
   assert.match(refused.stderr, /holds repository 000000000000\/other\/thing under id 1, where the source has 000000000000\/source\/app: migrate into an empty database/);
+
+  // A target whose node has started once (and made its own admin user) but holds no
+  // repository: refused too, naming the clash, before anything is copied.
+  const started = join(root, 'started');
+  const node = await startEcr({ dataDir: started });
+  await node.stop();
+  const refusedIam = await run(process.execPath, args(started));
+  assert.equal(refusedIam.code, 1, refusedIam.stdout + refusedIam.stderr);
+  assert.match(refusedIam.stderr, /already has an IAM user named \S+ in account 000000000000 .*migrate into an empty database, before starting the target's nodes/);
 
   // Into a fresh folder (SQLite + folder to SQLite + folder) it works, and again.
   const fresh = join(root, 'fresh');

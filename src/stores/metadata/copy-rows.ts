@@ -7,7 +7,9 @@ import type { SqlMetadataStore } from './sql-metadata-store.js';
 // copy resumes and a second run picks up what changed meanwhile.
 //
 // Not copied: uploads in progress (their staged bytes are not migrated), ECR layer-upload
-// bookkeeping that hangs off them, and background jobs (each node schedules its own).
+// bookkeeping that hangs off them, background jobs (each node schedules its own) and
+// lifecycle policy previews (transient results: start a new one). Access-key and session
+// secrets are copied sealed as they are: the target's nodes need the source's server key.
 
 interface TableSpec {
   name: string;
@@ -16,6 +18,14 @@ interface TableSpec {
 }
 
 export const copiedTables: readonly TableSpec[] = [
+  { name: 'accounts', key: ['id'] },
+  { name: 'iam_users', key: ['user_id'] },
+  { name: 'iam_roles', key: ['role_id'] },
+  { name: 'iam_access_keys', key: ['access_key_id'] },
+  { name: 'iam_sessions', key: ['access_key_id'] },
+  { name: 'iam_managed_policies', key: ['policy_id'] },
+  { name: 'iam_inline_policies', key: ['owner_id', 'name'] },
+  { name: 'iam_policy_attachments', key: ['owner_id', 'policy_arn'] },
   { name: 'repositories', key: ['id'] },
   { name: 'blobs', key: ['digest'] },
   { name: 'repository_blobs', key: ['repository_id', 'digest'] },
@@ -28,6 +38,7 @@ export const copiedTables: readonly TableSpec[] = [
   { name: 'ecr_registry_policies', key: ['registry_id'] },
   { name: 'ecr_account_settings', key: ['registry_id', 'name'] },
   { name: 'ecr_creation_templates', key: ['registry_id', 'prefix'] },
+  { name: 'ecr_lifecycle_policies', key: ['repository_id'] },
   { name: 'ecr_image_pulls', key: ['repository_id', 'digest'] },
   { name: 'shared_secrets', key: ['name'] },
 ];
@@ -51,6 +62,7 @@ export async function copyMetadataRows(
   const from = source.db as unknown as Kysely<any>;
   const to = target.db as unknown as Kysely<any>;
   await checkRepositoryIds(from, to);
+  await checkIdentityNames(from, to);
   const counts: Record<string, number> = {};
   for (const table of copiedTables) {
     let rows = 0;
@@ -94,6 +106,28 @@ async function checkRepositoryIds(from: Kysely<any>, to: Kysely<any>): Promise<v
     const there = existing.get(Number(row.id));
     if (there !== undefined && there !== `${row.registry_id}/${row.name}`) {
       throw new MetadataCopyConflict(`the target database holds repository ${there} under id ${row.id}, where the source has ${row.registry_id}/${row.name}: migrate into an empty database`);
+    }
+  }
+}
+
+/**
+ * A target whose nodes already started (and made their own admin user, say) holds users or
+ * roles with the source's names under other ids: copying would break IAM's unique names.
+ */
+async function checkIdentityNames(from: Kysely<any>, to: Kysely<any>): Promise<void> {
+  for (const [table, id, what] of [['iam_users', 'user_id', 'user'], ['iam_roles', 'role_id', 'role']] as const) {
+    const existing = new Map<string, string>();
+    for (const row of (await to.selectFrom(table).select([id, 'account_id', 'name', 'name_key']).execute()) as Record<string, string>[]) {
+      existing.set(`${row.account_id}/${row.name_key}`, row[id]!);
+    }
+    if (existing.size === 0) continue;
+    for (const row of (await from.selectFrom(table).select([id, 'account_id', 'name', 'name_key']).execute()) as Record<string, string>[]) {
+      const there = existing.get(`${row.account_id}/${row.name_key}`);
+      if (there !== undefined && there !== row[id]) {
+        throw new MetadataCopyConflict(
+          `the target database already has an IAM ${what} named ${row.name} in account ${row.account_id} (a node on it has started?): migrate into an empty database, before starting the target's nodes`,
+        );
+      }
     }
   }
 }
