@@ -1,5 +1,5 @@
 import type SQLite from 'better-sqlite3';
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { sql, type Kysely, type SqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
 
 /**
@@ -229,22 +229,10 @@ export class SqliteGroupCommit {
   }
 
   private async fdatasyncWal(): Promise<void> {
-    const path = this.walPath!;
-    // The WAL is the same file for the life of this connection unless another process
-    // closing the last other connection checkpointed and deleted it; its frames are then in
-    // the (synced) database file. Follow the file by its inode.
-    if (this.wal) {
-      const [held, current] = await Promise.all([this.wal.stat(), stat(path).catch(() => null)]);
-      if (!current || current.ino !== held.ino || current.dev !== held.dev) await this.closeWal();
-    }
-    if (!this.wal) {
-      try {
-        this.wal = await open(path, 'r');
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // checkpointed and removed: nothing left to sync
-        throw err;
-      }
-    }
+    // Opened once and kept: SQLite deletes the WAL only when the last connection to the
+    // database closes, and this one stays open until close(), so the file is the same one
+    // for as long as there are commits to sync.
+    if (!this.wal) this.wal = await open(this.walPath!, 'r');
     await this.wal.datasync();
   }
 
