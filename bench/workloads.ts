@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { BodyWriter, Client } from './http.js';
 import { closedLoop, pool, RequestFailed } from './http.js';
+import { LeanGetConnection } from './lean-get.js';
 import { SyntheticBlob, smallBlob, BLOCK } from './data.js';
 import { mbPerSecond, median, quantile } from './stats.js';
 import type { Target } from './targets.js';
@@ -90,14 +91,25 @@ export async function blobPush(target: Target, repo: string, blobs: SyntheticBlo
 }
 
 export async function blobPull(target: Target, repo: string, blobs: SyntheticBlob[], sizes: Sizes): Promise<number> {
-  const t0 = performance.now();
-  await pool(blobs.length * sizes.pullPasses, sizes.blobConcurrency, async (i) => {
-    const blob = blobs[i % blobs.length]!;
-    const res = await target.client.request('GET', `/v2/${repo}/blobs/${blob.digest()}`, { expect: [200] });
-    if (res.bytes !== blob.size) throw new RequestFailed(`GET ${repo} blob: ${res.bytes} bytes, expected ${blob.size}`);
-    checkDigest(blob.digest(), res.headers['docker-content-digest'], `GET ${repo} blob`);
-  });
-  return mbPerSecond(sizes.pullPasses * blobs.length * blobs[0]!.size, performance.now() - t0);
+  // One lean keep-alive connection per concurrent puller (see lean-get.ts for why not node's http).
+  const connections = Array.from({ length: sizes.blobConcurrency }, () => new LeanGetConnection(target.client.host, target.client.port));
+  let next = 0;
+  try {
+    const t0 = performance.now();
+    await pool(sizes.blobConcurrency, sizes.blobConcurrency, async (worker) => {
+      const connection = connections[worker]!;
+      for (let i = next++; i < blobs.length * sizes.pullPasses; i = next++) {
+        const blob = blobs[i % blobs.length]!;
+        const res = await connection.get(`/v2/${repo}/blobs/${blob.digest()}`);
+        if (res.status !== 200) throw new RequestFailed(`GET ${repo} blob: HTTP ${res.status}, expected 200`);
+        if (res.bytes !== blob.size) throw new RequestFailed(`GET ${repo} blob: ${res.bytes} bytes, expected ${blob.size}`);
+        checkDigest(blob.digest(), res.headers['docker-content-digest'], `GET ${repo} blob`);
+      }
+    });
+    return mbPerSecond(sizes.pullPasses * blobs.length * blobs[0]!.size, performance.now() - t0);
+  } finally {
+    for (const connection of connections) connection.close();
+  }
 }
 
 /**
