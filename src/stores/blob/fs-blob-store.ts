@@ -157,7 +157,7 @@ export class FsBlobStore implements BlobStore {
 }
 
 /**
- * Bytes [start, end) of an open file, read 1 MiB at a time, one chunk ahead of the consumer.
+ * Bytes [start, end) of an open file, read READ_CHUNK at a time, one chunk ahead of the consumer.
  * Leaner than fs.ReadStream on the pull path, and recycling (see RecyclingReadable): chunks
  * handed back are read into again, so a pull allocates a few buffers, not one per MiB.
  */
@@ -281,10 +281,16 @@ const WRITEBACK_EVERY = 8 << 20;
 const MAX_WRITEBACKS_IN_FLIGHT = 2;
 let writebacksInFlight = 0;
 
-const READ_CHUNK = 1 << 20;
+/**
+ * 512 KiB, not 1 MiB: a pull copies every byte twice (page cache into the chunk, chunk into
+ * the socket), and a chunk that fits a core's L2 cache (512 KiB here) is still there for the
+ * second copy. Measured interleaved on the same machine, 4 pullers, 2 GiB each time: 1 MiB
+ * chunks 1.85-2.44 CPU-s, 512 KiB 1.37-1.94, 384 KiB 1.36-1.95, 256 KiB 1.58-2.20, 64 KiB 3.1-4.0.
+ */
+const READ_CHUNK = 512 * 1024;
 /** Chunks handed back by any pull, read into by the next ones (at most 8 MiB kept). */
 const spareChunks: Buffer[] = [];
-const MAX_SPARE_CHUNKS = 8;
+const MAX_SPARE_CHUNKS = 16;
 
 async function fsyncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
