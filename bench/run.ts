@@ -200,6 +200,7 @@ async function runRound(
       if (settleMs > 0 && diskHeavy.has(workload)) await settle();
       if (t.process.exitCode !== null || t.process.signalCode !== null) throw new RoundError(`round ${round}, ${label}, ${t.name}: the process has exited`);
       let outcome: string | { text: string; cpuScale: number };
+      const gcs0 = await t.majorGcs();
       const cpu0 = t.cpuSeconds();
       try {
         outcome = await work(t, state.get(t.name)!, (key, value) => put(t, key, value));
@@ -207,10 +208,13 @@ async function runRound(
         throw new RoundError(`round ${round}, ${label}, ${t.name}: ${(err as Error).message}`);
       }
       const cpu = t.cpuSeconds() - cpu0;
+      const gcs1 = await t.majorGcs();
+      // Full GCs are counted because uploads once set off one every ~30 MiB (bin/berth.js).
+      const fullGcs = gcs0 === null || gcs1 === null ? '' : `, full GCs ${gcs1 - gcs0}`;
       const summary = typeof outcome === 'string' ? outcome : outcome.text;
       // Normalised (per GiB, per 10k requests) so rounds and sizes compare.
       put(t, `cpu_${workload}`, cpu * (typeof outcome === 'string' ? 1 : outcome.cpuScale));
-      if (options.record) console.log(`  ${t.name.padEnd(12)} ${label.padEnd(20)} ${summary}; server CPU ${formatNumber(cpu)} s`);
+      if (options.record) console.log(`  ${t.name.padEnd(12)} ${label.padEnd(20)} ${summary}; server CPU ${formatNumber(cpu)} s${fullGcs}`);
     }
   };
   const blobsRepo = `bench/blobs-${round}`;

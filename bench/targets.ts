@@ -20,6 +20,11 @@ export interface Target {
   memory: MemorySampler;
   /** CPU time (user + system, all threads) the process has used so far, seconds. */
   cpuSeconds(): number;
+  /**
+   * Full (mark-compact) garbage collections so far, from the process's own /metrics; null
+   * where the registry does not report them (Distribution).
+   */
+  majorGcs(): Promise<number | null>;
   /** The last lines the process wrote to stderr/stdout, for error reports. */
   output(): string;
   stop(): Promise<void>;
@@ -59,7 +64,6 @@ export async function startBerth(): Promise<Target> {
   return makeTarget('Berth', url, child, dataDir, output, 'yes: fsync of the file, atomic rename, fsync of the folder; SQLite commit with its WAL fsynced');
 }
 
-/** Extra node flags for the Berth child, e.g. BENCH_BERTH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
 /** The node flags on bin/berth.js's first line (`#!/usr/bin/env -S node <flags>`). */
 function shebangNodeFlags(): string[] {
   const first = readFileSync(berthCli, 'utf8').split('\n', 1)[0]!;
@@ -67,6 +71,10 @@ function shebangNodeFlags(): string[] {
   return match ? match[1]!.split(/\s+/).filter((f) => f.length > 0) : [];
 }
 
+/**
+ * Extra node flags for the Berth child, after the shebang's (so a V8 flag given here wins), e.g.
+ * BENCH_BERTH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+ */
 function berthNodeFlags(): string[] {
   return (process.env.BENCH_BERTH_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f.length > 0);
 }
@@ -148,6 +156,13 @@ function makeTarget(name: string, url: string, child: ChildProcess, dataDir: str
     durability,
     memory,
     cpuSeconds: () => processCpuSeconds(child.pid!),
+    majorGcs: async function (this: Target) {
+      if (name !== 'Berth') return null;
+      const res = await this.client.request('GET', '/metrics', { keepBody: true });
+      // prom-client's default metrics: a histogram of GC pauses by kind.
+      const m = /^nodejs_gc_duration_seconds_count\{kind="major"\} (\d+)/m.exec(res.body.toString('utf8'));
+      return m ? Number(m[1]) : 0;
+    },
     output: () => output.text(),
     async stop() {
       memory.stop();
