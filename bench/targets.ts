@@ -61,7 +61,7 @@ export async function startBerth(): Promise<Target> {
     });
   }).catch((err: unknown) => abandon(child, dataDir, err));
   child.removeAllListeners('exit');
-  return makeTarget('Berth', url, child, dataDir, output, 'yes: fsync of the file, atomic rename, fsync of the folder; SQLite commit with its WAL fsynced');
+  return makeTarget('Berth', url, child, dataDir, output, 'yes: fsync of the file, atomic rename, fsync of the folder; SQLite commit with its WAL fsynced', berthMajorGcs);
 }
 
 /** The node flags on bin/berth.js's first line (`#!/usr/bin/env -S node <flags>`). */
@@ -143,7 +143,22 @@ export async function startDistribution(binary: string): Promise<Target> {
   );
 }
 
-function makeTarget(name: string, url: string, child: ChildProcess, dataDir: string, output: ReturnType<typeof captureOutput>, durability: string): Target {
+/** Berth's full GCs so far: prom-client's default metrics on its /metrics hold a histogram of GC pauses by kind. */
+async function berthMajorGcs(client: Client): Promise<number> {
+  const res = await client.request('GET', '/metrics', { keepBody: true });
+  const m = /^nodejs_gc_duration_seconds_count\{kind="major"\} (\d+)/m.exec(res.body.toString('utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
+function makeTarget(
+  name: string,
+  url: string,
+  child: ChildProcess,
+  dataDir: string,
+  output: ReturnType<typeof captureOutput>,
+  durability: string,
+  majorGcs?: (client: Client) => Promise<number>,
+): Target {
   const memory = new MemorySampler(child.pid!);
   let exitCode: number | null | undefined;
   child.once('exit', (code, signal) => (exitCode = code ?? (signal ? -1 : null)));
@@ -156,12 +171,8 @@ function makeTarget(name: string, url: string, child: ChildProcess, dataDir: str
     durability,
     memory,
     cpuSeconds: () => processCpuSeconds(child.pid!),
-    majorGcs: async function (this: Target) {
-      if (name !== 'Berth') return null;
-      const res = await this.client.request('GET', '/metrics', { keepBody: true });
-      // prom-client's default metrics: a histogram of GC pauses by kind.
-      const m = /^nodejs_gc_duration_seconds_count\{kind="major"\} (\d+)/m.exec(res.body.toString('utf8'));
-      return m ? Number(m[1]) : 0;
+    async majorGcs() {
+      return majorGcs ? majorGcs(this.client) : null;
     },
     output: () => output.text(),
     async stop() {
