@@ -66,7 +66,9 @@ export class SqlMetadataStore implements MetadataStore {
   }
 
   async migrate(): Promise<void> {
-    const migrator = new Migrator({ db: this.db, provider: migrationProvider(this.kind) });
+    // Capabilities add migrations of their own (src/modules/*), numbered in ranges that may land
+    // in any order: a database that ran a later one still takes an earlier one added after it.
+    const migrator = new Migrator({ db: this.db, provider: migrationProvider(this.kind), allowUnorderedMigrations: true });
     const { error } = await migrator.migrateToLatest();
     if (error) throw error instanceof Error ? error : new Error(String(error));
   }
