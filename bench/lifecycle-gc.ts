@@ -56,7 +56,7 @@ async function main(): Promise<void> {
     const ecrStore = new SqlEcrStore(meta.db);
     const registry = new RegistryService({ blobs, meta, limits: { manifestMaxBytes: 4 << 20, maxPageSize: 1000 } });
     // Previews run as jobs; this runner is drained by hand, not started.
-    const jobs = new JobRunner({ meta });
+    const jobs = new JobRunner({ store: meta.jobs });
     const ecr = createEcrServices({ registry, meta, ecr: ecrStore, jobs }, { downloadUrlTtlMs: 60_000 });
     registerEcrJobs(jobs, ecr);
     const now = Date.now();

@@ -1,23 +1,29 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import { authenticateSigV4 } from './auth/authenticate.js';
 import { bootstrapAdministrator, writeClientConfig, type BootstrapResult } from './auth/bootstrap.js';
 import { RegistryTokens } from './auth/registry-token.js';
 import { AesGcmSecretCipher, loadServerKey } from './auth/secret-box.js';
 import { sigV4Error } from './auth/sigv4.js';
-import { resolvedPaths, type BerthConfig } from './config/config.js';
+import type { BerthConfig } from './config/config.js';
+import { openStores } from './stores/open.js';
 import { EcrAccess } from './domain/ecr/access.js';
 import { createEcrServices, registerEcrJobs, type EcrServices } from './domain/ecr/index.js';
 import { DomainError } from './domain/errors.js';
 import { IdentityService } from './domain/iam/identity-service.js';
 import { JobRunner } from './domain/jobs.js';
+import { systemClock, type Clock } from './domain/clock.js';
+import { ChangeFeed } from './domain/events/change-feed.js';
+import { onChangesCommitted } from './stores/metadata/change-log.js';
+import { modules as allModules } from './modules/index.js';
+import type { BerthModule, ModuleContext } from './modules/module.js';
 import { GarbageCollector } from './domain/gc.js';
 import { purgeStaleUploads } from './domain/maintenance.js';
 import { RegistryService, type RegistryHooks } from './domain/registry-service.js';
-import { awsQueryEdge } from './edges/aws/query-edge.js';
+import { awsQueryEdge, type JsonService, type QueryService } from './edges/aws/query-edge.js';
 import { ecrAuthService } from './edges/ecr-auth/index.js';
-import { AwsAuthError, ecrEdge, ecrTargetConstraint } from './edges/ecr/plugin.js';
+import { AwsAuthError, ecrEdge, ecrTargetConstraintFor } from './edges/ecr/plugin.js';
+import { operations as coreEcrOperations, type Operation } from './edges/ecr/operations.js';
 import { iamService } from './edges/iam/index.js';
 import { installRegistryAuth } from './edges/oci-auth/index.js';
 import { ociEdge, sendError as sendOciError } from './edges/oci/routes.js';
@@ -27,11 +33,8 @@ import { operatorEdge } from './edges/operator/routes.js';
 import { installMetrics } from './observability/metrics.js';
 import type { BlobStore } from './stores/blob-store.js';
 import type { EcrStore } from './stores/ecr-store.js';
-import { FsBlobStore } from './stores/blob/fs-blob-store.js';
 import type { MetadataStore } from './stores/metadata-store.js';
-import { SqlEcrStore } from './stores/metadata/sql-ecr-store.js';
 import { SqlIdentityStore } from './stores/metadata/sql-identity-store.js';
-import { SqlMetadataStore } from './stores/metadata/sql-metadata-store.js';
 
 /** How long /readyz waits for the database or the storage before calling the node unready. */
 const READY_TIMEOUT_MS = 5_000;
@@ -46,6 +49,8 @@ export interface Berth {
   ecr: EcrServices;
   ecrStore: EcrStore;
   jobs: JobRunner;
+  /** The change feed (subscribe before the server starts; see src/modules). */
+  feed: ChangeFeed;
   identity: IdentityService;
   /** Set on the first start only: the administrator created then (secret included). */
   bootstrap: BootstrapResult | null;
@@ -54,21 +59,7 @@ export interface Berth {
   close(): Promise<void>;
 }
 
-export async function openStores(config: BerthConfig): Promise<{ blobs: BlobStore; meta: MetadataStore; ecrStore: EcrStore }> {
-  const paths = resolvedPaths(config);
-  await mkdir(config.dataDir, { recursive: true });
-  // The S3 store (and the AWS SDK under it, ~9 MiB resident) loads only when configured.
-  const blobs =
-    config.storage.kind === 's3'
-      ? await (await import('./stores/blob/s3-blob-store.js')).S3BlobStore.open(config.storage)
-      : await new FsBlobStore(paths.blobRoot!).init();
-  const meta =
-    config.metadata.kind === 'sqlite'
-      ? SqlMetadataStore.open({ kind: 'sqlite', path: paths.sqlitePath! })
-      : SqlMetadataStore.open({ kind: 'postgres', url: config.metadata.url, poolSize: config.metadata.poolSize });
-  await meta.migrate();
-  return { blobs, meta, ecrStore: new SqlEcrStore(meta.db) };
-}
+export { openStores } from './stores/open.js';
 
 const SECRET_QUERY = /([?&](?:X-Amz-Security-Token|X-Amz-Signature|X-Amz-Credential)=)[^&]*/gi;
 /** Layer download URLs (GetDownloadUrlForLayer) carry a bearer credential in the path. */
@@ -78,30 +69,56 @@ export function scrubUrl(url: string): string {
 }
 
 /** The one composition root: stores, then domain services, then edges. */
-export async function createApp(config: BerthConfig): Promise<Berth> {
-  const { blobs, meta, ecrStore } = await openStores(config);
+export interface CreateAppOptions {
+  /** Time for every service (tests pass a ManualClock). */
+  clock?: Clock;
+  /** Capability modules (default: all of src/modules/index.ts). */
+  modules?: BerthModule[];
+}
+
+export async function createApp(config: BerthConfig, options: CreateAppOptions = {}): Promise<Berth> {
+  const clock = options.clock ?? systemClock;
+  const now = () => clock.now();
+  const enabledModules = options.modules ?? allModules;
+  const dialect = config.metadata.kind === 'sqlite' ? 'sqlite' : 'postgres';
+  const moduleMigrations = Object.assign({}, ...enabledModules.map((m) => m.migrations?.(dialect) ?? {}));
+  const { blobs, meta, ecrStore } = await openStores(config, { migrations: moduleMigrations });
   const hooks: RegistryHooks = {};
   const pullRedirect = config.storage.kind === 's3' && config.storage.redirect ? { ttlSeconds: config.storage.redirectTtlSeconds } : undefined;
-  const registry = new RegistryService({ blobs, meta, limits: config.limits, hooks, pullRedirect });
+  const registry = new RegistryService({ blobs, meta, limits: config.limits, hooks, pullRedirect, region: config.region, clock: now });
   const downloadUrlSecret = config.ecr.downloadUrlSecret ?? (await meta.sharedSecret('ecr.download-url', randomBytes(32).toString('base64url'), Date.now()));
   // Background work: created before the services that hand work to it, started at the end.
   const jobs = new JobRunner({
-    meta,
+    store: meta.jobs,
+    clock,
     pollMs: config.jobs.pollSeconds * 1000,
     leaseMs: config.jobs.leaseSeconds * 1000,
+    concurrency: config.jobs.concurrency,
+    maxAttempts: config.jobs.maxAttempts,
     onError: (job, err) => http.log.error({ err, job: { id: job.id, kind: job.kind } }, 'background job failed'),
+    onDead: (job, err) => http.log.error({ err, job: { id: job.id, kind: job.kind, attempts: job.attempts } }, 'background job dead-lettered (berth jobs retry)'),
   });
+  // The change feed: every change's events, appended in its transaction, handed to subscribers.
+  const feed = new ChangeFeed({
+    store: meta.changes,
+    jobs,
+    jobStore: meta.jobs,
+    owner: jobs.owner,
+    clock: now,
+    pollMs: config.changeFeed.pollMilliseconds,
+    onError: (subscriber, err) => http.log.warn({ err, subscriber }, 'change subscriber failed; retrying'),
+  });
+  const stopNotify = onChangesCommitted(meta.db, () => feed.notify());
   const ecr = createEcrServices(
-    { registry, meta, ecr: ecrStore, jobs },
+    { registry, meta, ecr: ecrStore, jobs, clock: now, region: config.region },
     { downloadUrlTtlMs: config.ecr.downloadUrlTtlSeconds * 1000, downloadUrlSecret, restoreDelayMs: config.ecr.restoreDelaySeconds * 1000 },
   );
   registerEcrJobs(jobs, ecr);
   if (config.ecr.enabled) {
     // Pushes to new repositories follow creation templates; pulls refresh lastRecordedPullTime.
-    hooks.createRepositoryOnPush = (registryId, name) => ecr.templates.createOnPush(registryId, name, config.ecr.createOnPush);
+    hooks.createRepositoryOnPush = (registryId, name, _now, actor) => ecr.templates.createOnPush(registryId, name, config.ecr.createOnPush, actor);
     hooks.manifestPulled = (repositoryId, digest) => void ecrStore.recordPull(repositoryId, digest, Date.now(), 3_600_000).catch(() => {});
   }
-  if (!(meta instanceof SqlMetadataStore)) throw new Error('the identity store needs the SQL metadata store');
   const serverKey = await loadServerKey(config.dataDir, config.serverKey);
   const identity = new IdentityService({ store: new SqlIdentityStore(meta.db, new AesGcmSecretCipher(serverKey)), defaultRegion: config.region });
   const tokens = new RegistryTokens(serverKey, identity);
@@ -118,6 +135,12 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     ...(config.bootstrap.accessKeyId ? { accessKeyId: config.bootstrap.accessKeyId } : {}),
     ...(config.bootstrap.secretAccessKey ? { secretAccessKey: config.bootstrap.secretAccessKey } : {}),
   });
+
+  // The AWS-protocol surface: the core's services and what the modules add to it.
+  const ecrOperations: Record<string, Operation> = { ...coreEcrOperations };
+  const jsonServices: JsonService[] = [ecrAuthService(identity, tokens), organizationsService(identity)];
+  const queryServices: QueryService[] = [stsService(identity), iamService(identity)];
+  const closeHooks: Array<() => Promise<void> | void> = [];
 
   const http = Fastify({
     logger: {
@@ -141,7 +164,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     return503OnClosing: true,
     trustProxy: config.trustProxy,
     forceCloseConnections: 'idle',
-    routerOptions: { constraints: { awsTarget: ecrTargetConstraint } },
+    routerOptions: { constraints: { awsTarget: ecrTargetConstraintFor(ecrOperations) } },
     // Requests fastify rejects before routing (a malformed URL, say) still get the
     // protocol's own error form on /v2.
     frameworkErrors: (err, req, reply) => {
@@ -170,6 +193,35 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     if (problems.length > 0) return reply.code(503).send({ status: 'unavailable', metadata: meta.kind, storage: blobs.kind, errors: problems });
     return { status: 'ready', metadata: meta.kind, storage: blobs.kind };
   });
+  // Capability modules plug in here, before the edges are registered (src/modules/).
+  const moduleContext: ModuleContext = {
+    config,
+    clock,
+    log: http.log,
+    db: meta.db,
+    dialect,
+    meta,
+    ecrStore,
+    blobs,
+    registry,
+    ecr,
+    identity,
+    ecrAccess,
+    jobs,
+    jobStore: meta.jobs,
+    feed,
+    changes: meta.changes,
+    http,
+    addJsonService: (service) => void jsonServices.push(service),
+    addQueryService: (service) => void queryServices.push(service),
+    addEcrOperations: (extra) => {
+      for (const name of Object.keys(extra)) if (Object.hasOwn(ecrOperations, name)) throw new Error(`ECR operation ${name} is defined twice`);
+      Object.assign(ecrOperations, extra);
+    },
+    onClose: (hook) => void closeHooks.push(hook),
+  };
+  for (const module of enabledModules) await module.start(moduleContext);
+
   // Registered on the root before the /v2 routes, so it runs in front of every one of them.
   if (config.auth.v2) {
     installRegistryAuth(http, {
@@ -192,6 +244,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   if (config.ecr.enabled) {
     await http.register(ecrEdge, {
       ecr,
+      operations: ecrOperations,
       registryId: config.registryId,
       region: config.region,
       async authenticate(req) {
@@ -218,7 +271,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       },
     });
   }
-  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity)] });
+  await http.register(awsQueryEdge, { identity, services: queryServices, jsonServices });
   const gc = new GarbageCollector(blobs, meta, { graceMs: config.gc.graceSeconds * 1000, staleUploadsAfterMs: config.uploads.staleAfterHours * 3_600_000 });
   await http.register(operatorEdge, { gc, lifecycle: ecr.lifecycle, registryId: config.registryId, identity, loopbackOnly: config.operator.loopbackOnly });
 
@@ -242,7 +295,17 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       for (const r of reports) if (r.skipped) http.log.warn({ repository: r.repositoryName, reason: r.skipped }, 'lifecycle policy skipped');
     });
   }
-  if (config.jobs.enabled) jobs.start();
+  // Changes every subscriber has passed are kept `retentionDays`, then deleted.
+  jobs.every('feed.purge', 3_600_000, async () => {
+    const before = now() - config.changeFeed.retentionDays * 86_400_000;
+    while ((await meta.changes.purgeChanges(before, 5_000)) === 5_000) {
+      /* in slices, so no statement holds the database long */
+    }
+  });
+  if (config.jobs.enabled) {
+    jobs.start();
+    feed.start();
+  }
   if (bootstrap) {
     http.addHook('onListen', async () => {
       const address = http.server.address();
@@ -265,6 +328,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     ecr,
     ecrStore,
     jobs,
+    feed,
     identity,
     bootstrap,
     gc,
@@ -278,7 +342,9 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       // Keep dropping connections as they go idle until the server has closed.
       const sweeper = setInterval(() => http.server.closeIdleConnections(), 50);
       try {
-        await Promise.all([http.close(), jobs.stop()]);
+        await Promise.all([http.close(), jobs.stop(), feed.stop()]);
+        stopNotify();
+        for (const hook of closeHooks.reverse()) await hook();
       } finally {
         clearInterval(sweeper);
       }

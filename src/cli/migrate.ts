@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { ConfigError, metadataFromString, parseConfig, storageFromString } from '../config/config.js';
 import { formatBytes, migrateRegistry, type MigrationSummary } from '../domain/ops/migrate.js';
 import type { BlobStore } from '../stores/blob-store.js';
-import { FsBlobStore } from '../stores/blob/fs-blob-store.js';
+import { openBlobStore, openMetadataStore } from '../stores/open.js';
 import { copyMetadataRows } from '../stores/metadata/copy-rows.js';
 import { SqlMetadataStore } from '../stores/metadata/sql-metadata-store.js';
 
@@ -62,14 +62,12 @@ export async function runMigrate(flags: MigrateFlags, out: (line: string) => voi
   }
 }
 
-async function openBlobs(storage: ReturnType<typeof parseConfig>['storage']): Promise<BlobStore> {
-  return storage.kind === 's3' ? (await import('../stores/blob/s3-blob-store.js')).S3BlobStore.open(storage) : new FsBlobStore(resolve(storage.path!)).init();
+function openBlobs(storage: ReturnType<typeof parseConfig>['storage']): Promise<BlobStore> {
+  return openBlobStore(storage, resolve(storage.kind === 'fs' ? storage.path! : '.'));
 }
 
 function openMetadata(metadata: ReturnType<typeof parseConfig>['metadata']): SqlMetadataStore {
-  return metadata.kind === 'sqlite'
-    ? SqlMetadataStore.open({ kind: 'sqlite', path: resolve(metadata.path!) })
-    : SqlMetadataStore.open({ kind: 'postgres', url: metadata.url, poolSize: 4 });
+  return openMetadataStore(metadata.kind === 'sqlite' ? { kind: 'sqlite', path: resolve(metadata.path!) } : { kind: 'postgres', url: metadata.url, poolSize: 4 });
 }
 
 function describe(config: ReturnType<typeof parseConfig>): string {

@@ -137,9 +137,22 @@ export const configSchema = z
         enabled: z.boolean().default(true),
         pollSeconds: z.number().positive().default(5),
         leaseSeconds: z.number().positive().default(600),
+        /** Jobs one node runs at once (each kind also has a limit of its own). */
+        concurrency: z.number().int().positive().default(2),
+        /** Failed attempts before a job is dead-lettered (`berth jobs list --state dead`, `berth jobs retry`). */
+        maxAttempts: z.number().int().positive().default(10),
       })
       .strict()
-      .default({ enabled: true, pollSeconds: 5, leaseSeconds: 600 }),
+      .default({ enabled: true, pollSeconds: 5, leaseSeconds: 600, concurrency: 2, maxAttempts: 10 }),
+    changeFeed: z
+      .object({
+        /** How often an idle subscriber looks for changes made on other nodes (this node's wake it at once). */
+        pollMilliseconds: z.number().int().positive().default(1000),
+        /** Changes every subscriber has passed are deleted after this many days. */
+        retentionDays: z.number().positive().default(7),
+      })
+      .strict()
+      .default({ pollMilliseconds: 1000, retentionDays: 7 }),
     gc: z
       .object({
         /** Run garbage collection as a scheduled job (it can always be run with `berth gc`). */

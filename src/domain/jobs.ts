@@ -1,16 +1,30 @@
 import { randomUUID } from 'node:crypto';
-import type { JobRecord, MetadataStore } from '../stores/metadata-store.js';
+import type { JobRecord, JobStore } from '../stores/job-store.js';
+import type { Clock } from './clock.js';
 
 // Background work as rows in the metadata store: a job is claimed with a lease, so it
 // survives a restart and, on PostgreSQL, runs once across many nodes; a job held by a dead
-// node is taken over when its lease expires. Handlers must be idempotent.
+// node is taken over when its lease expires. The runner renews the lease of a running job
+// (a heartbeat), so a long scan or replication is not taken over while it is alive. A job
+// that fails `maxAttempts` times is buried (dead-lettered) until an operator retries it
+// (`berth jobs list|retry`). Handlers must be idempotent.
 
 export interface JobContext {
   job: JobRecord;
+  /** Aborted when the runner stops or the lease is lost to another node. */
   signal: AbortSignal;
+  /** Renews the lease now (the runner also renews it on its own every third of the lease). */
+  heartbeat(): Promise<void>;
 }
 
 export type JobHandler = (ctx: JobContext) => Promise<void>;
+
+export interface JobKindOptions {
+  /** How many jobs of this kind one node runs at once (default 1). */
+  concurrency?: number;
+  /** Failed attempts before the job is dead-lettered (default: the runner's). */
+  maxAttempts?: number;
+}
 
 /** What domain services need to hand work to the background: a durable job row. */
 export interface JobQueue {
@@ -19,70 +33,120 @@ export interface JobQueue {
 }
 
 export interface JobRunnerOptions {
-  meta: MetadataStore;
+  store: JobStore;
   /** How often an idle runner looks for due jobs. */
   pollMs?: number;
-  /** How long a claim lasts before another node may take the job over. */
+  /** How long a claim lasts before another node may take the job over (renewed while running). */
   leaseMs?: number;
-  /** Delay before a failed job is retried (doubles per attempt, capped at an hour). */
+  /** Delay before a failed job is retried (doubles per attempt, capped at retryMaxMs). */
   retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** Failed attempts before a job is dead-lettered (default 10). */
+  maxAttempts?: number;
+  /** Jobs one node runs at once, across kinds (default 2). */
+  concurrency?: number;
   onError?: (job: JobRecord, err: unknown) => void;
-  clock?: () => number;
+  /** A job was dead-lettered. */
+  onDead?: (job: JobRecord, err: unknown) => void;
+  clock?: Clock | (() => number);
+}
+
+interface Registration {
+  handler: JobHandler;
+  concurrency: number;
+  maxAttempts: number;
+  /** Recurring jobs: the interval; one row each, rescheduled after every run. */
+  intervalMs?: number;
 }
 
 export class JobRunner implements JobQueue {
   readonly owner = `node-${randomUUID()}`;
-  private readonly handlers = new Map<string, JobHandler>();
-  /** Recurring job kinds and their intervals: one row each, rescheduled after every run. */
-  private readonly recurring = new Map<string, number>();
-  private readonly meta: MetadataStore;
+  private readonly kinds = new Map<string, Registration>();
+  private readonly running = new Map<string, number>();
+  readonly store: JobStore;
   private readonly pollMs: number;
   private readonly leaseMs: number;
   private readonly retryBaseMs: number;
+  private readonly retryMaxMs: number;
+  private readonly maxAttempts: number;
+  private readonly concurrency: number;
   private readonly now: () => number;
   private readonly onError: (job: JobRecord, err: unknown) => void;
+  private readonly onDead: (job: JobRecord, err: unknown) => void;
   private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
+  private draining: Promise<void> | null = null;
   private started = false;
   /** A wake-up came while draining: drain again right after. */
   private again = false;
   private readonly wakeTimers = new Set<NodeJS.Timeout>();
   private readonly abort = new AbortController();
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(options: JobRunnerOptions) {
-    this.meta = options.meta;
+    this.store = options.store;
     this.pollMs = options.pollMs ?? 5_000;
     this.leaseMs = options.leaseMs ?? 10 * 60_000;
     this.retryBaseMs = options.retryBaseMs ?? 30_000;
-    this.now = options.clock ?? Date.now;
+    this.retryMaxMs = options.retryMaxMs ?? 3_600_000;
+    this.maxAttempts = options.maxAttempts ?? 10;
+    this.concurrency = Math.max(1, options.concurrency ?? 2);
+    const clock = options.clock;
+    this.now = typeof clock === 'function' ? clock : clock ? () => clock.now() : Date.now;
     this.onError = options.onError ?? (() => {});
+    this.onDead = options.onDead ?? (() => {});
   }
 
-  register(kind: string, handler: JobHandler): this {
-    this.handlers.set(kind, handler);
+  register(kind: string, handler: JobHandler, options: JobKindOptions = {}): this {
+    this.kinds.set(kind, { handler, concurrency: Math.max(1, options.concurrency ?? 1), maxAttempts: options.maxAttempts ?? this.maxAttempts });
     return this;
   }
 
   /** A job that runs every `intervalMs` across the cluster (first run: at start). */
-  every(kind: string, intervalMs: number, handler: JobHandler): this {
-    this.recurring.set(kind, intervalMs);
-    return this.register(kind, handler);
+  every(kind: string, intervalMs: number, handler: JobHandler, options: JobKindOptions = {}): this {
+    this.register(kind, handler, options);
+    this.kinds.get(kind)!.intervalMs = intervalMs;
+    return this;
   }
 
   /** Makes sure every recurring job has its row; safe to call from every node. */
   async ensureRecurring(): Promise<void> {
-    for (const kind of this.recurring.keys()) await this.meta.enqueueJob(kind, null, this.now(), `recurring:${kind}`);
+    for (const [kind, r] of this.kinds) if (r.intervalMs !== undefined) await this.store.enqueueJob(kind, null, this.now(), `recurring:${kind}`);
   }
 
-  /** Runs due jobs until none is left; returns how many ran. */
+  /** Runs due jobs until none is left (up to `concurrency` at once); returns how many ran. */
   async drain(): Promise<number> {
     let count = 0;
-    while (!this.abort.signal.aborted) {
-      const job = await this.meta.claimJob([...this.handlers.keys()], this.owner, this.now(), this.leaseMs);
-      if (!job) break;
-      count++;
-      await this.execute(job);
-    }
+    const slots: Promise<void>[] = [];
+    let exhausted = false;
+    // Claims go one at a time, and a claimed job counts as running at once, so the
+    // per-kind limits hold however many slots claim.
+    let claiming: Promise<unknown> = Promise.resolve();
+    /** A claimed job; 'busy' when every kind is at its limit (the slot stops, others go on). */
+    const claim = () => {
+      const result = claiming.then(async (): Promise<JobRecord | 'busy' | null> => {
+        const free = [...this.kinds].filter(([kind, r]) => (this.running.get(kind) ?? 0) < r.concurrency).map(([kind]) => kind);
+        if (free.length === 0) return this.kinds.size === 0 ? null : 'busy';
+        const job = await this.store.claimJob(free, this.owner, this.now(), this.leaseMs);
+        if (job) this.running.set(job.kind, (this.running.get(job.kind) ?? 0) + 1);
+        return job;
+      });
+      claiming = result.catch(() => undefined);
+      return result;
+    };
+    const next = async (): Promise<void> => {
+      while (!exhausted && !this.abort.signal.aborted) {
+        const job = await claim();
+        if (job === 'busy') return;
+        if (!job) {
+          exhausted = true;
+          return;
+        }
+        count++;
+        await this.execute(job);
+      }
+    };
+    for (let i = 0; i < this.concurrency; i++) slots.push(next());
+    await Promise.all(slots);
     return count;
   }
 
@@ -92,7 +156,7 @@ export class JobRunner implements JobQueue {
    */
   async enqueue(kind: string, payload: unknown, runAt?: number): Promise<void> {
     const due = runAt ?? this.now();
-    await this.meta.enqueueJob(kind, payload, due);
+    await this.store.enqueueJob(kind, payload, due);
     this.wake(Math.max(0, due - this.now()));
   }
 
@@ -108,7 +172,7 @@ export class JobRunner implements JobQueue {
       // minutes away. Wait out the rest (a few times at most: the clock may be a test's).
       const early = target - this.now();
       if (early > 0 && rearms > 0) return this.wake(early, rearms - 1);
-      if (this.running) this.again = true;
+      if (this.draining) this.again = true;
       else this.tick();
     }, delayMs).unref();
     this.wakeTimers.add(timer);
@@ -117,7 +181,7 @@ export class JobRunner implements JobQueue {
   start(): void {
     if (this.started) return;
     this.started = true;
-    this.running = this.ensureRecurring().catch((err) => this.onError({ id: 0, kind: 'ensure-recurring', payload: null, attempts: 0 }, err));
+    this.draining = this.ensureRecurring().catch((err) => this.onError({ id: 0, kind: 'ensure-recurring', payload: null, attempts: 0 }, err));
     this.timer = setTimeout(() => this.tick(), 0).unref();
   }
 
@@ -126,11 +190,11 @@ export class JobRunner implements JobQueue {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.again = false;
-    this.running = this.drain()
+    this.draining = this.drain()
       .then(() => undefined)
       .catch(() => undefined)
       .finally(() => {
-        this.running = null;
+        this.draining = null;
         if (this.abort.signal.aborted) return;
         if (this.again) this.tick();
         else this.timer = setTimeout(() => this.tick(), this.pollMs).unref();
@@ -143,20 +207,48 @@ export class JobRunner implements JobQueue {
     this.timer = null;
     for (const timer of this.wakeTimers) clearTimeout(timer);
     this.wakeTimers.clear();
-    await this.running;
+    await this.draining;
+    await Promise.all(this.inFlight);
   }
 
   private async execute(job: JobRecord): Promise<void> {
-    const handler = this.handlers.get(job.kind)!;
+    // Counted as running by the claim.
+    const registration = this.kinds.get(job.kind)!;
+    // The job's own signal: the runner stopping, or the lease lost to another node.
+    const lease = new AbortController();
+    const onStop = () => lease.abort();
+    this.abort.signal.addEventListener('abort', onStop, { once: true });
+    const heartbeat = async () => {
+      if (!(await this.store.renewJobLease(job.id, this.owner, this.now() + this.leaseMs))) lease.abort(new Error('the job lease was lost to another node'));
+    };
+    const renewal = setInterval(() => void heartbeat().catch(() => {}), Math.max(1_000, Math.floor(this.leaseMs / 3))).unref();
+    const work = (async () => {
+      try {
+        await registration.handler({ job, signal: lease.signal, heartbeat });
+        if (registration.intervalMs !== undefined) await this.store.rescheduleJob(job.id, this.owner, this.now() + registration.intervalMs);
+        else await this.store.completeJob(job.id, this.owner);
+      } catch (err) {
+        this.onError(job, err);
+        const message = err instanceof Error ? err.message : String(err);
+        // Recurring jobs are never buried: their next run is the retry.
+        if (registration.intervalMs === undefined && job.attempts >= registration.maxAttempts) {
+          await this.store.buryJob(job.id, this.owner, message, this.now());
+          this.onDead(job, err);
+        } else {
+          const delay = Math.min(this.retryBaseMs * 2 ** Math.max(0, job.attempts - 1), this.retryMaxMs);
+          await this.store.failJob(job.id, this.owner, message, this.now() + delay);
+        }
+      } finally {
+        clearInterval(renewal);
+        this.abort.signal.removeEventListener('abort', onStop);
+        this.running.set(job.kind, (this.running.get(job.kind) ?? 1) - 1);
+      }
+    })();
+    this.inFlight.add(work);
     try {
-      await handler({ job, signal: this.abort.signal });
-      const interval = this.recurring.get(job.kind);
-      if (interval !== undefined) await this.meta.rescheduleJob(job.id, this.owner, this.now() + interval);
-      else await this.meta.completeJob(job.id, this.owner);
-    } catch (err) {
-      this.onError(job, err);
-      const delay = Math.min(this.retryBaseMs * 2 ** Math.max(0, job.attempts - 1), 3_600_000);
-      await this.meta.failJob(job.id, this.owner, err instanceof Error ? err.message : String(err), this.now() + delay);
+      await work;
+    } finally {
+      this.inFlight.delete(work);
     }
   }
 }

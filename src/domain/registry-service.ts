@@ -5,7 +5,9 @@ import type { BlobStore, ByteRange } from '../stores/blob-store.js';
 import { canRedirect, UploadOffsetMismatch } from '../stores/blob-store.js';
 import type { BlobRecord, ImageStatus, ManifestRecord, MetadataStore, RepositoryRecord } from '../stores/metadata-store.js';
 import { digestOf, hashThrough, looksLikeDigest, newHash, parseDigest, type DigestAlgorithm } from './digest.js';
+import { UNATTRIBUTED, type Actor } from './actor.js';
 import { DomainError } from './errors.js';
+import { ChangeTypes, type Changes, type ImageDeleted, type ImagePushed } from './events/change.js';
 import { manifestMediaTypes, MediaTypes, parseManifest, type Descriptor } from './manifest.js';
 import { validateRepositoryName, validateTag } from './names.js';
 
@@ -18,7 +20,7 @@ export interface RegistryLimits {
 /** Optional extension points (the ECR API uses them); the object may be filled in after construction. */
 export interface RegistryHooks {
   /** Creates a repository a push names that does not exist yet; null refuses the push. */
-  createRepositoryOnPush?(registryId: string, name: string, now: number): Promise<RepositoryRecord | null>;
+  createRepositoryOnPush?(registryId: string, name: string, now: number, actor: Actor): Promise<RepositoryRecord | null>;
   /** A manifest's content was fetched (a pull). */
   manifestPulled?(repositoryId: number, digest: string): void;
   /** Test seam: runs after a blob's bytes are committed, before it is linked (race tests pause here). */
@@ -31,6 +33,8 @@ export interface RegistryServiceDeps {
   limits: RegistryLimits;
   clock?: () => number;
   hooks?: RegistryHooks;
+  /** The region the change feed's events name (config `region`). */
+  region?: string;
   /**
    * Send pulls to the storage engine: blob GETs are answered with a short-lived signed URL
    * (when the blob store can make one) instead of bytes streamed through this node.
@@ -86,6 +90,7 @@ export class RegistryService {
   private readonly now: () => number;
   private readonly hooks: RegistryHooks;
   private readonly pullRedirect: { ttlSeconds: number } | null;
+  private readonly region: string;
   // Running hash per in-progress chunked upload, so completing it needs no second read.
   // Lost on restart or when the upload continues on another node: then we re-read the bytes.
   private readonly uploadHashes = new Map<string, ActiveHash>();
@@ -98,16 +103,17 @@ export class RegistryService {
     this.now = deps.clock ?? Date.now;
     this.hooks = deps.hooks ?? {};
     this.pullRedirect = deps.pullRedirect ?? null;
+    this.region = deps.region ?? 'us-east-1';
   }
 
   // ---------- repositories ----------
 
-  private async repository(registryId: string, name: string, create: boolean): Promise<RepositoryRecord> {
+  private async repository(registryId: string, name: string, create: boolean, actor: Actor = UNATTRIBUTED): Promise<RepositoryRecord> {
     validateRepositoryName(name);
     let repo = await this.meta.getRepository(registryId, name);
     if (!repo && create) {
       const onPush = this.hooks.createRepositoryOnPush;
-      repo = onPush ? await onPush(registryId, name, this.now()) : await this.meta.ensureRepository(registryId, name, this.now());
+      repo = onPush ? await onPush(registryId, name, this.now(), actor) : await this.meta.ensureRepository(registryId, name, this.now());
       if (!repo) throw new DomainError('NameUnknown', `The repository with name '${name}' does not exist in the registry with id '${registryId}'`);
     }
     if (!repo) throw new DomainError('NameUnknown', `repository ${name} not found`);
@@ -157,8 +163,8 @@ export class RegistryService {
 
   // ---------- uploads ----------
 
-  async startUpload(registryId: string, name: string): Promise<UploadState> {
-    const repo = await this.repository(registryId, name, true);
+  async startUpload(registryId: string, name: string, actor: Actor = UNATTRIBUTED): Promise<UploadState> {
+    const repo = await this.repository(registryId, name, true, actor);
     const id = randomUUID();
     await this.blobs.createUpload(id);
     await this.meta.createUpload({ id, repositoryId: repo.id, startedAt: this.now() });
@@ -167,13 +173,13 @@ export class RegistryService {
   }
 
   /** Links a blob from another repository. Null when the source does not have it (the caller falls back to an upload). */
-  async mountBlob(registryId: string, name: string, digest: string, from: string): Promise<BlobRecord | null> {
+  async mountBlob(registryId: string, name: string, digest: string, from: string, actor: Actor = UNATTRIBUTED): Promise<BlobRecord | null> {
     parseDigest(digest);
     validateRepositoryName(from);
     const source = await this.meta.getRepository(registryId, from);
     const blob = source ? await this.meta.getLinkedBlob(source.id, digest) : null;
     if (!blob) return null;
-    const repo = await this.repository(registryId, name, true);
+    const repo = await this.repository(registryId, name, true, actor);
     // Claim first (no collector may delete the bytes while the claim's grace lasts), then
     // check the bytes, then link only if the claim still holds (docs/gc.md).
     const incarnation = await this.claimBlob(blob);
@@ -183,9 +189,9 @@ export class RegistryService {
   }
 
   /** A whole blob in one request (POST with ?digest=). */
-  async uploadMonolithic(registryId: string, name: string, digest: string, body: Readable, declaredLength?: number): Promise<BlobRecord> {
+  async uploadMonolithic(registryId: string, name: string, digest: string, body: Readable, declaredLength?: number, actor: Actor = UNATTRIBUTED): Promise<BlobRecord> {
     const expected = parseDigest(digest);
-    const repo = await this.repository(registryId, name, true);
+    const repo = await this.repository(registryId, name, true, actor);
     const id = randomUUID();
     await this.blobs.createUpload(id);
     try {
@@ -346,7 +352,7 @@ export class RegistryService {
 
   // ---------- manifests ----------
 
-  async putManifest(registryId: string, name: string, reference: string, contentType: string | undefined, body: Buffer): Promise<ManifestPutResult> {
+  async putManifest(registryId: string, name: string, reference: string, contentType: string | undefined, body: Buffer, actor: Actor = UNATTRIBUTED): Promise<ManifestPutResult> {
     validateRepositoryName(name);
     const byDigest = looksLikeDigest(reference);
     const requested = byDigest ? parseDigest(reference) : null;
@@ -357,7 +363,8 @@ export class RegistryService {
     const parsed = parseManifest(body, contentType);
     const digest = digestOf(body, requested?.algorithm ?? 'sha256');
     if (requested && digest !== reference) throw new DomainError('ManifestDigestMismatch', `manifest digest is ${digest}, not ${reference}`);
-    const repo = await this.repository(registryId, name, true);
+    const repo = await this.repository(registryId, name, true, actor);
+    const now = this.now();
     const result = await this.meta.putManifest({
       repositoryId: repo.id,
       digest,
@@ -371,7 +378,14 @@ export class RegistryService {
         ...parsed.manifests.map((d) => ({ digest: d.digest, kind: 'manifest' as const })),
       ],
       tag: byDigest ? null : reference,
-      pushedAt: this.now(),
+      pushedAt: now,
+      // An event when the push changed something: a new manifest, or a tag that moved.
+      changes: ({ created, previousTagDigest }) => {
+        const tag = byDigest ? null : reference;
+        if (!created && (tag === null || previousTagDigest === digest)) return null;
+        const detail: ImagePushed = { digest, tag, mediaType: parsed.mediaType, artifactMediaType: parsed.artifactType, subjectDigest: parsed.subject?.digest ?? null, previousDigest: previousTagDigest };
+        return { actor, now, events: [{ type: ChangeTypes.imagePushed, registryId, region: this.region, repository: name, detail: { ...detail } }] };
+      },
     });
     if (!result.ok) {
       if (result.immutableTag !== undefined) {
@@ -410,14 +424,21 @@ export class RegistryService {
   }
 
   /** By digest: deletes the manifest and its tags. By tag: deletes only the tag. */
-  async deleteManifest(registryId: string, name: string, reference: string): Promise<void> {
+  async deleteManifest(registryId: string, name: string, reference: string, actor: Actor = UNATTRIBUTED, reason = 'oci-delete'): Promise<void> {
     const repo = await this.repository(registryId, name, false);
+    const now = this.now();
+    const change = (type: string, detail: Record<string, unknown>): Changes => ({ actor, now, events: [{ type, registryId, region: this.region, repository: name, detail }] });
     if (looksLikeDigest(reference)) {
       parseDigest(reference);
-      if (!(await this.meta.deleteManifest(repo.id, reference))) throw new DomainError('ManifestUnknown', `manifest ${reference} not found in ${name}`);
+      const deleted = await this.meta.deleteManifest(repo.id, reference, (d) => {
+        const detail: ImageDeleted = { digest: reference, tags: d.tags, mediaType: d.mediaType, artifactMediaType: d.artifactType, reason };
+        return change(ChangeTypes.imageDeleted, { ...detail });
+      });
+      if (!deleted) throw new DomainError('ManifestUnknown', `manifest ${reference} not found in ${name}`);
     } else {
       validateTag(reference);
-      if (!(await this.meta.deleteTag(repo.id, reference))) throw new DomainError('ManifestUnknown', `tag ${reference} not found in ${name}`);
+      const removed = await this.meta.deleteTag(repo.id, reference, ({ digest }) => change(ChangeTypes.tagRemoved, { tag: reference, digest, reason }));
+      if (!removed) throw new DomainError('ManifestUnknown', `tag ${reference} not found in ${name}`);
     }
   }
 

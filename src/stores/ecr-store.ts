@@ -1,3 +1,4 @@
+import type { ChangesFor } from '../domain/events/change.js';
 import type { ImageStatus, RepositoryRecord } from './metadata-store.js';
 
 export type { ImageStatus } from './metadata-store.js';
@@ -146,13 +147,13 @@ export interface KeysetPage<K> {
 
 export interface EcrStore {
   /** Creates the repository with its settings and tags; null when the name is taken. */
-  createRepository(registryId: string, name: string, settings: RepositorySettings, tags: ResourceTag[], now: number): Promise<EcrRepository | null>;
+  createRepository(registryId: string, name: string, settings: RepositorySettings, tags: ResourceTag[], now: number, changes?: ChangesFor<EcrRepository | null>): Promise<EcrRepository | null>;
   getRepository(registryId: string, name: string): Promise<EcrRepository | null>;
   /** Repositories in name order. */
   listRepositories(registryId: string, page: KeysetPage<string>): Promise<EcrRepository[]>;
-  putRepositorySettings(repositoryId: number, settings: RepositorySettings): Promise<void>;
+  putRepositorySettings(repositoryId: number, settings: RepositorySettings, changes?: ChangesFor<void>): Promise<void>;
   /** Deletes the repository and everything in it; without force only when it has no images. */
-  deleteRepository(repositoryId: number, force: boolean): Promise<'deleted' | 'not-empty' | 'missing'>;
+  deleteRepository(repositoryId: number, force: boolean, changes?: ChangesFor<'deleted' | 'not-empty' | 'missing'>): Promise<'deleted' | 'not-empty' | 'missing'>;
 
   listResourceTags(repositoryId: number): Promise<ResourceTag[]>;
   /** Adds or replaces tags; false (and nothing changed) when the result would exceed `max`. */
@@ -160,11 +161,11 @@ export interface EcrStore {
   deleteResourceTags(repositoryId: number, keys: string[]): Promise<void>;
 
   getRepositoryPolicy(repositoryId: number): Promise<string | null>;
-  putRepositoryPolicy(repositoryId: number, text: string): Promise<void>;
-  deleteRepositoryPolicy(repositoryId: number): Promise<string | null>;
+  putRepositoryPolicy(repositoryId: number, text: string, changes?: ChangesFor<void>): Promise<void>;
+  deleteRepositoryPolicy(repositoryId: number, changes?: ChangesFor<string | null>): Promise<string | null>;
   getRegistryPolicy(registryId: string): Promise<string | null>;
-  putRegistryPolicy(registryId: string, text: string): Promise<void>;
-  deleteRegistryPolicy(registryId: string): Promise<string | null>;
+  putRegistryPolicy(registryId: string, text: string, changes?: ChangesFor<void>): Promise<void>;
+  deleteRegistryPolicy(registryId: string, changes?: ChangesFor<string | null>): Promise<string | null>;
 
   getAccountSetting(registryId: string, name: string): Promise<string | null>;
   putAccountSetting(registryId: string, name: string, value: string): Promise<void>;
@@ -187,7 +188,7 @@ export interface EcrStore {
    * lastArchivedAt, ACTIVE stamps lastActivatedAt), in one statement per 500; resolves to
    * the digests that moved.
    */
-  transitionImages(repositoryId: number, digests: string[], from: ImageStatus, to: ImageStatus, now: number): Promise<string[]>;
+  transitionImages(repositoryId: number, digests: string[], from: ImageStatus, to: ImageStatus, now: number, changes?: ChangesFor<string[]>): Promise<string[]>;
   /**
    * Whether a pull may use this layer: 'active' when an ACTIVE image of the repository
    * references it, 'archived' when only images that are not ACTIVE do, 'unreferenced'
@@ -205,8 +206,8 @@ export interface EcrStore {
   getLayerUpload(uploadId: string): Promise<LayerUploadRecord | null>;
 
   getLifecyclePolicy(repositoryId: number): Promise<LifecyclePolicyRecord | null>;
-  putLifecyclePolicy(repositoryId: number, text: string, now: number): Promise<void>;
-  deleteLifecyclePolicy(repositoryId: number): Promise<LifecyclePolicyRecord | null>;
+  putLifecyclePolicy(repositoryId: number, text: string, now: number, changes?: ChangesFor<void>): Promise<void>;
+  deleteLifecyclePolicy(repositoryId: number, changes?: ChangesFor<LifecyclePolicyRecord | null>): Promise<LifecyclePolicyRecord | null>;
   /** Every repository with a lifecycle policy, in repository id order (all registries). */
   listLifecyclePolicies(page: KeysetPage<number>): Promise<LifecyclePolicyRecord[]>;
   /** Images for lifecycle evaluation, in digest order, without manifest bytes. */

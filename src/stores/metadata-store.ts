@@ -1,3 +1,4 @@
+import type { Changes } from '../domain/events/change.js';
 // The metadata store is the one source of truth for what exists and what refers to
 // what. Every method is a complete, atomic operation: callers never hold a transaction.
 
@@ -54,6 +55,12 @@ export interface ManifestReference {
   kind: 'blob' | 'manifest';
 }
 
+export interface DeletedManifest {
+  tags: string[];
+  mediaType: string;
+  artifactType: string | null;
+}
+
 export interface NewManifest {
   repositoryId: number;
   digest: string;
@@ -66,6 +73,8 @@ export interface NewManifest {
   /** When set, the tag is pointed at this manifest in the same transaction. */
   tag: string | null;
   pushedAt: number;
+  /** The change feed's events for this push, appended in its transaction. */
+  changes?: (outcome: { created: boolean; previousTagDigest: string | null }) => Changes | null;
 }
 
 /**
@@ -92,12 +101,7 @@ export interface ReferrerRecord {
   status: ImageStatus;
 }
 
-export interface JobRecord {
-  id: number;
-  kind: string;
-  payload: unknown;
-  attempts: number;
-}
+export type { JobRecord } from './job-store.js';
 
 export interface MetadataStore {
   readonly kind: string;
@@ -145,9 +149,9 @@ export interface MetadataStore {
   /** Head fields only (no content). */
   statManifest(repositoryId: number, digest: string): Promise<Omit<ManifestRecord, 'content'> | null>;
   resolveTag(repositoryId: number, tag: string): Promise<string | null>;
-  /** Deletes the manifest and every tag pointing at it. */
-  deleteManifest(repositoryId: number, digest: string): Promise<boolean>;
-  deleteTag(repositoryId: number, tag: string): Promise<boolean>;
+  /** Deletes the manifest and every tag pointing at it (`changes`: the feed's events for it, in its transaction). */
+  deleteManifest(repositoryId: number, digest: string, changes?: (deleted: DeletedManifest) => Changes | null): Promise<boolean>;
+  deleteTag(repositoryId: number, tag: string, changes?: (removed: { digest: string }) => Changes | null): Promise<boolean>;
   listTags(repositoryId: number, page: Page): Promise<string[]>;
   listReferrers(repositoryId: number, subjectDigest: string, artifactType?: string): Promise<ReferrerRecord[]>;
 
@@ -173,15 +177,4 @@ export interface MetadataStore {
   /** Which of these digests have a blob row. */
   existingBlobs(digests: string[]): Promise<Set<string>>;
 
-  /** Background work, claimed with a lease so each job runs once across nodes. */
-  /**
-   * Adds a job. With a uniqueKey, a job with that key that already exists is left as it
-   * is and its id returned (so every node can ensure a recurring job without duplicates).
-   */
-  enqueueJob(kind: string, payload: unknown, runAt: number, uniqueKey?: string): Promise<number>;
-  claimJob(kinds: readonly string[], owner: string, now: number, leaseMs: number): Promise<JobRecord | null>;
-  completeJob(id: number, owner: string): Promise<void>;
-  /** Releases a claimed job to run again at `runAt` (recurring jobs). */
-  rescheduleJob(id: number, owner: string, runAt: number): Promise<void>;
-  failJob(id: number, owner: string, error: string, retryAt: number): Promise<void>;
 }

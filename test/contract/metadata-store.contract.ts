@@ -478,64 +478,6 @@ export function metadataStoreContract(name: string, make: () => Promise<Metadata
       }
     }
 
-    test('claimJob hands out a job once it is due, with its payload and attempt count', async () => {
-      const kind = uniqueId('job');
-      const payload = { repository: 'team/app', digests: ['sha256:aa', 'sha256:bb'], n: 3, nested: { ok: true } };
-      const id = await store.enqueueJob(kind, payload, NOW + 1000);
-      assert.equal(typeof id, 'number');
-      assert.equal(await store.claimJob([kind], 'w1', NOW, 30_000), null, 'not before run_at');
-      assert.equal(await store.claimJob([uniqueId('job')], 'w1', NOW + 1000, 30_000), null, 'not for another kind');
-      assert.equal(await store.claimJob([], 'w1', NOW + 1000, 30_000), null, 'not for no kinds');
-      assert.deepEqual(await store.claimJob([uniqueId('job'), kind], 'w1', NOW + 1000, 30_000), { id, kind, payload, attempts: 1 });
-      await store.completeJob(id, 'w1');
-      assert.equal(await store.claimJob([kind], 'w2', NOW + 10_000_000, 30_000), null, 'a completed job is gone');
-
-      const second = await store.enqueueJob(kind, null, NOW);
-      assert.notEqual(second, id);
-      assert.deepEqual(await store.claimJob([kind], 'w1', NOW, 30_000), { id: second, kind, payload: null, attempts: 1 });
-      await store.completeJob(second, 'w1');
-    });
-
-    test('a claimed job is not claimed again until its lease expires, then it is', async () => {
-      const kind = uniqueId('job');
-      const id = await store.enqueueJob(kind, { n: 1 }, NOW);
-      const t0 = NOW + 100;
-      assert.equal((await store.claimJob([kind], 'w1', t0, 1000))?.id, id);
-      assert.equal(await store.claimJob([kind], 'w2', t0, 1000), null);
-      assert.equal(await store.claimJob([kind], 'w2', t0 + 999, 1000), null, 'the lease still holds');
-      assert.deepEqual(await store.claimJob([kind], 'w2', t0 + 1001, 1000), { id, kind, payload: { n: 1 }, attempts: 2 }, 'the lease expired');
-
-      // w1 lost its lease: its completion and failure change nothing.
-      await store.completeJob(id, 'w1');
-      await store.failJob(id, 'w1', 'late', t0);
-      assert.equal(await store.claimJob([kind], 'w3', t0 + 1500, 1000), null, "w2's lease still holds");
-      assert.equal((await store.claimJob([kind], 'w3', t0 + 2002, 1000))?.id, id, 'the job was still there');
-      await store.completeJob(id, 'w3');
-      assert.equal(await store.claimJob([kind], 'w4', t0 + 10_000_000, 1000), null);
-    });
-
-    test('failJob releases the job and reschedules it', async () => {
-      const kind = uniqueId('job');
-      const id = await store.enqueueJob(kind, 'payload', NOW);
-      assert.equal((await store.claimJob([kind], 'w1', NOW, 60_000))?.attempts, 1);
-      await store.failJob(id, 'w1', 'boom '.repeat(1000), NOW + 5000);
-      assert.equal(await store.claimJob([kind], 'w2', NOW + 4999, 60_000), null, 'not before retryAt');
-      assert.deepEqual(await store.claimJob([kind], 'w2', NOW + 5000, 60_000), { id, kind, payload: 'payload', attempts: 2 }, 'free again at retryAt, lease or not');
-      await store.completeJob(id, 'w2');
-    });
-
-    test('concurrent claimers never get the same job', async () => {
-      const kind = uniqueId('job');
-      const ids = new Set<number>();
-      for (let i = 0; i < 10; i++) ids.add(await store.enqueueJob(kind, { i }, NOW));
-      const claims = await Promise.all(Array.from({ length: 20 }, (_, i) => store.claimJob([kind], `w${i}`, NOW, 60_000)));
-      const claimed = claims.filter((c) => c !== null).map((c) => c.id);
-      assert.equal(claimed.length, 10, 'every job is claimed once');
-      assert.deepEqual(new Set(claimed), ids, 'by exactly one claimer each');
-      for (const [i, c] of claims.entries()) if (c) await store.completeJob(c.id, `w${i}`);
-      assert.equal(await store.claimJob([kind], 'w', NOW + 10_000_000, 60_000), null);
-    });
-
     // ---- shared secrets ----
 
     test('sharedSecret stores the first candidate and returns it to every later (and concurrent) caller', async () => {

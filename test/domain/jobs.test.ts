@@ -26,7 +26,7 @@ describe('job runner', () => {
       let now = 1_000_000;
       const seen: unknown[] = [];
       let failNext = true;
-      const runner = new JobRunner({ meta, clock: () => now, retryBaseMs: 60_000 })
+      const runner = new JobRunner({ store: meta.jobs, clock: () => now, retryBaseMs: 60_000 })
         .register('echo', async ({ job }) => void seen.push(job.payload))
         .register('flaky', async () => {
           if (failNext) {
@@ -35,9 +35,9 @@ describe('job runner', () => {
           }
           seen.push('flaky ok');
         });
-      await meta.enqueueJob('echo', { n: 1 }, now);
-      await meta.enqueueJob('echo', { n: 2 }, now + 10_000); // not due yet
-      await meta.enqueueJob('flaky', null, now);
+      await meta.jobs.enqueueJob('echo', { n: 1 }, now);
+      await meta.jobs.enqueueJob('echo', { n: 2 }, now + 10_000); // not due yet
+      await meta.jobs.enqueueJob('flaky', null, now);
       assert.equal(await runner.drain(), 2);
       assert.deepEqual(seen, [{ n: 1 }]);
       now += 10_000;
@@ -57,7 +57,7 @@ describe('job runner', () => {
     try {
       let now = 5_000_000;
       let runs = 0;
-      const make = () => new JobRunner({ meta, clock: () => now }).every('tick', 60_000, async () => void runs++);
+      const make = () => new JobRunner({ store: meta.jobs, clock: () => now }).every('tick', 60_000, async () => void runs++);
       const a = make();
       const b = make();
       await a.ensureRecurring();
@@ -89,9 +89,9 @@ describe('job runner', () => {
         runs.set(n, (runs.get(n) ?? 0) + 1);
         await new Promise((r) => setTimeout(r, 2));
       };
-      for (let n = 0; n < 40; n++) await metaA.enqueueJob('work', { n }, Date.now() - 1);
-      const a = new JobRunner({ meta: metaA }).register('work', handler);
-      const b = new JobRunner({ meta: metaB }).register('work', handler);
+      for (let n = 0; n < 40; n++) await metaA.jobs.enqueueJob('work', { n }, Date.now() - 1);
+      const a = new JobRunner({ store: metaA.jobs }).register('work', handler);
+      const b = new JobRunner({ store: metaB.jobs }).register('work', handler);
       const [ranA, ranB] = await Promise.all([a.drain(), b.drain()]);
       assert.equal(ranA + ranB, 40);
       assert.equal(runs.size, 40);
@@ -107,11 +107,11 @@ describe('job runner', () => {
     const { meta, cleanup } = await sqliteStore();
     try {
       let now = 1_000;
-      await meta.enqueueJob('work', null, now);
-      const claimed = await meta.claimJob(['work'], 'dead-node', now, 30_000);
+      await meta.jobs.enqueueJob('work', null, now);
+      const claimed = await meta.jobs.claimJob(['work'], 'dead-node', now, 30_000);
       assert.ok(claimed);
       let ran = 0;
-      const survivor = new JobRunner({ meta, clock: () => now, leaseMs: 30_000 }).register('work', async () => void ran++);
+      const survivor = new JobRunner({ store: meta.jobs, clock: () => now, leaseMs: 30_000 }).register('work', async () => void ran++);
       assert.equal(await survivor.drain(), 0, 'still leased');
       now += 30_001;
       assert.equal(await survivor.drain(), 1);
@@ -127,7 +127,7 @@ describe('job runner wake-ups', () => {
     const { meta, cleanup } = await sqliteStore();
     // A poll of ten minutes: if enqueue did not wake the runner these jobs would wait that long
     // (and the test would time out).
-    const runner = new JobRunner({ meta, pollMs: 600_000 });
+    const runner = new JobRunner({ store: meta.jobs, pollMs: 600_000 });
     // The runner's timers do not keep a process alive (a server's sockets do); this test has none.
     const keepAlive = setInterval(() => {}, 1_000);
     try {
@@ -157,7 +157,7 @@ describe('job runner wake-ups', () => {
     // loop turn; here the runner's clock trails the timer on purpose, by a whole wake-up.
     const { meta, cleanup } = await sqliteStore();
     let now = 1_000_000;
-    const runner = new JobRunner({ meta, clock: () => now, pollMs: 600_000 });
+    const runner = new JobRunner({ store: meta.jobs, clock: () => now, pollMs: 600_000 });
     const keepAlive = setInterval(() => {}, 1_000);
     try {
       let ran = 0;
@@ -180,7 +180,7 @@ describe('job runner wake-ups', () => {
     const { meta, cleanup } = await sqliteStore();
     try {
       let ran = 0;
-      const runner = new JobRunner({ meta }).register('later', async () => void ran++);
+      const runner = new JobRunner({ store: meta.jobs }).register('later', async () => void ran++);
       await runner.enqueue('later', null);
       assert.equal(ran, 0);
       assert.equal(await runner.drain(), 1);

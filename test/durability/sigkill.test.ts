@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test, type TestContext } from 'node:test';
+import { SqlMetadataStore } from '../../src/stores/metadata/sql-metadata-store.js';
 import { spawnBerth, type BerthProcess } from '../helpers/berth-process.js';
 import { createTestDatabase, requirePostgres } from '../helpers/postgres.js';
 
@@ -327,6 +328,26 @@ async function crashAndRecover(t: TestContext, metadataArgs: string[]): Promise<
   assert.equal(push.status, 201);
 
   await server.stop();
+
+  // The change feed: every acknowledged manifest push has its event, appended by the same
+  // transaction (a queue in memory, or events published after the write, would lose those
+  // the kill cut off), and no event names a manifest the registry does not have.
+  const feedStore = SqlMetadataStore.open(metadataArgs.length > 0 ? { kind: 'postgres', url: metadataArgs[1]! } : { kind: 'sqlite', path: join(dataDir, 'berth.db') });
+  try {
+    const pushed = new Map<string, string>();
+    for (let after = 0; ; ) {
+      const page = await feedStore.changes.readChanges(after, 1000);
+      if (page.length === 0) break;
+      for (const c of page) if (c.type === 'image.pushed' && typeof c.detail.tag === 'string') pushed.set(`${c.repository}:${c.detail.tag}`, String(c.detail.digest));
+      after = page[page.length - 1]!.seq;
+    }
+    const attempted = new Map(ledger.attemptedManifests.map((m) => [`${m.repo}:${m.tag}`, m.digest]));
+    for (const m of ledger.ackedManifests) assert.equal(pushed.get(`${m.repo}:${m.tag}`), m.digest, `no image.pushed event for the acknowledged ${m.repo}:${m.tag}`);
+    for (const [key, digest] of pushed) if (key.split(':')[1] !== 'after') assert.equal(attempted.get(key), digest, `an event for ${key} that was never pushed`);
+    t.diagnostic(`${pushed.size} image.pushed events for ${ledger.ackedManifests.length} acknowledged manifests (${ledger.attemptedManifests.length} attempted)`);
+  } finally {
+    await feedStore.close();
+  }
   t.diagnostic(`pushing ${killedAt - began} ms, restart and verification ${Date.now() - killedAt} ms`);
 }
 

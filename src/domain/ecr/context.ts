@@ -1,3 +1,5 @@
+import { UNATTRIBUTED, type Actor } from '../actor.js';
+import type { Changes } from '../events/change.js';
 import type { EcrRepository, EcrStore, RepositorySettings } from '../../stores/ecr-store.js';
 import type { MetadataStore } from '../../stores/metadata-store.js';
 import { DomainError } from '../errors.js';
@@ -10,6 +12,13 @@ export interface EcrCaller {
   region: string;
   /** host[:port] of the registry, for repositoryUri. */
   registryHost: string;
+  /** Who is calling (the edge's front door says; absent only where tests drive services directly). */
+  actor?: Actor;
+}
+
+/** The change feed's entry for one change the caller made to its registry. */
+export function changeBy(caller: EcrCaller, now: number, type: string, repository: string | null, detail: Record<string, unknown> = {}): Changes {
+  return { actor: caller.actor ?? UNATTRIBUTED, now, events: [{ type, registryId: caller.accountId, region: caller.region, repository, detail }] };
 }
 
 export interface EcrDeps {
@@ -19,6 +28,8 @@ export interface EcrDeps {
   /** Durable background work (previews, restores from the archive). */
   jobs: JobQueue;
   clock?: () => number;
+  /** The region this registry serves (the change feed's events name it). */
+  region?: string;
 }
 
 /** A page request over a keyset: up to `limit` items after `after`. */

@@ -3,7 +3,9 @@ import { digestOf, looksLikeDigest, parseDigest } from '../digest.js';
 import { DomainError, isDomainError } from '../errors.js';
 import { indexMediaTypes, parseManifest } from '../manifest.js';
 import { isValidTag } from '../names.js';
-import { EcrCaller, EcrDeps, pageOf, PageRequest, PageResult, requireRepository } from './context.js';
+import { UNATTRIBUTED, type Actor } from '../actor.js';
+import { ChangeTypes } from '../events/change.js';
+import { changeBy, EcrCaller, EcrDeps, pageOf, PageRequest, PageResult, requireRepository } from './context.js';
 
 export interface ImageId {
   imageDigest?: string;
@@ -56,6 +58,11 @@ export const restoreJobKind = 'ecr.image-restore';
 interface RestoreJob {
   repositoryId: number;
   digests: string[];
+  /** For the change feed's `image.restored` (absent in jobs queued before it existed). */
+  registryId?: string;
+  region?: string;
+  repositoryName?: string;
+  actor?: Actor;
 }
 
 /** Images as the ECR API sees them: the manifests and tags the /v2 API stores. */
@@ -211,10 +218,10 @@ export class EcrImages {
       try {
         if (untagOnly) {
           // Removing one of several tags leaves the image; removing the last deletes it.
-          await this.deps.registry.deleteManifest(caller.accountId, name, id.imageTag!);
+          await this.deps.registry.deleteManifest(caller.accountId, name, id.imageTag!, caller.actor, 'batch-delete');
           deleted.push({ imageDigest: resolved, imageTag: id.imageTag! });
         } else {
-          await this.deps.registry.deleteManifest(caller.accountId, name, resolved);
+          await this.deps.registry.deleteManifest(caller.accountId, name, resolved, caller.actor, 'batch-delete');
           if (image.tags.length === 0) deleted.push({ imageDigest: resolved });
           for (const tag of image.tags) deleted.push({ imageDigest: resolved, imageTag: tag });
         }
@@ -245,7 +252,7 @@ export class EcrImages {
       const tagPart = input.imageTag !== undefined ? ` and tag '${input.imageTag}'` : '';
       throw new DomainError('ImageAlreadyExists', `Image with digest '${digest}'${tagPart} already exists in the repository with name '${name}' in registry with id '${caller.accountId}'`);
     }
-    const result = await this.deps.registry.putManifest(caller.accountId, name, input.imageTag ?? digest, input.imageManifestMediaType, body);
+    const result = await this.deps.registry.putManifest(caller.accountId, name, input.imageTag ?? digest, input.imageManifestMediaType, body, caller.actor);
     const stored = await this.deps.meta.statManifest(repo.id, result.digest);
     return {
       registryId: caller.accountId,
@@ -313,7 +320,9 @@ export class EcrImages {
         throw new DomainError('ImageStorageClassUpdateNotSupported', `The image ${resolved} is listed by the image index ${pullable.digest}, which is not archived; archive the index first`);
       }
       const referrers = await this.referrersOf(repo.id, resolved, 'ACTIVE');
-      await this.deps.ecr.transitionImages(repo.id, [resolved, ...referrers], 'ACTIVE', 'ARCHIVED', now);
+      await this.deps.ecr.transitionImages(repo.id, [resolved, ...referrers], 'ACTIVE', 'ARCHIVED', now, (digests) =>
+        digests.length === 0 ? null : changeBy(caller, now, ChangeTypes.imageArchived, name, { digests, reason: 'UpdateImageStorageClass' }),
+      );
       return answer((await this.deps.ecr.getImages(repo.id, [resolved]))[0]?.status ?? 'ARCHIVED');
     }
     if (image.status !== 'ARCHIVED') return answer(image.status);
@@ -322,7 +331,11 @@ export class EcrImages {
     const moved = await this.deps.ecr.transitionImages(repo.id, digests, 'ARCHIVED', 'ACTIVATING', now);
     if (moved.length > 0) {
       try {
-        await this.deps.jobs.enqueue(restoreJobKind, { repositoryId: repo.id, digests: moved } satisfies RestoreJob, now + this.restoreDelayMs);
+        await this.deps.jobs.enqueue(
+          restoreJobKind,
+          { repositoryId: repo.id, digests: moved, registryId: caller.accountId, region: caller.region, repositoryName: name, ...(caller.actor ? { actor: caller.actor } : {}) } satisfies RestoreJob,
+          now + this.restoreDelayMs,
+        );
       } catch (err) {
         // Without its job the restore would never finish: leave the images archived.
         await this.deps.ecr.transitionImages(repo.id, moved, 'ACTIVATING', 'ARCHIVED', now).catch(() => {});
@@ -334,8 +347,13 @@ export class EcrImages {
 
   /** The restore job: what is still ACTIVATING becomes ACTIVE (a push may have been quicker). */
   async finishRestore(payload: unknown): Promise<void> {
-    const { repositoryId, digests } = payload as RestoreJob;
-    await this.deps.ecr.transitionImages(repositoryId, digests, 'ACTIVATING', 'ACTIVE', this.now());
+    const job = payload as RestoreJob;
+    const now = this.now();
+    await this.deps.ecr.transitionImages(job.repositoryId, job.digests, 'ACTIVATING', 'ACTIVE', now, (restored) =>
+      restored.length === 0 || !job.registryId || !job.repositoryName
+        ? null
+        : { actor: job.actor ?? UNATTRIBUTED, now, events: [{ type: ChangeTypes.imageRestored, registryId: job.registryId, region: job.region ?? 'us-east-1', repository: job.repositoryName, detail: { digests: restored } }] },
+    );
   }
 
   /** Referrers of the image (and theirs, and so on) that have this status. */

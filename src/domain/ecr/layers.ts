@@ -103,7 +103,7 @@ export class EcrLayers {
 
   async initiate(caller: EcrCaller, name: string) {
     await requireRepository(this.deps.ecr, caller, name);
-    const upload = await this.deps.registry.startUpload(caller.accountId, name);
+    const upload = await this.deps.registry.startUpload(caller.accountId, name, caller.actor);
     return { uploadId: upload.id, partSize: this.limits.partSize };
   }
 

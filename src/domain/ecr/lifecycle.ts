@@ -1,6 +1,8 @@
 import type { LifecycleImageRecord, LifecyclePolicyRecord, LifecyclePreviewResultRecord } from '../../stores/ecr-store.js';
 import { DomainError, isDomainError } from '../errors.js';
-import { type EcrCaller, type EcrDeps, pageOf, type PageRequest, type PageResult, requireRepository } from './context.js';
+import { ChangeTypes } from '../events/change.js';
+import { serviceActor } from '../actor.js';
+import { changeBy, type EcrCaller, type EcrDeps, pageOf, type PageRequest, type PageResult, requireRepository } from './context.js';
 import { evaluateLifecycle, parseLifecyclePolicy, type LifecycleAction } from './lifecycle-policy.js';
 
 // Lifecycle policies as ECR's API exposes them (Put/Get/Delete, Start/GetPreview) and the
@@ -62,14 +64,18 @@ export class EcrLifecycle {
   /** Test seam: runs before a preview job evaluates (tests hold previews IN_PROGRESS here). */
   beforePreview?: (repositoryId: number) => Promise<void>;
 
+  private readonly region: string;
+
   constructor(private readonly deps: EcrDeps) {
     this.now = deps.clock ?? Date.now;
+    this.region = deps.region ?? 'us-east-1';
   }
 
   async putPolicy(caller: EcrCaller, name: string, text: string) {
     const repo = await requireRepository(this.deps.ecr, caller, name);
     parseLifecyclePolicy(text);
-    await this.deps.ecr.putLifecyclePolicy(repo.id, text, this.now());
+    const now = this.now();
+    await this.deps.ecr.putLifecyclePolicy(repo.id, text, now, changeBy(caller, now, ChangeTypes.policyChanged, name, { policy: 'lifecycle', action: 'set' }));
     return { registryId: caller.accountId, repositoryName: name, lifecyclePolicyText: text };
   }
 
@@ -82,7 +88,7 @@ export class EcrLifecycle {
 
   async deletePolicy(caller: EcrCaller, name: string) {
     const repo = await requireRepository(this.deps.ecr, caller, name);
-    const policy = await this.deps.ecr.deleteLifecyclePolicy(repo.id);
+    const policy = await this.deps.ecr.deleteLifecyclePolicy(repo.id, (old) => (old === null ? null : changeBy(caller, this.now(), ChangeTypes.policyChanged, name, { policy: 'lifecycle', action: 'deleted' })));
     if (!policy) throw notFound(caller, name);
     return { registryId: caller.accountId, repositoryName: name, lifecyclePolicyText: policy.text, lastEvaluatedAt: new Date(policy.updatedAt) };
   }
@@ -210,7 +216,11 @@ export class EcrLifecycle {
     // leaves a pullable index listing an archived manifest.
     const indexes = new Set(images.filter((i) => i.children.length > 0).map((i) => i.digest));
     const transitions = actions.filter((a) => a.type === 'transition').sort((a, b) => Number(indexes.has(b.digest)) - Number(indexes.has(a.digest)));
-    const moved = new Set(dryRun ? transitions.map((a) => a.digest) : await this.deps.ecr.transitionImages(policy.repositoryId, transitions.map((a) => a.digest), 'ACTIVE', 'ARCHIVED', this.now()));
+    const now = this.now();
+    // Each run acts as the lifecycle service, with a request id of its own.
+    const lifecycleActor = serviceActor('lifecycle');
+    const archived = (digests: string[]) => (digests.length === 0 ? null : { actor: lifecycleActor, now, events: [{ type: ChangeTypes.imageArchived, registryId: policy.registryId, region: this.region, repository: policy.repositoryName, detail: { digests, reason: 'lifecycle' } }] });
+    const moved = new Set(dryRun ? transitions.map((a) => a.digest) : await this.deps.ecr.transitionImages(policy.repositoryId, transitions.map((a) => a.digest), 'ACTIVE', 'ARCHIVED', now, archived));
     for (const action of transitions) {
       if (moved.has(action.digest)) report.transitioned.push({ imageDigest: action.digest, imageTags: action.tags, appliedRulePriority: action.rulePriority, targetStorageClass: 'ARCHIVE' });
     }
@@ -219,7 +229,7 @@ export class EcrLifecycle {
     for (const action of actions.filter((a) => a.type === 'expire').sort((a, b) => order(a) - order(b))) {
       if (!dryRun) {
         try {
-          await this.deps.registry.deleteManifest(policy.registryId, policy.repositoryName, action.digest);
+          await this.deps.registry.deleteManifest(policy.registryId, policy.repositoryName, action.digest, lifecycleActor, 'lifecycle');
         } catch (err) {
           if (!isDomainError(err, 'ManifestUnknown')) throw err;
           continue;

@@ -1,6 +1,7 @@
 import { DomainError } from '../errors.js';
 import { parsePolicy, PolicyValidationError } from '../iam/policy.js';
-import { EcrCaller, EcrDeps, invalidParameter, requireRepository } from './context.js';
+import { ChangeTypes } from '../events/change.js';
+import { changeBy, EcrCaller, EcrDeps, invalidParameter, requireRepository } from './context.js';
 
 export const maxPolicyChars = 10_240;
 
@@ -48,12 +49,16 @@ function checkPolicy(text: string, kind: 'repository' | 'registry'): string[] {
 
 /** Repository and registry policies (stored as text, checked as JSON) and account settings. */
 export class EcrPolicies {
-  constructor(private readonly deps: EcrDeps) {}
+  private readonly now: () => number;
+
+  constructor(private readonly deps: EcrDeps) {
+    this.now = deps.clock ?? Date.now;
+  }
 
   async setRepositoryPolicy(caller: EcrCaller, name: string, text: string) {
     const repo = await requireRepository(this.deps.ecr, caller, name);
     checkPolicy(text, 'repository');
-    await this.deps.ecr.putRepositoryPolicy(repo.id, text);
+    await this.deps.ecr.putRepositoryPolicy(repo.id, text, changeBy(caller, this.now(), ChangeTypes.policyChanged, name, { policy: 'repository', action: 'set' }));
     return { registryId: caller.accountId, repositoryName: name, policyText: text };
   }
 
@@ -66,7 +71,7 @@ export class EcrPolicies {
 
   async deleteRepositoryPolicy(caller: EcrCaller, name: string) {
     const repo = await requireRepository(this.deps.ecr, caller, name);
-    const text = await this.deps.ecr.deleteRepositoryPolicy(repo.id);
+    const text = await this.deps.ecr.deleteRepositoryPolicy(repo.id, (old) => (old === null ? null : changeBy(caller, this.now(), ChangeTypes.policyChanged, name, { policy: 'repository', action: 'deleted' })));
     if (text === null) throw notFound(caller, name);
     return { registryId: caller.accountId, repositoryName: name, policyText: text };
   }
@@ -77,7 +82,7 @@ export class EcrPolicies {
       const outside = actions.filter((a) => !v1RegistryActions.includes(a));
       if (outside.length > 0) throw invalidParameter('policyText', `Registry policy scope V1 allows only ${v1RegistryActions.join(', ')}; the policy names ${outside.join(', ')}`);
     }
-    await this.deps.ecr.putRegistryPolicy(caller.accountId, text);
+    await this.deps.ecr.putRegistryPolicy(caller.accountId, text, changeBy(caller, this.now(), ChangeTypes.policyChanged, null, { policy: 'registry', action: 'set' }));
     return { registryId: caller.accountId, policyText: text };
   }
 
@@ -88,7 +93,7 @@ export class EcrPolicies {
   }
 
   async deleteRegistryPolicy(caller: EcrCaller) {
-    const text = await this.deps.ecr.deleteRegistryPolicy(caller.accountId);
+    const text = await this.deps.ecr.deleteRegistryPolicy(caller.accountId, (old) => (old === null ? null : changeBy(caller, this.now(), ChangeTypes.policyChanged, null, { policy: 'registry', action: 'deleted' })));
     if (text === null) throw registryNotFound(caller);
     return { registryId: caller.accountId, policyText: text };
   }

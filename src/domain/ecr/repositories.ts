@@ -1,6 +1,7 @@
 import type { EcrRepository, ResourceTag, RepositorySettings } from '../../stores/ecr-store.js';
 import { DomainError } from '../errors.js';
-import { EcrCaller, EcrDeps, invalidParameter, pageOf, PageRequest, PageResult, repositoryArn, requireRepository, tagMutabilitySettings } from './context.js';
+import { ChangeTypes } from '../events/change.js';
+import { changeBy, EcrCaller, EcrDeps, invalidParameter, pageOf, PageRequest, PageResult, repositoryArn, requireRepository, tagMutabilitySettings } from './context.js';
 
 export const maxResourceTags = 50;
 
@@ -56,7 +57,10 @@ export class EcrRepositories {
     };
     const tags = resourceTags(input.tags ?? []);
     if (tags.length > maxResourceTags) throw new DomainError('TooManyTags', `A repository may have at most ${maxResourceTags} tags; ${tags.length} were given`);
-    const repo = await this.deps.ecr.createRepository(caller.accountId, input.repositoryName, settings, tags, this.now());
+    const now = this.now();
+    const repo = await this.deps.ecr.createRepository(caller.accountId, input.repositoryName, settings, tags, now, (created) =>
+      created ? changeBy(caller, now, ChangeTypes.repositoryCreated, input.repositoryName, { encryptionType: settings.encryption.encryptionType, via: 'CreateRepository' }) : null,
+    );
     if (!repo) throw new DomainError('RepositoryAlreadyExists', `The repository with name '${input.repositoryName}' already exists in the registry with id '${caller.accountId}'`);
     return this.view(caller, repo);
   }
@@ -75,7 +79,7 @@ export class EcrRepositories {
 
   async delete(caller: EcrCaller, name: string, force: boolean): Promise<RepositoryView> {
     const repo = await requireRepository(this.deps.ecr, caller, name);
-    const outcome = await this.deps.ecr.deleteRepository(repo.id, force);
+    const outcome = await this.deps.ecr.deleteRepository(repo.id, force, (outcome) => (outcome === 'deleted' ? changeBy(caller, this.now(), ChangeTypes.repositoryDeleted, name, { force }) : null));
     if (outcome === 'not-empty') {
       throw new DomainError('RepositoryNotEmpty', `The repository with name '${name}' in registry with id '${caller.accountId}' cannot be deleted because it still contains images`);
     }
@@ -86,7 +90,7 @@ export class EcrRepositories {
   async putTagMutability(caller: EcrCaller, name: string, input: { imageTagMutability?: string; imageTagMutabilityExclusionFilters?: Array<{ filterType?: string; filter?: string }> }) {
     const repo = await requireRepository(this.deps.ecr, caller, name);
     const mutability = tagMutabilitySettings(input);
-    await this.deps.ecr.putRepositorySettings(repo.id, { ...repo.settings, ...mutability });
+    await this.deps.ecr.putRepositorySettings(repo.id, { ...repo.settings, ...mutability }, changeBy(caller, this.now(), ChangeTypes.repositoryChanged, name, { setting: 'imageTagMutability', value: mutability.imageTagMutability }));
     return {
       registryId: caller.accountId,
       repositoryName: name,
@@ -97,7 +101,7 @@ export class EcrRepositories {
 
   async putScanningConfiguration(caller: EcrCaller, name: string, scanOnPush: boolean) {
     const repo = await requireRepository(this.deps.ecr, caller, name);
-    await this.deps.ecr.putRepositorySettings(repo.id, { ...repo.settings, scanOnPush });
+    await this.deps.ecr.putRepositorySettings(repo.id, { ...repo.settings, scanOnPush }, changeBy(caller, this.now(), ChangeTypes.repositoryChanged, name, { setting: 'scanOnPush', value: scanOnPush }));
     return { registryId: caller.accountId, repositoryName: name, imageScanningConfiguration: { scanOnPush } };
   }
 

@@ -1,5 +1,7 @@
 import type { CreationTemplateRecord, EcrRepository, RepositorySettings, ResourceTag } from '../../stores/ecr-store.js';
+import { UNATTRIBUTED, type Actor } from '../actor.js';
 import { DomainError } from '../errors.js';
+import { ChangeTypes } from '../events/change.js';
 import { EcrCaller, EcrDeps, invalidParameter, pageOf, PageRequest, PageResult, tagMutabilitySettings } from './context.js';
 import { parseLifecyclePolicy } from './lifecycle-policy.js';
 import { encryptionSettings, maxResourceTags, resourceTags } from './repositories.js';
@@ -81,7 +83,7 @@ export class EcrTemplates {
    * matching prefix (ROOT matches every name). Without one: defaults when `fallback` is
    * 'always', else null (the push is refused, as ECR refuses it).
    */
-  async createOnPush(registryId: string, name: string, fallback: 'always' | 'template'): Promise<EcrRepository | null> {
+  async createOnPush(registryId: string, name: string, fallback: 'always' | 'template', actor: Actor = UNATTRIBUTED): Promise<EcrRepository | null> {
     const plan = await this.planCreateOnPush(registryId, name, fallback);
     if (!plan) return null;
     const t = plan.template;
@@ -91,7 +93,9 @@ export class EcrTemplates {
       scanOnPush: false,
       encryption: t.encryptionConfiguration ?? { encryptionType: 'AES256' },
     };
-    const created = await this.deps.ecr.createRepository(registryId, name, settings, plan.tags, this.now());
+    const now = this.now();
+    const event = { type: ChangeTypes.repositoryCreated, registryId, region: this.deps.region ?? 'us-east-1', repository: name, detail: { encryptionType: settings.encryption.encryptionType, via: 'CREATE_ON_PUSH' } };
+    const created = await this.deps.ecr.createRepository(registryId, name, settings, plan.tags, now, (repo) => (repo ? { actor, now, events: [event] } : null));
     if (!created) return this.deps.ecr.getRepository(registryId, name); // a concurrent push created it
     if (typeof t.repositoryPolicy === 'string') await this.deps.ecr.putRepositoryPolicy(created.id, t.repositoryPolicy);
     if (typeof t.lifecyclePolicy === 'string' && isValidLifecyclePolicy(t.lifecyclePolicy)) await this.deps.ecr.putLifecyclePolicy(created.id, t.lifecyclePolicy, this.now());

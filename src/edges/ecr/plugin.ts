@@ -1,3 +1,4 @@
+import { requestActor } from '../actor.js';
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ConstraintStrategy, Handler, HTTPVersion } from 'find-my-way';
@@ -5,7 +6,7 @@ import { DomainError, isDomainError } from '../../domain/errors.js';
 import type { EcrServices } from '../../domain/ecr/index.js';
 import type { Caller } from '../../domain/iam/identity-service.js';
 import { registryHostFor } from '../oci/addressing.js';
-import { operations, operationTarget, type OperationContext } from './operations.js';
+import { operations, operationTarget, type Operation, type OperationContext } from './operations.js';
 import { validate } from './shapes.js';
 
 // Amazon ECR's API over AWS JSON 1.1: `POST /` with
@@ -50,6 +51,8 @@ export interface EcrEdgeOptions {
    * only its own account's registry.
    */
   authorize?: (request: FastifyRequest, principal: Principal, access: AccessRequest) => Promise<void>;
+  /** The operations answered (default: the core's); modules add theirs (src/modules). */
+  operations?: Record<string, Operation>;
   /** Largest request body; UploadLayerPart carries up to 20 MiB as base64. */
   bodyLimit?: number;
 }
@@ -73,7 +76,11 @@ export class AwsAuthError extends Error {
  * ECR operation it implements; every other AWS-protocol request falls through to the
  * unconstrained `POST /` of the AWS edge (STS, IAM, GetAuthorizationToken).
  */
-export const ecrTargetConstraint: ConstraintStrategy<HTTPVersion.V1, string> = {
+export const ecrTargetConstraint = ecrTargetConstraintFor(operations);
+
+/** The constraint over this app's operation table (the core's plus what modules add). */
+export function ecrTargetConstraintFor(table: Record<string, Operation>): ConstraintStrategy<HTTPVersion.V1, string> {
+  return {
   name: 'awsTarget',
   storage() {
     const handlers = new Map<string, Handler<HTTPVersion.V1>>();
@@ -85,11 +92,12 @@ export const ecrTargetConstraint: ConstraintStrategy<HTTPVersion.V1, string> = {
   deriveConstraint(req): string {
     const target = req.headers['x-amz-target'];
     if (typeof target !== 'string' || !target.startsWith(targetPrefix)) return 'other';
-    return Object.hasOwn(operations, target.slice(targetPrefix.length)) ? 'ecr' : 'other';
+    return Object.hasOwn(table, target.slice(targetPrefix.length)) ? 'ecr' : 'other';
   },
   mustMatchWhenDerived: false,
   validate() {},
-};
+  };
+}
 
 const credentialScope = /Credential=[^/\s,]+\/\d{8}\/([a-z0-9-]+)\/([a-z0-9-]+)\/aws4_request/;
 
@@ -132,7 +140,8 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
       throw new DomainError('UnknownOperation', `The X-Amz-Target header must name an operation as ${targetPrefix}<Operation>`);
     }
     const name = target.slice(targetPrefix.length);
-    const operation = Object.hasOwn(operations, name) ? operations[name] : undefined;
+    const table = opts.operations ?? operations;
+    const operation = Object.hasOwn(table, name) ? table[name] : undefined;
     if (!operation) throw new DomainError('UnknownOperation', `Berth does not implement the ECR operation ${name.slice(0, 100)}`);
     const principal = await authenticate(req);
     if (opts.region && principal.region !== opts.region) {
@@ -155,7 +164,7 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     const ctx: OperationContext = {
       ecr: opts.ecr,
       // The services act on the addressed registry; `accountId` is that registry's id.
-      caller: { accountId: registryId, region, registryHost: registryHostFor(host, registryId, opts.registryId) },
+      caller: { accountId: registryId, region, registryHost: registryHostFor(host, registryId, opts.registryId), actor: requestActor(req, 'ecr', `ecr:${name}`, principal.caller) },
       downloadUrl: (token) => `${req.protocol}://${host}${layerDownloadPath}${token}`,
     };
     const output = await operation.handle(input, ctx);

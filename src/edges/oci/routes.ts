@@ -1,3 +1,4 @@
+import { requestActor } from '../actor.js';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, isDomainError } from '../../domain/errors.js';
@@ -159,18 +160,18 @@ async function startUpload({ req, reply, opts, query, registryId, base }: Ctx, m
   // A source in another account's registry is not mounted: the client uploads instead.
   const source = from === null ? null : mountSource(from, { registryId }, req.headers.host, opts.registryId);
   if (mount !== null && source !== null) {
-    const blob = await opts.registry.mountBlob(registryId, name, mount, source);
+    const blob = await opts.registry.mountBlob(registryId, name, mount, source, requestActor(req, 'oci', 'ecr:InitiateLayerUpload', req.registryCaller));
     if (blob) {
       reply.code(201).header('Location', `${base}${name}/blobs/${blob.digest}`).header('Docker-Content-Digest', blob.digest).header('Content-Length', '0').send();
       return;
     }
   }
   if (digest !== null && mount === null) {
-    const blob = await opts.registry.uploadMonolithic(registryId, name, digest, req.raw, contentLength(req));
+    const blob = await opts.registry.uploadMonolithic(registryId, name, digest, req.raw, contentLength(req), requestActor(req, 'oci', 'ecr:InitiateLayerUpload', req.registryCaller));
     reply.code(201).header('Location', `${base}${name}/blobs/${blob.digest}`).header('Docker-Content-Digest', blob.digest).header('Content-Length', '0').send();
     return;
   }
-  const upload = await opts.registry.startUpload(registryId, name);
+  const upload = await opts.registry.startUpload(registryId, name, requestActor(req, 'oci', 'ecr:InitiateLayerUpload', req.registryCaller));
   reply
     .code(202)
     .header('Location', uploadLocation(base, name, upload.id))
@@ -335,15 +336,15 @@ async function getManifest({ req, reply, opts, registryId }: Ctx, match: RegExpE
 async function putManifest({ req, reply, opts, registryId, base }: Ctx, match: RegExpExecArray): Promise<void> {
   const [, name, reference] = match as unknown as [string, string, string];
   const body = await readLimited(req, opts.manifestMaxBytes);
-  const result = await opts.registry.putManifest(registryId, name, reference, clientContentTypes.get(req), body);
+  const result = await opts.registry.putManifest(registryId, name, reference, clientContentTypes.get(req), body, requestActor(req, 'oci', 'ecr:PutImage', req.registryCaller));
   reply.code(201).header('Location', `${base}${name}/manifests/${result.digest}`).header('Docker-Content-Digest', result.digest);
   if (result.subjectDigest) reply.header('OCI-Subject', result.subjectDigest);
   reply.header('Content-Length', '0').send();
 }
 
-async function deleteManifest({ reply, opts, registryId }: Ctx, match: RegExpExecArray): Promise<void> {
+async function deleteManifest({ req, reply, opts, registryId }: Ctx, match: RegExpExecArray): Promise<void> {
   const [, name, reference] = match as unknown as [string, string, string];
-  await opts.registry.deleteManifest(registryId, name, reference);
+  await opts.registry.deleteManifest(registryId, name, reference, requestActor(req, 'oci', 'ecr:BatchDeleteImage', req.registryCaller));
   reply.code(202).header('Content-Length', '0').send();
 }
 

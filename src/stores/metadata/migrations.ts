@@ -248,9 +248,46 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
         await db.schema.alterTable('ecr_lifecycle_previews').dropColumn('results').execute();
       },
     },
+    '0040_change_feed': {
+      // The transactional outbox and its subscribers' cursors (stores/metadata/change-log.ts),
+      // and dead letters for jobs that fail too often.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('change_events')
+          .addColumn('seq', pg ? 'bigserial' : 'integer', (c) => (pg ? c.primaryKey() : c.primaryKey().autoIncrement()))
+          .addColumn('id', 'text', (c) => c.notNull().unique())
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('registry_id', 'text', (c) => c.notNull())
+          .addColumn('region', 'text', (c) => c.notNull())
+          .addColumn('repository', text)
+          .addColumn('occurred_at', 'bigint', (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('detail', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('change_events_time').on('change_events').column('occurred_at').execute();
+        await db.schema
+          .createTable('change_subscriptions')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('position', 'bigint', (c) => c.notNull())
+          .addColumn('lease_owner', 'text')
+          .addColumn('lease_expires_at', 'bigint')
+          .addColumn('failures', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('last_error', 'text')
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.alterTable('jobs').addColumn('dead_at', 'bigint').execute();
+      },
+    },
   };
 }
 
-export function migrationProvider(dialect: SqlDialectName): MigrationProvider {
-  return { getMigrations: async () => migrations(dialect) };
+/** The core's migrations and the capability modules' (each numbered in its own range). */
+export function migrationProvider(dialect: SqlDialectName, extra: Record<string, Migration> = {}): MigrationProvider {
+  return {
+    getMigrations: async () => {
+      const all = migrations(dialect);
+      for (const name of Object.keys(extra)) if (Object.hasOwn(all, name)) throw new Error(`migration ${name} is defined twice`);
+      return { ...all, ...extra };
+    },
+  };
 }

@@ -74,6 +74,34 @@ export interface JobsTable {
   last_error: string | null;
   created_at: number;
   unique_key: string | null;
+  /** Set when the job was dead-lettered (too many failed attempts). */
+  dead_at: number | null;
+}
+
+/** The change feed (transactional outbox): one row per change, in commit order. */
+export interface ChangeEventsTable {
+  seq: Generated<number>;
+  id: string;
+  type: string;
+  registry_id: string;
+  region: string;
+  repository: string | null;
+  occurred_at: number;
+  /** JSON: the Actor. */
+  actor: string;
+  /** JSON: the type's detail. */
+  detail: string;
+}
+
+/** Each subscriber's cursor into the feed, held under a lease by one node at a time. */
+export interface ChangeSubscriptionsTable {
+  name: string;
+  position: number;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  failures: number;
+  last_error: string | null;
+  updated_at: number;
 }
 
 /** Values every node must share (signing keys), created once by whichever node comes first. */
@@ -92,5 +120,7 @@ export interface Database {
   manifest_references: ManifestReferencesTable;
   tags: TagsTable;
   jobs: JobsTable;
+  change_events: ChangeEventsTable;
+  change_subscriptions: ChangeSubscriptionsTable;
   shared_secrets: SharedSecretsTable;
 }

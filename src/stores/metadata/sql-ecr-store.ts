@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Changes, ChangesFor } from '../../domain/events/change.js';
 import { transact } from './sqlite-group-commit.js';
 import { tagIsImmutable } from '../../domain/ecr/tag-mutability.js';
 import {
@@ -85,9 +86,15 @@ export class SqlEcrStore implements EcrStore {
     this.db = db as unknown as Db;
   }
 
+  /** Runs a write as it is, or in a transaction with the change feed's events for it. */
+  private write<T>(changes: Changes | null | undefined | ((result: T) => Changes | null), work: (db: Db) => Promise<T>): Promise<T> {
+    if (!changes) return work(this.db);
+    return transact(this.db, (trx) => work(trx as unknown as Db), { changes });
+  }
+
   // ---- repositories ----
 
-  async createRepository(registryId: string, name: string, settings: RepositorySettings, tags: ResourceTag[], now: number): Promise<EcrRepository | null> {
+  async createRepository(registryId: string, name: string, settings: RepositorySettings, tags: ResourceTag[], now: number, changes?: ChangesFor<EcrRepository | null>): Promise<EcrRepository | null> {
     return transact(this.db, async (trx) => {
       const inserted = await trx
         .insertInto('repositories')
@@ -104,7 +111,7 @@ export class SqlEcrStore implements EcrStore {
           .execute();
       }
       return { id: inserted.id, registryId, name, createdAt: now, settings };
-    });
+    }, { changes });
   }
 
   private repositoryQuery(registryId: string) {
@@ -127,16 +134,18 @@ export class SqlEcrStore implements EcrStore {
     return rows.map(toRepository);
   }
 
-  async putRepositorySettings(repositoryId: number, settings: RepositorySettings): Promise<void> {
-    const text = JSON.stringify(settings);
-    await this.db
-      .insertInto('ecr_repository_settings')
-      .values({ repository_id: repositoryId, settings: text })
-      .onConflict((oc) => oc.column('repository_id').doUpdateSet({ settings: text }))
-      .execute();
+  async putRepositorySettings(repositoryId: number, settings: RepositorySettings, changes?: ChangesFor<void>): Promise<void> {
+    return this.write(changes, async (db) => {
+      const text = JSON.stringify(settings);
+      await db
+        .insertInto('ecr_repository_settings')
+        .values({ repository_id: repositoryId, settings: text })
+        .onConflict((oc) => oc.column('repository_id').doUpdateSet({ settings: text }))
+        .execute();
+    });
   }
 
-  async deleteRepository(repositoryId: number, force: boolean): Promise<'deleted' | 'not-empty' | 'missing'> {
+  async deleteRepository(repositoryId: number, force: boolean, changes?: ChangesFor<'deleted' | 'not-empty' | 'missing'>): Promise<'deleted' | 'not-empty' | 'missing'> {
     return transact(this.db, async (trx) => {
       if (!force) {
         const image = await trx.selectFrom('manifests').select('digest').where('repository_id', '=', repositoryId).limit(1).executeTakeFirst();
@@ -147,7 +156,7 @@ export class SqlEcrStore implements EcrStore {
       await trx.deleteFrom('manifests').where('repository_id', '=', repositoryId).execute();
       const result = await trx.deleteFrom('repositories').where('id', '=', repositoryId).executeTakeFirst();
       return Number(result.numDeletedRows) > 0 ? 'deleted' : 'missing';
-    });
+    }, { changes });
   }
 
   // ---- resource tags ----
@@ -191,17 +200,21 @@ export class SqlEcrStore implements EcrStore {
     return row?.policy_text ?? null;
   }
 
-  async putRepositoryPolicy(repositoryId: number, text: string): Promise<void> {
-    await this.db
-      .insertInto('ecr_repository_policies')
-      .values({ repository_id: repositoryId, policy_text: text })
-      .onConflict((oc) => oc.column('repository_id').doUpdateSet({ policy_text: text }))
-      .execute();
+  async putRepositoryPolicy(repositoryId: number, text: string, changes?: ChangesFor<void>): Promise<void> {
+    return this.write(changes, async (db) => {
+      await db
+        .insertInto('ecr_repository_policies')
+        .values({ repository_id: repositoryId, policy_text: text })
+        .onConflict((oc) => oc.column('repository_id').doUpdateSet({ policy_text: text }))
+        .execute();
+    });
   }
 
-  async deleteRepositoryPolicy(repositoryId: number): Promise<string | null> {
-    const row = await this.db.deleteFrom('ecr_repository_policies').where('repository_id', '=', repositoryId).returning('policy_text').executeTakeFirst();
-    return row?.policy_text ?? null;
+  async deleteRepositoryPolicy(repositoryId: number, changes?: ChangesFor<string | null>): Promise<string | null> {
+    return this.write(changes, async (db) => {
+      const row = await db.deleteFrom('ecr_repository_policies').where('repository_id', '=', repositoryId).returning('policy_text').executeTakeFirst();
+      return row?.policy_text ?? null;
+    });
   }
 
   async getRegistryPolicy(registryId: string): Promise<string | null> {
@@ -209,17 +222,21 @@ export class SqlEcrStore implements EcrStore {
     return row?.policy_text ?? null;
   }
 
-  async putRegistryPolicy(registryId: string, text: string): Promise<void> {
-    await this.db
-      .insertInto('ecr_registry_policies')
-      .values({ registry_id: registryId, policy_text: text })
-      .onConflict((oc) => oc.column('registry_id').doUpdateSet({ policy_text: text }))
-      .execute();
+  async putRegistryPolicy(registryId: string, text: string, changes?: ChangesFor<void>): Promise<void> {
+    return this.write(changes, async (db) => {
+      await db
+        .insertInto('ecr_registry_policies')
+        .values({ registry_id: registryId, policy_text: text })
+        .onConflict((oc) => oc.column('registry_id').doUpdateSet({ policy_text: text }))
+        .execute();
+    });
   }
 
-  async deleteRegistryPolicy(registryId: string): Promise<string | null> {
-    const row = await this.db.deleteFrom('ecr_registry_policies').where('registry_id', '=', registryId).returning('policy_text').executeTakeFirst();
-    return row?.policy_text ?? null;
+  async deleteRegistryPolicy(registryId: string, changes?: ChangesFor<string | null>): Promise<string | null> {
+    return this.write(changes, async (db) => {
+      const row = await db.deleteFrom('ecr_registry_policies').where('registry_id', '=', registryId).returning('policy_text').executeTakeFirst();
+      return row?.policy_text ?? null;
+    });
   }
 
   async getAccountSetting(registryId: string, name: string): Promise<string | null> {
@@ -355,21 +372,23 @@ export class SqlEcrStore implements EcrStore {
     return rows.map((r) => ({ digest: r.digest, tag: r.name ?? null }));
   }
 
-  async transitionImages(repositoryId: number, digests: string[], from: ImageStatus, to: ImageStatus, now: number): Promise<string[]> {
-    const moved: string[] = [];
-    const stamp = to === 'ARCHIVED' ? { last_archived_at: now } : to === 'ACTIVE' ? { last_activated_at: now } : {};
-    for (const chunk of chunks([...new Set(digests)], 500)) {
-      const rows = await this.db
-        .updateTable('manifests')
-        .set({ image_status: to, ...stamp })
-        .where('repository_id', '=', repositoryId)
-        .where('digest', 'in', chunk)
-        .where('image_status', '=', from)
-        .returning('digest')
-        .execute();
-      moved.push(...rows.map((r) => r.digest));
-    }
-    return moved.sort();
+  async transitionImages(repositoryId: number, digests: string[], from: ImageStatus, to: ImageStatus, now: number, changes?: ChangesFor<string[]>): Promise<string[]> {
+    return this.write(changes, async (db) => {
+      const moved: string[] = [];
+      const stamp = to === 'ARCHIVED' ? { last_archived_at: now } : to === 'ACTIVE' ? { last_activated_at: now } : {};
+      for (const chunk of chunks([...new Set(digests)], 500)) {
+        const rows = await db
+          .updateTable('manifests')
+          .set({ image_status: to, ...stamp })
+          .where('repository_id', '=', repositoryId)
+          .where('digest', 'in', chunk)
+          .where('image_status', '=', from)
+          .returning('digest')
+          .execute();
+        moved.push(...rows.map((r) => r.digest));
+      }
+      return moved.sort();
+    });
   }
 
   async layerImageStatus(repositoryId: number, digest: string): Promise<'active' | 'archived' | 'unreferenced'> {
@@ -444,19 +463,23 @@ export class SqlEcrStore implements EcrStore {
     return row ? toLifecyclePolicy(row) : null;
   }
 
-  async putLifecyclePolicy(repositoryId: number, text: string, now: number): Promise<void> {
-    await this.db
-      .insertInto('ecr_lifecycle_policies')
-      .values({ repository_id: repositoryId, policy_text: text, updated_at: now })
-      .onConflict((oc) => oc.column('repository_id').doUpdateSet({ policy_text: text, updated_at: now }))
-      .execute();
+  async putLifecyclePolicy(repositoryId: number, text: string, now: number, changes?: ChangesFor<void>): Promise<void> {
+    return this.write(changes, async (db) => {
+      await db
+        .insertInto('ecr_lifecycle_policies')
+        .values({ repository_id: repositoryId, policy_text: text, updated_at: now })
+        .onConflict((oc) => oc.column('repository_id').doUpdateSet({ policy_text: text, updated_at: now }))
+        .execute();
+    });
   }
 
-  async deleteLifecyclePolicy(repositoryId: number): Promise<LifecyclePolicyRecord | null> {
+  async deleteLifecyclePolicy(repositoryId: number, changes?: ChangesFor<LifecyclePolicyRecord | null>): Promise<LifecyclePolicyRecord | null> {
     const existing = await this.getLifecyclePolicy(repositoryId);
     if (!existing) return null;
-    const result = await this.db.deleteFrom('ecr_lifecycle_policies').where('repository_id', '=', repositoryId).executeTakeFirst();
-    return Number(result.numDeletedRows) > 0 ? existing : null;
+    return this.write(changes, async (db) => {
+      const result = await db.deleteFrom('ecr_lifecycle_policies').where('repository_id', '=', repositoryId).executeTakeFirst();
+      return Number(result.numDeletedRows) > 0 ? existing : null;
+    });
   }
 
   async listLifecyclePolicies(page: KeysetPage<number>): Promise<LifecyclePolicyRecord[]> {

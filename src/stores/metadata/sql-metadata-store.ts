@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration, type Transaction } from 'kysely';
 import pg from 'pg';
+import type { Changes } from '../../domain/events/change.js';
 import type {
   BlobLink,
+  DeletedManifest,
   BlobMark,
   BlobRecord,
-  JobRecord,
   ImageStatus,
   ManifestRecord,
   MetadataStore,
@@ -22,6 +23,8 @@ import { cachedPrepare } from './statement-cache.js';
 import { registerGroupCommit, registerPostgres, SqliteGroupCommit, transact } from './sqlite-group-commit.js';
 import type { Database } from './schema.js';
 import { immutableTagConflict } from './sql-ecr-store.js';
+import { SqlJobStore } from './sql-job-store.js';
+import { SqlChangeStore } from './change-log.js';
 
 export type SqlConnection = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string; poolSize?: number };
 
@@ -29,11 +32,17 @@ export type SqlConnection = { kind: 'sqlite'; path: string } | { kind: 'postgres
 export class SqlMetadataStore implements MetadataStore {
   readonly kind: SqlDialectName;
 
+  /** The job queue and the change feed live in the same database (and transactions). */
+  readonly jobs: SqlJobStore;
+  readonly changes: SqlChangeStore;
+
   private constructor(
     readonly db: Kysely<Database>,
     dialect: SqlDialectName,
   ) {
     this.kind = dialect;
+    this.jobs = new SqlJobStore(db, dialect);
+    this.changes = new SqlChangeStore(db, dialect);
   }
 
   static open(connection: SqlConnection): SqlMetadataStore {
@@ -65,12 +74,13 @@ export class SqlMetadataStore implements MetadataStore {
     return new SqlMetadataStore(db, 'postgres');
   }
 
-  async migrate(): Promise<void> {
+  async migrate(extra: Record<string, Migration> = {}): Promise<void> {
     // Capabilities add migrations of their own (src/modules/*), numbered in ranges that may land
     // in any order: a database that ran a later one still takes an earlier one added after it.
-    const migrator = new Migrator({ db: this.db, provider: migrationProvider(this.kind), allowUnorderedMigrations: true });
+    const migrator = new Migrator({ db: this.db, provider: migrationProvider(this.kind, extra), allowUnorderedMigrations: true });
     const { error } = await migrator.migrateToLatest();
     if (error) throw error instanceof Error ? error : new Error(String(error));
+    await this.changes.init();
   }
 
   async close(): Promise<void> {
@@ -233,6 +243,8 @@ export class SqlMetadataStore implements MetadataStore {
   }
 
   private async putManifestTransaction(m: NewManifest): Promise<PutManifestResult> {
+    let previousTagDigest: string | null = null;
+    const changes = m.changes ? (r: PutManifestResult) => (r.ok ? m.changes!({ created: r.created, previousTagDigest }) : null) : undefined;
     return transact(this.db, async (trx) => {
       const missing = await findMissingReferences(trx, m, this.kind);
       if (missing.missingBlobs.length > 0 || missing.missingManifests.length > 0) return { ok: false, ...missing };
@@ -278,14 +290,18 @@ export class SqlMetadataStore implements MetadataStore {
         // Immutable tags (ECR repository settings) are checked here, in the transaction,
         // so concurrent pushes of one tag cannot both win. Throwing rolls back the manifest.
         if (await immutableTagConflict(trx, m.repositoryId, m.tag, m.digest)) throw new ImmutableTagConflict(m.tag);
+        if (m.changes) {
+          const before = await trx.selectFrom('tags').select('manifest_digest').where('repository_id', '=', m.repositoryId).where('name', '=', m.tag).executeTakeFirst();
+          previousTagDigest = before?.manifest_digest ?? null;
+        }
         await trx
           .insertInto('tags')
           .values({ repository_id: m.repositoryId, name: m.tag, manifest_digest: m.digest, updated_at: m.pushedAt })
           .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_digest: m.digest, updated_at: m.pushedAt }))
           .execute();
       }
-      return { ok: true, created };
-    });
+      return { ok: true, created } as PutManifestResult;
+    }, { changes });
   }
 
   async getManifest(repositoryId: number, digest: string): Promise<ManifestRecord | null> {
@@ -318,19 +334,42 @@ export class SqlMetadataStore implements MetadataStore {
     return row?.manifest_digest ?? null;
   }
 
-  async deleteManifest(repositoryId: number, digest: string): Promise<boolean> {
+  async deleteManifest(repositoryId: number, digest: string, changes?: (deleted: DeletedManifest) => Changes | null): Promise<boolean> {
     // Tags and references go with it (ON DELETE CASCADE).
-    const result = await this.db
-      .deleteFrom('manifests')
-      .where('repository_id', '=', repositoryId)
-      .where('digest', '=', digest)
-      .executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
+    if (!changes) {
+      const result = await this.db.deleteFrom('manifests').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    }
+    let deleted: DeletedManifest | null = null;
+    return transact(
+      this.db,
+      async (trx) => {
+        const head = await trx.selectFrom('manifests').select(['media_type', 'artifact_type']).where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+        if (!head) return false;
+        const tags = await trx.selectFrom('tags').select('name').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).orderBy('name').execute();
+        await trx.deleteFrom('manifests').where('repository_id', '=', repositoryId).where('digest', '=', digest).execute();
+        deleted = { tags: tags.map((t) => t.name), mediaType: head.media_type, artifactType: head.artifact_type };
+        return true;
+      },
+      { changes: (ok) => (ok && deleted ? changes(deleted) : null) },
+    );
   }
 
-  async deleteTag(repositoryId: number, tag: string): Promise<boolean> {
-    const result = await this.db.deleteFrom('tags').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
+  async deleteTag(repositoryId: number, tag: string, changes?: (removed: { digest: string }) => Changes | null): Promise<boolean> {
+    if (!changes) {
+      const result = await this.db.deleteFrom('tags').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    }
+    let digest: string | null = null;
+    return transact(
+      this.db,
+      async (trx) => {
+        const row = await trx.deleteFrom('tags').where('repository_id', '=', repositoryId).where('name', '=', tag).returning('manifest_digest').executeTakeFirst();
+        digest = row?.manifest_digest ?? null;
+        return digest !== null;
+      },
+      { changes: (ok) => (ok && digest ? changes({ digest }) : null) },
+    );
   }
 
   async listTags(repositoryId: number, page: Page): Promise<string[]> {
@@ -483,65 +522,6 @@ export class SqlMetadataStore implements MetadataStore {
   }
 
   // ---- jobs ----
-
-  async enqueueJob(kind: string, payload: unknown, runAt: number, uniqueKey?: string): Promise<number> {
-    const row = await this.db
-      .insertInto('jobs')
-      .values({ kind, payload: JSON.stringify(payload ?? null), run_at: runAt, attempts: 0, created_at: Date.now(), unique_key: uniqueKey ?? null })
-      .onConflict((oc) => oc.column('unique_key').doNothing())
-      .returning('id')
-      .executeTakeFirst();
-    if (row) return row.id;
-    const existing = await this.db.selectFrom('jobs').select('id').where('unique_key', '=', uniqueKey!).executeTakeFirstOrThrow();
-    return existing.id;
-  }
-
-  async rescheduleJob(id: number, owner: string, runAt: number): Promise<void> {
-    await this.db
-      .updateTable('jobs')
-      .set({ lease_owner: null, lease_expires_at: null, attempts: 0, last_error: null, run_at: runAt })
-      .where('id', '=', id)
-      .where('lease_owner', '=', owner)
-      .execute();
-  }
-
-  async claimJob(kinds: readonly string[], owner: string, now: number, leaseMs: number): Promise<JobRecord | null> {
-    if (kinds.length === 0) return null;
-    return transact(this.db, async (trx) => {
-      let candidate = trx
-        .selectFrom('jobs')
-        .select('id')
-        .where('kind', 'in', kinds)
-        .where('run_at', '<=', now)
-        .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]))
-        .orderBy('run_at')
-        .limit(1);
-      // PostgreSQL: concurrent claimers skip each other's rows. SQLite has one writer.
-      if (this.kind === 'postgres') candidate = candidate.forUpdate().skipLocked();
-      const picked = await candidate.executeTakeFirst();
-      if (!picked) return null;
-      const row = await trx
-        .updateTable('jobs')
-        .set((eb) => ({ lease_owner: owner, lease_expires_at: now + leaseMs, attempts: eb('attempts', '+', 1) }))
-        .where('id', '=', picked.id)
-        .returning(['id', 'kind', 'payload', 'attempts'])
-        .executeTakeFirstOrThrow();
-      return { id: row.id, kind: row.kind, payload: JSON.parse(row.payload), attempts: row.attempts };
-    });
-  }
-
-  async completeJob(id: number, owner: string): Promise<void> {
-    await this.db.deleteFrom('jobs').where('id', '=', id).where('lease_owner', '=', owner).execute();
-  }
-
-  async failJob(id: number, owner: string, error: string, retryAt: number): Promise<void> {
-    await this.db
-      .updateTable('jobs')
-      .set({ lease_owner: null, lease_expires_at: null, last_error: error.slice(0, 2000), run_at: retryAt })
-      .where('id', '=', id)
-      .where('lease_owner', '=', owner)
-      .execute();
-  }
 }
 
 class ImmutableTagConflict extends Error {

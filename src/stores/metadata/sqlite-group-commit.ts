@@ -1,3 +1,5 @@
+import type { Changes } from '../../domain/events/change.js';
+import { appendChanges, changesCommitted } from './change-log.js';
 import type SQLite from 'better-sqlite3';
 import { open, type FileHandle } from 'node:fs/promises';
 import { sql, type Kysely, type SqliteDatabase, type SqliteStatement, type Transaction } from 'kysely';
@@ -277,7 +279,12 @@ export function registerPostgres(db: Kysely<any>): void {
   postgresDatabases.add(db);
 }
 
-export interface TransactOptions {
+export interface TransactOptions<T = unknown> {
+  /**
+   * The change feed's events for this change, appended in the same transaction (the
+   * transactional outbox): given as they are, or made from the work's result (null: none).
+   */
+  changes?: Changes | null | ((result: T) => Changes | null);
   /**
    * false: the change must be committed (visible, consistent) but need not survive a crash
    * or power cut, because nothing acknowledged depends on it. SQLite commits it without an
@@ -293,15 +300,21 @@ export interface TransactOptions {
  * unless `options.durable` is false. On PostgreSQL (and SQLite without group commit) that
  * is when kysely's COMMIT returns; with group commit, when the group it joined has committed.
  */
-export async function transact<DB, T>(db: Kysely<DB>, work: (trx: Transaction<DB>) => Promise<T>, options: TransactOptions = {}): Promise<T> {
+export async function transact<DB, T>(db: Kysely<DB>, work: (trx: Transaction<DB>) => Promise<T>, options: TransactOptions<T> = {}): Promise<T> {
   const groupCommit = groupCommits.get(db);
-  const relaxed = options.durable === false;
+  // A change with events is always durable: a subscriber must never see one a crash undoes.
+  const relaxed = options.durable === false && !options.changes;
+  let appended = 0;
   const result = await db.transaction().execute(async (trx) => {
     if (relaxed && groupCommit) groupCommit.relaxCurrent();
     else if (relaxed && postgresDatabases.has(db)) await sql`SET LOCAL synchronous_commit = off`.execute(trx);
-    return work(trx);
+    const value = await work(trx);
+    const changes = typeof options.changes === 'function' ? options.changes(value) : options.changes;
+    if (changes) appended = await appendChanges(db, trx as Transaction<any>, changes);
+    return value;
   });
   if (groupCommit) await groupCommit.committed();
+  if (appended > 0) changesCommitted(db, appended);
   return result;
 }
 
