@@ -273,7 +273,7 @@ export async function createApp(config: BerthConfig, options: CreateAppOptions =
   }
   await http.register(awsQueryEdge, { identity, services: queryServices, jsonServices });
   const gc = new GarbageCollector(blobs, meta, { graceMs: config.gc.graceSeconds * 1000, staleUploadsAfterMs: config.uploads.staleAfterHours * 3_600_000 });
-  await http.register(operatorEdge, { gc, lifecycle: ecr.lifecycle, registryId: config.registryId, identity, loopbackOnly: config.operator.loopbackOnly });
+  await http.register(operatorEdge, { gc, lifecycle: ecr.lifecycle, registryId: config.registryId, identity, jobs: meta.jobs, loopbackOnly: config.operator.loopbackOnly });
 
   jobs.every('uploads.purge-stale', config.uploads.purgeIntervalMinutes * 60_000, async ({ signal }) => {
     const cutoff = Date.now() - config.uploads.staleAfterHours * 3_600_000;

@@ -123,6 +123,41 @@ lifecycle
     process.stdout.write(`berth lifecycle ${result.dryRun ? 'would expire' : 'expired'} ${result.expired} image(s) in ${result.repositories} repository(ies)${archivedPart}\n`);
   });
 
+const jobsCommand = program.command('jobs').description('the background job queue: what is waiting, running and dead-lettered');
+jobsCommand
+  .command('list')
+  .description('list jobs (dead letters: --state dead)')
+  .addOption(new Option('--state <state>', 'only jobs in this state').choices(['pending', 'running', 'dead']))
+  .option('--kind <kind>', 'only jobs of this kind')
+  .option('--limit <n>', 'at most this many', '100')
+  .option('--json', 'print the jobs as JSON lines')
+  .addOption(new Option('--url <url>', 'the running server').env('BERTH_URL').default(`http://127.0.0.1:${process.env.BERTH_PORT ?? 5000}`))
+  .option('--profile <name>', `AWS profile to sign with (default: ${OPERATOR_CREDENTIALS})`)
+  .action(async (flags: { state?: string; kind?: string; limit: string; json?: boolean; url: string; profile?: string }) => {
+    const result = await callOperator({ url: flags.url, path: '/_berth/jobs', query: { state: flags.state, kind: flags.kind, limit: flags.limit }, credentials: await operatorCredentials(flags.profile) });
+    type Job = { id: number; kind: string; state: string; attempts: number; runAt: number; lastError: string | null; payload: unknown };
+    const jobs = result.jobs as Job[];
+    if (flags.json) {
+      for (const job of jobs) process.stdout.write(`${JSON.stringify(job)}\n`);
+      return;
+    }
+    process.stdout.write(`${'ID'.padEnd(8)} ${'STATE'.padEnd(8)} ${'ATTEMPTS'.padEnd(8)} ${'KIND'.padEnd(28)} LAST ERROR\n`);
+    for (const job of jobs) process.stdout.write(`${String(job.id).padEnd(8)} ${job.state.padEnd(8)} ${String(job.attempts).padEnd(8)} ${job.kind.padEnd(28)} ${(job.lastError ?? '').replace(/\s+/g, ' ').slice(0, 120)}\n`);
+    const queue = result.queue as { kind: string; state: string; count: number; oldestDueAgeMs: number }[];
+    const dead = queue.filter((q) => q.state === 'dead').reduce((n, q) => n + q.count, 0);
+    process.stdout.write(`${jobs.length} job(s) listed; ${dead} dead-lettered in all${dead > 0 ? ' (berth jobs retry <id>)' : ''}\n`);
+  });
+jobsCommand
+  .command('retry <id>')
+  .description('run a dead-lettered (or failing) job again now, with a fresh attempt count')
+  .addOption(new Option('--url <url>', 'the running server').env('BERTH_URL').default(`http://127.0.0.1:${process.env.BERTH_PORT ?? 5000}`))
+  .option('--profile <name>', `AWS profile to sign with (default: ${OPERATOR_CREDENTIALS})`)
+  .action(async (id: string, flags: { url: string; profile?: string }) => {
+    if (!/^\d+$/.test(id)) throw new OperatorError(`job id must be a number, not '${id}'`);
+    await callOperator({ url: flags.url, path: '/_berth/jobs/retry', query: { id }, credentials: await operatorCredentials(flags.profile) });
+    process.stdout.write(`berth: job ${id} will run again now\n`);
+  });
+
 function redactUrl(url: string): string {
   return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 }

@@ -5,6 +5,7 @@ import { sigV4Error } from '../../auth/sigv4.js';
 import type { EcrLifecycle } from '../../domain/ecr/lifecycle.js';
 import { isDomainError } from '../../domain/errors.js';
 import type { GarbageCollector } from '../../domain/gc.js';
+import type { JobStore } from '../../stores/job-store.js';
 import { isIamError } from '../../domain/iam/errors.js';
 import { OPERATOR_ACTIONS, type IdentityService, type OperatorAction } from '../../domain/iam/identity-service.js';
 
@@ -21,6 +22,8 @@ export interface OperatorEdgeOptions {
   lifecycle: EcrLifecycle;
   registryId: string;
   identity: IdentityService;
+  /** The job queue, for `berth jobs list|retry`. */
+  jobs: JobStore;
   /** Refuse callers whose address (req.ip, so X-Forwarded-For under trustProxy) is not loopback. */
   loopbackOnly: boolean;
 }
@@ -28,7 +31,12 @@ export interface OperatorEdgeOptions {
 /** The signing name (credential scope service) operator requests are signed for. */
 export const OPERATOR_SIGNING_NAME = 'berth';
 
-const ACTIONS: Record<string, OperatorAction> = { '/_berth/gc': OPERATOR_ACTIONS.gc, '/_berth/lifecycle': OPERATOR_ACTIONS.lifecycle };
+const ACTIONS: Record<string, OperatorAction> = {
+  '/_berth/gc': OPERATOR_ACTIONS.gc,
+  '/_berth/lifecycle': OPERATOR_ACTIONS.lifecycle,
+  '/_berth/jobs': OPERATOR_ACTIONS.listJobs,
+  '/_berth/jobs/retry': OPERATOR_ACTIONS.retryJob,
+};
 
 export async function operatorEdge(app: FastifyInstance, opts: OperatorEdgeOptions): Promise<void> {
   app.addHook('onRequest', async (req, reply) => {
@@ -54,6 +62,8 @@ export async function operatorEdge(app: FastifyInstance, opts: OperatorEdgeOptio
     }
   });
 
+  jobRoutes(app, opts.jobs);
+
   app.post('/_berth/gc', async (req, reply) => {
     const dryRun = flag(req, 'dryRun');
     return streamJob(reply, (progress, signal) => opts.gc.run({ dryRun, signal, onProgress: progress }));
@@ -74,6 +84,29 @@ export async function operatorEdge(app: FastifyInstance, opts: OperatorEdgeOptio
       const expired = reports.reduce((n, r) => n + r.expired.length, 0);
       const transitioned = reports.reduce((n, r) => n + r.transitioned.length, 0);
       return { dryRun, repositories: reports.length, expired, transitioned, reports };
+    });
+  });
+}
+
+/** `berth jobs list|retry`: the queue as an operator sees it, dead letters included. */
+function jobRoutes(app: FastifyInstance, jobs: JobStore): void {
+  app.post('/_berth/jobs', async (req, reply) => {
+    const query = req.query as Record<string, string | undefined>;
+    const state = query.state;
+    if (state !== undefined && state !== 'pending' && state !== 'running' && state !== 'dead') return reply.code(400).send({ error: 'InvalidParameter', message: 'state must be pending, running or dead' });
+    const limit = query.limit === undefined ? 100 : Number(query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return reply.code(400).send({ error: 'InvalidParameter', message: 'limit must be a whole number from 1 to 1000' });
+    return streamJob(reply, async () => ({
+      jobs: await jobs.listJobs({ ...(state ? { state } : {}), ...(query.kind ? { kind: query.kind } : {}), limit }, Date.now()),
+      queue: await jobs.jobQueueStats(Date.now()),
+    }));
+  });
+  app.post('/_berth/jobs/retry', async (req, reply) => {
+    const id = Number((req.query as Record<string, string | undefined>).id);
+    if (!Number.isSafeInteger(id) || id < 1) return reply.code(400).send({ error: 'InvalidParameter', message: 'id must be a job id (berth jobs list)' });
+    return streamJob(reply, async () => {
+      if (!(await jobs.retryJob(id, Date.now()))) throw new Error(`no job ${id} to retry (it is running, or gone)`);
+      return { id, retried: true };
     });
   });
 }
