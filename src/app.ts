@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
+import { protocolClientErrorHandler } from './edges/client-errors.js';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import { authenticateSigV4 } from './auth/authenticate.js';
 import { bootstrapAdministrator, writeClientConfig, type BootstrapResult } from './auth/bootstrap.js';
@@ -139,6 +140,8 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     // Per-request lines only at debug and trace: at CI load they would dominate the log.
     logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
     return503OnClosing: true,
+    // A body that ends early and other parser failures get the protocol's own error.
+    clientErrorHandler: protocolClientErrorHandler,
     trustProxy: config.trustProxy,
     forceCloseConnections: 'idle',
     routerOptions: { constraints: { awsTarget: ecrTargetConstraint } },
