@@ -208,7 +208,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
           const { code, status } = sigV4Error(auth.reason, 'json');
           throw new AwsAuthError(code, status, auth.message);
         }
-        return { accountId: auth.caller.accountId, region: auth.region, caller: auth.caller, ...(auth.caller.principal.arn ? { arn: auth.caller.principal.arn } : {}) };
+        return { accountId: auth.caller.accountId, region: auth.region, service: auth.service, caller: auth.caller, ...(auth.caller.principal.arn ? { arn: auth.caller.principal.arn } : {}) };
       },
       async authorize(req, principal, access) {
         const facts = { sourceIp: req.ip, secureTransport: req.protocol === 'https' };
@@ -218,7 +218,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       },
     });
   }
-  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity)] });
+  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity)], region: config.region });
   const gc = new GarbageCollector(blobs, meta, { graceMs: config.gc.graceSeconds * 1000, staleUploadsAfterMs: config.uploads.staleAfterHours * 3_600_000 });
   await http.register(operatorEdge, { gc, lifecycle: ecr.lifecycle, registryId: config.registryId, identity, loopbackOnly: config.operator.loopbackOnly });
 
