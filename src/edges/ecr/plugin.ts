@@ -206,6 +206,8 @@ function toDomainError(err: unknown, req: FastifyRequest): DomainError {
   const code = (err as { code?: string } | null)?.code;
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new DomainError('Validation', 'The request body is larger than this endpoint accepts');
   if (code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') return new DomainError('Serialization', (err as Error).message);
+  // The body ended early: the client is gone (or hears the parser's answer, edges/client-errors.ts).
+  if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE') return new DomainError('Serialization', 'The request body ended before it was complete');
   req.log.error({ err }, 'unhandled error in the ECR API');
   return new DomainError('Internal', 'An internal error occurred');
 }
