@@ -115,6 +115,8 @@ export function kmsService(keys: KeyService, region: string): JsonService {
   const op = (fn: (c: KmsCaller, input: Record<string, unknown>) => Promise<unknown>): JsonOperation => async ({ caller, input, facts }) => fn({ caller, facts, region }, input);
   return {
     targetPrefix: 'TrentService',
+    signingName: 'kms',
+    regional: true,
     operations: {
       CreateKey: op(async (c, input) => {
         const key = await keys.createKey(c, {
