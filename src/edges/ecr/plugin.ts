@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ConstraintStrategy, Handler, HTTPVersion } from 'find-my-way';
+import { scopeMismatch } from '../../auth/authenticate.js';
 import { DomainError, isDomainError } from '../../domain/errors.js';
 import type { EcrServices } from '../../domain/ecr/index.js';
 import type { Caller } from '../../domain/iam/identity-service.js';
@@ -14,12 +15,16 @@ import { validate } from './shapes.js';
 
 export const targetPrefix = 'AmazonEC2ContainerRegistry_V20150921.';
 export const layerDownloadPath = '/ecr/layer-downloads/';
+/** The credential scope's service of ECR requests. */
+export const ECR_SIGNING_NAME = 'ecr';
 
 /** The authenticated caller. */
 export interface Principal {
   accountId: string;
   /** Region the request was signed for. */
   region: string;
+  /** Service the request was signed for (its credential scope): must be `ecr`. */
+  service?: string;
   arn?: string;
   /** The authenticated IAM caller, for the authorizer. */
   caller?: Caller;
@@ -136,10 +141,10 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     if (!operation) throw new DomainError('UnknownOperation', `Berth does not implement the ECR operation ${name.slice(0, 100)}`);
     requireAwsJson(req.headers['content-type']);
     const principal = await authenticate(req);
-    if (opts.region && principal.region !== opts.region) {
-      // ECR's endpoint for another region would be another registry: refuse as AWS does.
-      throw new AwsAuthError('InvalidSignatureException', 403, `Credential should be scoped to a valid region, not '${principal.region}'. This registry serves the region '${opts.region}'.`);
-    }
+    // Signed for another service, or another region (another ECR endpoint, another
+    // registry): refused as AWS's JSON 1.1 services refuse it.
+    const mismatch = scopeMismatch({ service: principal.service ?? ECR_SIGNING_NAME, region: principal.region }, { service: ECR_SIGNING_NAME, region: opts.region });
+    if (mismatch) throw new AwsAuthError('InvalidSignatureException', 403, mismatch);
     const region = opts.region ?? principal.region;
     const input = validate(parseBody(req.body), operation.input, '') as { registryId?: string };
     const addressed = operationTarget(name, input as Record<string, unknown>);
