@@ -226,3 +226,11 @@ test('nothing to scan is UNSUPPORTED; a BerkeleyDB rpm database is named as unsu
   await assert.rejects(scanImage(sources([gzipSync(await tarOf([{ name: 'hello.txt', content: 'hi' }]))])), UnsupportedImage);
   await assert.rejects(scanImage(sources([await layer([{ name: 'var/lib/rpm/Packages', content: 'bdb' }])])), /BerkeleyDB/);
 });
+
+test('the worker thread gives the same inventory, and the same refusals, as the engine in this thread', async () => {
+  const { scanInWorker } = await import('../../src/modules/scanning/engine/run-in-worker.js');
+  const blobs = [await layer([{ name: 'etc/os-release', content: OS_RELEASE }, { name: 'var/lib/dpkg/status', content: STATUS }]), await layer([{ name: 'app/node_modules/x/package.json', content: '{"name":"x","version":"1.0.0"}' }], 'zstd')];
+  assert.deepEqual(await scanInWorker(sources(blobs), defaultEngineLimits), await scanImage(sources(blobs)));
+  await assert.rejects(scanInWorker(sources([await layer([{ name: '../x', content: 'x' }], 'none')]), defaultEngineLimits), (err: Error) => err instanceof ScanRefused && /path traversal/.test(err.message));
+  await assert.rejects(scanInWorker(sources([await layer([{ name: 'hello', content: 'x' }])]), defaultEngineLimits), UnsupportedImage);
+});
