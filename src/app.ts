@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import { authenticateSigV4 } from './auth/authenticate.js';
-import { bootstrapAdministrator, writeClientConfig, type BootstrapResult } from './auth/bootstrap.js';
+import { bootstrapAdministrator, clientConfigToWrite, localEndpoint, writeClientConfig, type BootstrapResult } from './auth/bootstrap.js';
 import { RegistryTokens } from './auth/registry-token.js';
 import { AesGcmSecretCipher, loadServerKey } from './auth/secret-box.js';
 import { sigV4Error } from './auth/sigv4.js';
@@ -117,6 +117,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     region: config.region,
     ...(config.bootstrap.accessKeyId ? { accessKeyId: config.bootstrap.accessKeyId } : {}),
     ...(config.bootstrap.secretAccessKey ? { secretAccessKey: config.bootstrap.secretAccessKey } : {}),
+    endpoint: localEndpoint(config.host, config.port),
   });
 
   const http = Fastify({
@@ -243,12 +244,14 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     });
   }
   if (config.jobs.enabled) jobs.start();
-  if (bootstrap) {
+  // The config file gets the address the server listens on (with port 0, known only now).
+  const clientConfigFile = await clientConfigToWrite(config.dataDir, bootstrap);
+  if (clientConfigFile) {
     http.addHook('onListen', async () => {
       const address = http.server.address();
       if (!address || typeof address === 'string') return;
       const host = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
-      await writeClientConfig(bootstrap.configFile, config.region, `http://${host}:${address.port}`);
+      await writeClientConfig(clientConfigFile, config.region, `http://${host}:${address.port}`);
     });
   }
   // Expired temporary credentials are refused at once; their rows are purged hourly.
