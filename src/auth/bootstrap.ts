@@ -16,7 +16,7 @@ export interface BootstrapResult extends NewCredentials {
 
 export async function bootstrapAdministrator(
   identity: IdentityService,
-  options: { dataDir: string; accountId: string; region: string; accessKeyId?: string; secretAccessKey?: string; endpoint?: string },
+  options: { dataDir: string; accountId: string; region: string; accessKeyId?: string; secretAccessKey?: string; endpoint?: string; caBundle?: string },
 ): Promise<BootstrapResult | null> {
   const created = await identity.bootstrap({
     accountId: options.accountId,
@@ -26,7 +26,7 @@ export async function bootstrapAdministrator(
   });
   if (!created) return null;
   const { credentialsFile, configFile } = clientFiles(options.dataDir);
-  await writeClientConfig(configFile, options.region, options.endpoint);
+  await writeClientConfig(configFile, options.region, options.endpoint, options.caBundle);
   await writePrivate(credentialsFile, `[default]\naws_access_key_id = ${created.accessKeyId}\naws_secret_access_key = ${created.secretAccessKey}\n`);
   return { ...created, credentialsFile, configFile };
 }
@@ -47,15 +47,15 @@ export async function clientConfigToWrite(dataDir: string, bootstrap: BootstrapR
 }
 
 /** The CLI config file; without an endpoint (the port is not known yet) only the region. */
-export async function writeClientConfig(configFile: string, region: string, endpoint?: string): Promise<void> {
-  await writePrivate(configFile, `[default]\nregion = ${region}\n${endpoint ? `endpoint_url = ${endpoint}\n` : ''}`);
+export async function writeClientConfig(configFile: string, region: string, endpoint?: string, caBundle?: string): Promise<void> {
+  await writePrivate(configFile, `[default]\nregion = ${region}\n${endpoint ? `endpoint_url = ${endpoint}\n` : ''}${caBundle ? `ca_bundle = ${caBundle}\n` : ''}`);
 }
 
 /** Where a client on this machine reaches a server configured to listen on host:port (null: port 0, not known yet). */
-export function localEndpoint(host: string, port: number): string | undefined {
+export function localEndpoint(host: string, port: number, scheme: 'http' | 'https' = 'http'): string | undefined {
   if (port === 0) return undefined;
   const name = host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  return `http://${name}:${port}`;
+  return `${scheme}://${name}:${port}`;
 }
 
 async function exists(path: string): Promise<boolean> {
