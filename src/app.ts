@@ -25,6 +25,10 @@ import { ociEdge, sendError as sendOciError } from './edges/oci/routes.js';
 import { organizationsService } from './edges/organizations/index.js';
 import { stsService } from './edges/sts/index.js';
 import { operatorEdge } from './edges/operator/routes.js';
+import { KeyService } from './modules/keys/key-service.js';
+import { kmsService } from './modules/keys/kms-api.js';
+import { rootOfTrust } from './modules/keys/index.js';
+import { SqlKeyStore } from './modules/keys/store.js';
 import { prepareTls, type TlsSetup } from './tls/tls.js';
 import { installMetrics } from './observability/metrics.js';
 import type { BlobStore } from './stores/blob-store.js';
@@ -52,6 +56,8 @@ export interface Berth {
   /** Set on the first start only: the administrator created then (secret included). */
   bootstrap: BootstrapResult | null;
   gc: GarbageCollector;
+  /** Berth's KMS (keys for encryption at rest). */
+  keys: KeyService;
   /** Set when serving HTTPS. */
   tls: TlsSetup | null;
   /** Re-reads the certificate and key files (SIGHUP); new connections get them. */
@@ -111,6 +117,8 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   const serverKey = await loadServerKey(config.dataDir, config.serverKey);
   const identity = new IdentityService({ store: new SqlIdentityStore(meta.db, new AesGcmSecretCipher(serverKey)), defaultRegion: config.region });
   const tokens = new RegistryTokens(serverKey, identity);
+  // Berth's KMS: key material sealed by the server key (or an external KMS, config kms.root).
+  const keys = new KeyService({ store: new SqlKeyStore(meta.db), root: await rootOfTrust(config, serverKey), identity });
   // The one authorization of ECR actions (ECR API and /v2) with the stored repository and registry policies.
   const ecrAccess = new EcrAccess(identity, ecrStore, {
     region: config.region,
@@ -230,7 +238,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       },
     });
   }
-  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity)], region: config.region });
+  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity), kmsService(keys, config.region)], region: config.region });
   const gc = new GarbageCollector(blobs, meta, { graceMs: config.gc.graceSeconds * 1000, staleUploadsAfterMs: config.uploads.staleAfterHours * 3_600_000 });
   await http.register(operatorEdge, { gc, lifecycle: ecr.lifecycle, registryId: config.registryId, identity, loopbackOnly: config.operator.loopbackOnly });
 
@@ -254,6 +262,11 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       for (const r of reports) if (r.skipped) http.log.warn({ repository: r.repositoryName, reason: r.skipped }, 'lifecycle policy skipped');
     });
   }
+  // Scheduled key deletions complete (crypto-shredding) and due rotations happen.
+  jobs.every('kms.sweep', 10 * 60_000, async () => {
+    const swept = await keys.sweep();
+    if (swept.deleted + swept.rotated > 0) http.log.info(swept, 'KMS keys deleted or rotated on schedule');
+  });
   if (config.jobs.enabled) jobs.start();
   // The config file gets the address the server listens on (with port 0, known only now).
   const clientConfigFile = await clientConfigToWrite(config.dataDir, bootstrap);
@@ -282,6 +295,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     identity,
     bootstrap,
     gc,
+    keys,
     tls,
     async reloadTls() {
       if (!tls) return;

@@ -67,6 +67,31 @@ export const configSchema = z
       .strict()
       .refine((t) => !t.cert === !t.key, 'tls.cert and tls.key go together')
       .default({ selfSigned: false }),
+    /**
+     * Berth's KMS (docs/encryption.md). kms.root seals key material at rest: the server key
+     * (default), or an AWS-KMS-compatible service by endpoint, with a key there.
+     */
+    kms: z
+      .object({
+        root: z
+          .discriminatedUnion('kind', [
+            z.object({ kind: z.literal('server-key') }).strict(),
+            z
+              .object({
+                kind: z.literal('kms'),
+                endpoint: z.string().url(),
+                keyId: z.string().min(1),
+                region: z.string().min(1).optional(),
+                /** Default: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY of the process. */
+                accessKeyId: z.string().min(1).optional(),
+                secretAccessKey: z.string().min(1).optional(),
+              })
+              .strict(),
+          ])
+          .default({ kind: 'server-key' }),
+      })
+      .strict()
+      .default({ root: { kind: 'server-key' } }),
     metadata: metadataSchema.default({ kind: 'sqlite' }),
     storage: storageSchema.default({ kind: 'fs' }),
     /** The 12-digit account whose registry /v2 serves when the address names none; defaults to bootstrap.accountId when that is set. */
