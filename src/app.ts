@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { protocolClientErrorHandler } from './edges/client-errors.js';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import { authenticateSigV4 } from './auth/authenticate.js';
-import { bootstrapAdministrator, writeClientConfig, type BootstrapResult } from './auth/bootstrap.js';
+import { bootstrapAdministrator, clientConfigToWrite, localEndpoint, writeClientConfig, type BootstrapResult } from './auth/bootstrap.js';
 import { RegistryTokens } from './auth/registry-token.js';
 import { AesGcmSecretCipher, loadServerKey } from './auth/secret-box.js';
 import { sigV4Error } from './auth/sigv4.js';
@@ -125,15 +125,17 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     // What a /v2 push to a missing repository creates (and so which actions it takes).
     ...(config.ecr.enabled ? { createOnPush: (registryId: string, name: string) => ecr.templates.planCreateOnPush(registryId, name, config.ecr.createOnPush) } : {}),
   });
+  const tls = await prepareTls(config);
   const bootstrap = await bootstrapAdministrator(identity, {
     dataDir: config.dataDir,
     accountId: config.bootstrap.accountId ?? config.registryId,
     region: config.region,
     ...(config.bootstrap.accessKeyId ? { accessKeyId: config.bootstrap.accessKeyId } : {}),
     ...(config.bootstrap.secretAccessKey ? { secretAccessKey: config.bootstrap.secretAccessKey } : {}),
+    endpoint: localEndpoint(config.host, config.port, tls ? 'https' : 'http'),
+    ...(tls?.selfSigned ? { caBundle: tls.selfSigned.caCert } : {}),
   });
 
-  const tls = await prepareTls(config);
   const http = Fastify({
     ...(tls ? { https: tls.options } : {}),
     logger: {
@@ -266,12 +268,14 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     if (swept.deleted + swept.rotated > 0) http.log.info(swept, 'KMS keys deleted or rotated on schedule');
   });
   if (config.jobs.enabled) jobs.start();
-  if (bootstrap) {
+  // The config file gets the address the server listens on (with port 0, known only now).
+  const clientConfigFile = await clientConfigToWrite(config.dataDir, bootstrap);
+  if (clientConfigFile) {
     http.addHook('onListen', async () => {
       const address = http.server.address();
       if (!address || typeof address === 'string') return;
       const host = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
-      await writeClientConfig(bootstrap.configFile, config.region, `${tls ? 'https' : 'http'}://${host}:${address.port}`, tls?.selfSigned?.caCert);
+      await writeClientConfig(clientConfigFile, config.region, `${tls ? 'https' : 'http'}://${host}:${address.port}`, tls?.selfSigned?.caCert);
     });
   }
   // Expired temporary credentials are refused at once; their rows are purged hourly.

@@ -213,7 +213,11 @@ export class ConfigError extends Error {}
 
 /** `--metadata` and BERTH_METADATA take a SQLite file path or a postgres:// URL. */
 export function metadataFromString(value: string): NonNullable<ConfigInput['metadata']> {
-  return /^postgres(ql)?:\/\//.test(value) ? { kind: 'postgres', url: value } : { kind: 'sqlite', path: value };
+  if (/^postgres(ql)?:\/\//.test(value)) return { kind: 'postgres', url: value };
+  // Any other scheme (mysql://, sqlite://) is a mistake, not a file name.
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1];
+  if (scheme && scheme.toLowerCase() !== 'file') throw new ConfigError(`metadata: unsupported ${scheme}:// store ${value.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')}; give a SQLite file path or a postgres:// URL (--metadata or BERTH_METADATA)`);
+  return { kind: 'sqlite', path: scheme ? value.slice('file://'.length) : value };
 }
 
 /**
