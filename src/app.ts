@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
+import { protocolClientErrorHandler } from './edges/client-errors.js';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import { authenticateSigV4 } from './auth/authenticate.js';
 import { bootstrapAdministrator, writeClientConfig, type BootstrapResult } from './auth/bootstrap.js';
@@ -24,6 +25,7 @@ import { ociEdge, sendError as sendOciError } from './edges/oci/routes.js';
 import { organizationsService } from './edges/organizations/index.js';
 import { stsService } from './edges/sts/index.js';
 import { operatorEdge } from './edges/operator/routes.js';
+import { prepareTls, type TlsSetup } from './tls/tls.js';
 import { installMetrics } from './observability/metrics.js';
 import type { BlobStore } from './stores/blob-store.js';
 import type { EcrStore } from './stores/ecr-store.js';
@@ -50,6 +52,10 @@ export interface Berth {
   /** Set on the first start only: the administrator created then (secret included). */
   bootstrap: BootstrapResult | null;
   gc: GarbageCollector;
+  /** Set when serving HTTPS. */
+  tls: TlsSetup | null;
+  /** Re-reads the certificate and key files (SIGHUP); new connections get them. */
+  reloadTls(): Promise<void>;
   /** Stops accepting requests, finishes in-flight ones, then closes the stores. */
   close(): Promise<void>;
 }
@@ -119,7 +125,9 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     ...(config.bootstrap.secretAccessKey ? { secretAccessKey: config.bootstrap.secretAccessKey } : {}),
   });
 
+  const tls = await prepareTls(config);
   const http = Fastify({
+    ...(tls ? { https: tls.options } : {}),
     logger: {
       level: config.log.level,
       // Credentials never reach the log, whatever the client sends.
@@ -139,6 +147,8 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     // Per-request lines only at debug and trace: at CI load they would dominate the log.
     logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
     return503OnClosing: true,
+    // A body that ends early and other parser failures get the protocol's own error.
+    clientErrorHandler: protocolClientErrorHandler,
     trustProxy: config.trustProxy,
     forceCloseConnections: 'idle',
     routerOptions: { constraints: { awsTarget: ecrTargetConstraint } },
@@ -208,7 +218,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
           const { code, status } = sigV4Error(auth.reason, 'json');
           throw new AwsAuthError(code, status, auth.message);
         }
-        return { accountId: auth.caller.accountId, region: auth.region, caller: auth.caller, ...(auth.caller.principal.arn ? { arn: auth.caller.principal.arn } : {}) };
+        return { accountId: auth.caller.accountId, region: auth.region, service: auth.service, caller: auth.caller, ...(auth.caller.principal.arn ? { arn: auth.caller.principal.arn } : {}) };
       },
       async authorize(req, principal, access) {
         const facts = { sourceIp: req.ip, secureTransport: req.protocol === 'https' };
@@ -218,7 +228,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       },
     });
   }
-  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity)] });
+  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity)], region: config.region });
   const gc = new GarbageCollector(blobs, meta, { graceMs: config.gc.graceSeconds * 1000, staleUploadsAfterMs: config.uploads.staleAfterHours * 3_600_000 });
   await http.register(operatorEdge, { gc, lifecycle: ecr.lifecycle, registryId: config.registryId, identity, loopbackOnly: config.operator.loopbackOnly });
 
@@ -248,7 +258,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       const address = http.server.address();
       if (!address || typeof address === 'string') return;
       const host = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
-      await writeClientConfig(bootstrap.configFile, config.region, `http://${host}:${address.port}`);
+      await writeClientConfig(bootstrap.configFile, config.region, `${tls ? 'https' : 'http'}://${host}:${address.port}`, tls?.selfSigned?.caCert);
     });
   }
   // Expired temporary credentials are refused at once; their rows are purged hourly.
@@ -268,6 +278,11 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     identity,
     bootstrap,
     gc,
+    tls,
+    async reloadTls() {
+      if (!tls) return;
+      (http.server as unknown as import('node:tls').Server).setSecureContext(await tls.reload());
+    },
     async close() {
       if (closed) return;
       closed = true;
