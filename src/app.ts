@@ -34,6 +34,7 @@ import type { MetadataStore } from './stores/metadata-store.js';
 import { SqlEcrStore } from './stores/metadata/sql-ecr-store.js';
 import { SqlIdentityStore } from './stores/metadata/sql-identity-store.js';
 import { SqlMetadataStore } from './stores/metadata/sql-metadata-store.js';
+import { createEvents, type Events } from './modules/events/index.js';
 
 /** How long /readyz waits for the database or the storage before calling the node unready. */
 const READY_TIMEOUT_MS = 5_000;
@@ -56,6 +57,8 @@ export interface Berth {
   tls: TlsSetup | null;
   /** Re-reads the certificate and key files (SIGHUP); new connections get them. */
   reloadTls(): Promise<void>;
+  /** EventBridge rules, API destinations and deliveries (null when `events.enabled` is false). */
+  events: Events | null;
   /** Stops accepting requests, finishes in-flight ones, then closes the stores. */
   close(): Promise<void>;
 }
@@ -111,6 +114,9 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   const serverKey = await loadServerKey(config.dataDir, config.serverKey);
   const identity = new IdentityService({ store: new SqlIdentityStore(meta.db, new AesGcmSecretCipher(serverKey)), defaultRegion: config.region });
   const tokens = new RegistryTokens(serverKey, identity);
+  const events = config.events.enabled
+    ? createEvents({ db: meta.db, cipher: new AesGcmSecretCipher(serverKey), identity, config, now: Date.now, log: { warn: (obj, msg) => http.log.warn(obj, msg) } })
+    : null;
   // The one authorization of ECR actions (ECR API and /v2) with the stored repository and registry policies.
   const ecrAccess = new EcrAccess(identity, ecrStore, {
     region: config.region,
@@ -228,7 +234,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       },
     });
   }
-  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity)], region: config.region });
+  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity), ...(events ? [events.service] : [])], region: config.region });
   const gc = new GarbageCollector(blobs, meta, { graceMs: config.gc.graceSeconds * 1000, staleUploadsAfterMs: config.uploads.staleAfterHours * 3_600_000 });
   await http.register(operatorEdge, { gc, lifecycle: ecr.lifecycle, registryId: config.registryId, identity, loopbackOnly: config.operator.loopbackOnly });
 
@@ -253,6 +259,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     });
   }
   if (config.jobs.enabled) jobs.start();
+  if (config.jobs.enabled) events?.start();
   if (bootstrap) {
     http.addHook('onListen', async () => {
       const address = http.server.address();
@@ -278,6 +285,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     identity,
     bootstrap,
     gc,
+    events,
     tls,
     async reloadTls() {
       if (!tls) return;
@@ -293,7 +301,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       // Keep dropping connections as they go idle until the server has closed.
       const sweeper = setInterval(() => http.server.closeIdleConnections(), 50);
       try {
-        await Promise.all([http.close(), jobs.stop()]);
+        await Promise.all([http.close(), jobs.stop(), events?.stop()]);
       } finally {
         clearInterval(sweeper);
       }

@@ -79,6 +79,13 @@ export function eventsMigrations(dialect: 'sqlite' | 'postgres'): Record<string,
           .addColumn('last_error', 'text')
           .addUniqueConstraint('events_deliveries_once', ['target_key', 'event_id'])
           .execute();
+        // One node at a time delivers to a target, so its deliveries go out in order.
+        await db.schema
+          .createTable('events_target_leases')
+          .addColumn('target_key', 'text', (c) => c.primaryKey())
+          .addColumn('owner', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
         await db.schema.createIndex('events_deliveries_pending').on('events_deliveries').columns(['state', 'target_key', 'id']).execute();
       },
     },

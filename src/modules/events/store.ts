@@ -279,24 +279,20 @@ export class EventsStore {
     return row ? toDelivery(row) : null;
   }
 
-  /** Targets whose queue head is due by `now`. */
+  /** Targets whose queue head (oldest pending delivery) is due by `now`. */
   async dueTargets(now: number, limit = 1000): Promise<string[]> {
     const rows = await this.db
-      .selectFrom('events_deliveries')
-      .select(['target_key'])
-      .select((eb) => eb.fn.min('next_attempt_at').as('due'))
-      .where('state', '=', 'pending')
-      .groupBy('target_key')
+      .selectFrom('events_deliveries as d')
+      .innerJoin(
+        (eb) => eb.selectFrom('events_deliveries').select(['target_key']).select((e) => e.fn.min('id').as('head')).where('state', '=', 'pending').groupBy('target_key').as('h'),
+        (join) => join.onRef('d.id', '=', 'h.head'),
+      )
+      .select('d.target_key')
+      .where('d.next_attempt_at', '<=', now)
+      .orderBy('d.id')
+      .limit(limit)
       .execute();
-    // Only the head counts (later entries wait behind it), but a head is the minimum id, whose
-    // next attempt is the earliest anyway: every later entry still waits at its creation time.
-    const keys: string[] = [];
-    for (const r of rows) {
-      if (keys.length >= limit) break;
-      const head = await this.headOf(r.target_key as string);
-      if (head && head.nextAttemptAt <= now) keys.push(head.targetKey);
-    }
-    return keys;
+    return rows.map((r) => r.target_key as string);
   }
 
   async markDelivered(id: number, now: number, status: number): Promise<void> {
@@ -334,6 +330,22 @@ export class EventsStore {
     }
     const r = await q.executeTakeFirst();
     return Number(r.numUpdatedRows);
+  }
+
+  /** Takes (or renews) the delivery lease of a target; false while another node holds it. */
+  async leaseTarget(targetKey: string, owner: string, now: number, leaseMs: number): Promise<boolean> {
+    await this.db.insertInto('events_target_leases').values({ target_key: targetKey, owner, expires_at: 0 }).onConflict((oc) => oc.column('target_key').doNothing()).execute();
+    const r = await this.db
+      .updateTable('events_target_leases')
+      .set({ owner, expires_at: now + leaseMs })
+      .where('target_key', '=', targetKey)
+      .where((eb) => eb.or([eb('expires_at', '<', now), eb('owner', '=', owner)]))
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async releaseTarget(targetKey: string, owner: string): Promise<void> {
+    await this.db.updateTable('events_target_leases').set({ expires_at: 0 }).where('target_key', '=', targetKey).where('owner', '=', owner).execute();
   }
 
   private toConnection(row: any): ConnectionRecord {
