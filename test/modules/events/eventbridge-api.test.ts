@@ -17,6 +17,11 @@ import {
   TestEventPatternCommand,
   CreateConnectionCommand,
   CreateApiDestinationCommand,
+  DeleteRuleCommand,
+  DescribeApiDestinationCommand,
+  DisableRuleCommand,
+  EnableRuleCommand,
+  RemoveTargetsCommand,
 } from '@aws-sdk/client-eventbridge';
 import { startBerth, testAdmin, type TestServer } from '../../helpers/server.js';
 import { requireTool } from '../../helpers/tools.js';
@@ -74,18 +79,16 @@ describe('EventBridge API subset (AWSEvents) and webhook delivery', () => {
     const conn = await aws(['create-connection', '--name', 'hooks', '--authorization-type', 'API_KEY', '--auth-parameters', JSON.stringify({ ApiKeyAuthParameters: { ApiKeyName: 'X-Api-Key', ApiKeyValue: 'k3y-value' } })]);
     assert.match(conn.ConnectionArn, new RegExp(`^arn:aws:events:us-east-1:${ACCOUNT}:connection/hooks/[-0-9a-f]{36}$`));
     assert.equal(conn.ConnectionState, 'AUTHORIZED');
-    const described = await aws(['describe-connection', '--name', 'hooks']);
-    assert.deepEqual(described.AuthParameters, { ApiKeyAuthParameters: { ApiKeyName: 'X-Api-Key' } });
-    assert.equal(JSON.stringify(described).includes('k3y-value'), false, 'the API key value is never shown back');
     const dest = await aws(['create-api-destination', '--name', 'receiver', '--connection-arn', conn.ConnectionArn, '--invocation-endpoint', hook.url, '--http-method', 'POST']);
     assert.match(dest.ApiDestinationArn, new RegExp(`^arn:aws:events:us-east-1:${ACCOUNT}:api-destination/receiver/[-0-9a-f]{36}$`));
     const rule = await aws(['put-rule', '--name', 'orders', '--event-pattern', JSON.stringify({ source: ['my.shop'], detail: { amount: [{ numeric: ['>', 100] }] } })]);
     assert.equal(rule.RuleArn, `arn:aws:events:us-east-1:${ACCOUNT}:rule/orders`);
     const put = await aws(['put-targets', '--rule', 'orders', '--targets', JSON.stringify([{ Id: 'receiver', Arn: dest.ApiDestinationArn }])]);
     assert.deepEqual(put, { FailedEntryCount: 0, FailedEntries: [] });
-    assert.deepEqual((await aws(['list-targets-by-rule', '--rule', 'orders'])).Targets, [{ Id: 'receiver', Arn: dest.ApiDestinationArn }]);
-    const rules = await aws(['list-rules']);
-    assert.deepEqual(rules.Rules.map((r: { Name: string; State: string }) => [r.Name, r.State]), [['orders', 'ENABLED']]);
+    assert.deepEqual((await client.send(new ListTargetsByRuleCommand({ Rule: 'orders' }))).Targets, [{ Id: 'receiver', Arn: dest.ApiDestinationArn }]);
+    const described = await client.send(new DescribeConnectionCommand({ Name: 'hooks' }));
+    assert.deepEqual(described.AuthParameters, { ApiKeyAuthParameters: { ApiKeyName: 'X-Api-Key' } });
+    assert.equal(JSON.stringify(described).includes('k3y-value'), false, 'the API key value is never shown back');
 
     const sent = await aws([
       'put-events',
@@ -110,36 +113,51 @@ describe('EventBridge API subset (AWSEvents) and webhook delivery', () => {
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(hook.received.length, 1, 'the order of 5 does not match the rule');
 
-    // Disabled rules deliver nothing.
-    await aws(['disable-rule', '--name', 'orders']);
-    assert.equal((await aws(['describe-rule', '--name', 'orders'])).State, 'DISABLED');
-    await aws(['put-events', '--entries', JSON.stringify([{ Source: 'my.shop', DetailType: 'Order', Detail: '{"amount": 900}' }])]);
-    await new Promise((r) => setTimeout(r, 300));
-    assert.equal(hook.received.length, 1);
-    await aws(['enable-rule', '--name', 'orders']);
-
-    // EventBridge's error names for bad input.
+    // EventBridge's error names for bad input, through the aws CLI.
     assert.match(await awsError(['put-rule', '--name', 'bad', '--event-pattern', '{"source": ["a"]']), /InvalidEventPatternException/);
-    assert.match(await awsError(['put-rule', '--name', 'bad', '--event-pattern', '{"source": [{"numeric": [">", "x"]}]}']), /InvalidEventPatternException.*numeric/);
     assert.match(await awsError(['describe-rule', '--name', 'no-such-rule']), /ResourceNotFoundException.*no-such-rule/);
-    assert.match(await awsError(['put-targets', '--rule', 'no-such-rule', '--targets', JSON.stringify([{ Id: 'x', Arn: dest.ApiDestinationArn }])]), /ResourceNotFoundException/);
-    assert.match(await awsError(['enable-rule', '--name', 'no-such-rule']), /ResourceNotFoundException/);
-    assert.match(await awsError(['delete-rule', '--name', 'orders']), /ValidationException.*targets/);
-    assert.match(await awsError(['create-connection', '--name', 'hooks', '--authorization-type', 'API_KEY', '--auth-parameters', '{"ApiKeyAuthParameters": {"ApiKeyName": "a", "ApiKeyValue": "b"}}']), /ResourceAlreadyExistsException/);
-    assert.match(await awsError(['create-connection', '--name', 'other', '--authorization-type', 'BASIC', '--auth-parameters', '{"ApiKeyAuthParameters": {"ApiKeyName": "a", "ApiKeyValue": "b"}}']), /ValidationException/);
-    assert.match(await awsError(['create-api-destination', '--name', 'x', '--connection-arn', conn.ConnectionArn.replace(/[0-9a-f]{4}$/, '0000'), '--invocation-endpoint', hook.url, '--http-method', 'POST']), /ResourceNotFoundException/);
-    assert.match(await awsError(['describe-api-destination', '--name', 'nope']), /ResourceNotFoundException/);
-    assert.match(await awsError(['put-rule', '--name', 'other-bus', '--event-bus-name', 'custom', '--event-pattern', '{"source": ["a"]}']), /ResourceNotFoundException/);
-    const refused = await aws(['put-targets', '--rule', 'orders', '--targets', JSON.stringify([{ Id: 'q', Arn: 'arn:aws:sqs:us-east-1:000000000000:queue' }])]);
-    assert.equal(refused.FailedEntryCount, 1);
-    assert.equal(refused.FailedEntries[0].TargetId, 'q');
+  });
 
-    // remove-targets, then delete-rule works.
-    await aws(['put-rule', '--name', 'temporary', '--event-pattern', '{"source": ["x"]}']);
-    await aws(['put-targets', '--rule', 'temporary', '--targets', JSON.stringify([{ Id: 't', Arn: dest.ApiDestinationArn }])]);
-    assert.deepEqual(await aws(['remove-targets', '--rule', 'temporary', '--ids', 't']), { FailedEntryCount: 0, FailedEntries: [] });
-    await aws(['delete-rule', '--name', 'temporary']);
-    assert.match(await awsError(['describe-rule', '--name', 'temporary']), /ResourceNotFoundException/);
+  test('JS SDK: rule states, error names, refused targets, remove-targets and delete-rule', async () => {
+    const sdkError = async (p: Promise<unknown>): Promise<string> => {
+      try {
+        await p;
+      } catch (err) {
+        return `${(err as Error).name}: ${(err as Error).message}`;
+      }
+      assert.fail('the call succeeded');
+    };
+    const dest = (await client.send(new DescribeApiDestinationCommand({ Name: 'receiver' }))).ApiDestinationArn!;
+    const connArn = (await client.send(new DescribeConnectionCommand({ Name: 'hooks' }))).ConnectionArn!;
+    assert.deepEqual((await client.send(new ListRulesCommand({}))).Rules!.map((r) => [r.Name, r.State, r.EventBusName]), [['orders', 'ENABLED', 'default']]);
+    // Disabled rules deliver nothing.
+    const seen = hook.received.length;
+    await client.send(new DisableRuleCommand({ Name: 'orders' }));
+    assert.equal((await client.send(new DescribeRuleCommand({ Name: 'orders' }))).State, 'DISABLED');
+    await client.send(new PutEventsCommand({ Entries: [{ Source: 'my.shop', DetailType: 'Order', Detail: '{"amount": 900}' }] }));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(hook.received.length, seen);
+    await client.send(new EnableRuleCommand({ Name: 'orders' }));
+
+    assert.match(await sdkError(client.send(new PutRuleCommand({ Name: 'bad', EventPattern: '{"source": [{"numeric": [">", "x"]}]}' }))), /^InvalidEventPatternException: .*numeric/);
+    assert.match(await sdkError(client.send(new PutRuleCommand({ Name: 'bad' }))), /^ValidationException/);
+    assert.match(await sdkError(client.send(new PutTargetsCommand({ Rule: 'no-such-rule', Targets: [{ Id: 'x', Arn: dest }] }))), /^ResourceNotFoundException/);
+    assert.match(await sdkError(client.send(new EnableRuleCommand({ Name: 'no-such-rule' }))), /^ResourceNotFoundException/);
+    assert.match(await sdkError(client.send(new DeleteRuleCommand({ Name: 'orders' }))), /^ValidationException: .*targets/);
+    assert.match(await sdkError(client.send(new CreateConnectionCommand({ Name: 'hooks', AuthorizationType: 'API_KEY', AuthParameters: { ApiKeyAuthParameters: { ApiKeyName: 'a', ApiKeyValue: 'b' } } }))), /^ResourceAlreadyExistsException/);
+    assert.match(await sdkError(client.send(new CreateConnectionCommand({ Name: 'other', AuthorizationType: 'BASIC', AuthParameters: { ApiKeyAuthParameters: { ApiKeyName: 'a', ApiKeyValue: 'b' } } }))), /^ValidationException/);
+    assert.match(await sdkError(client.send(new CreateApiDestinationCommand({ Name: 'x', ConnectionArn: connArn.replace(/[0-9a-f]{4}$/, '0000'), InvocationEndpoint: hook.url, HttpMethod: 'POST' }))), /^ResourceNotFoundException/);
+    assert.match(await sdkError(client.send(new DescribeApiDestinationCommand({ Name: 'nope' }))), /^ResourceNotFoundException/);
+    assert.match(await sdkError(client.send(new PutRuleCommand({ Name: 'other-bus', EventBusName: 'custom', EventPattern: '{"source": ["a"]}' }))), /^ResourceNotFoundException/);
+    const refused = await client.send(new PutTargetsCommand({ Rule: 'orders', Targets: [{ Id: 'q', Arn: 'arn:aws:sqs:us-east-1:000000000000:queue' }] }));
+    assert.equal(refused.FailedEntryCount, 1);
+    assert.equal(refused.FailedEntries![0]!.TargetId, 'q');
+
+    await client.send(new PutRuleCommand({ Name: 'temporary', EventPattern: '{"source": ["x"]}' }));
+    await client.send(new PutTargetsCommand({ Rule: 'temporary', Targets: [{ Id: 't', Arn: dest }] }));
+    assert.equal((await client.send(new RemoveTargetsCommand({ Rule: 'temporary', Ids: ['t'] }))).FailedEntryCount, 0);
+    await client.send(new DeleteRuleCommand({ Name: 'temporary' }));
+    assert.match(await sdkError(client.send(new DescribeRuleCommand({ Name: 'temporary' }))), /^ResourceNotFoundException/);
   });
 
   test('JS SDK: TestEventPattern, paging of ListRules, a BASIC connection, errors as SDK exceptions', async () => {
