@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, resolvedPaths } from '../config/config.js';
 import { trustInstructions } from '../tls/self-signed.js';
 import { adminErrorMessage, registerAdminCommands } from './admin.js';
 import { runMigrate, type MigrateFlags } from './migrate.js';
+import { registerEventsCommands } from '../modules/events/cli.js';
 import { callOperator, formatBytes, OperatorError, operatorCredentials } from './operator.js';
 
 const program = new Command();
@@ -145,6 +146,7 @@ function redactUrl(url: string): string {
 }
 
 registerAdminCommands(program);
+registerEventsCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const adminMessage = adminErrorMessage(err);

@@ -234,6 +234,19 @@ describe('EventBridge API subset (AWSEvents) and webhook delivery', () => {
       assert.equal(dead[0]!.lastStatus, 500);
       await new Promise((r) => setTimeout(r, 400));
       assert.equal(failing.received.length, 3, 'no attempt after the dead letter');
+      // The operator sees it, and puts it back once the receiver is fixed.
+      const berth = (args: string[]) => run(process.execPath, ['bin/berth.js', 'events', ...args, '--data-dir', server.dataDir], { env: { PATH: process.env.PATH!, HOME: process.env.HOME! } });
+      const listed = (await berth(['dead-letters', '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+      assert.deepEqual(
+        listed.map((l) => [l.eventId, l.rule, l.target, l.attempts, l.lastStatus, l.source]),
+        [[eventId, 'failing', 'f', 3, 500, 'failing.test']],
+      );
+      failing.status = 200;
+      assert.match((await berth(['retry', '--all'])).stdout, /^1 deliveries queued again/);
+      await failing.waitFor(4);
+      const stateOf = async () => (await server.berth.events!.store.deliveries({})).find((d) => d.eventId === eventId)!.state;
+      for (let i = 0; i < 50 && (await stateOf()) !== 'delivered'; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(await stateOf(), 'delivered');
       // Other targets are not held up by the failing one.
       const before = hook.received.length;
       await client.send(new PutEventsCommand({ Entries: [{ Source: 'my.shop', DetailType: 'Order', Detail: '{"amount": 1000}' }] }));
