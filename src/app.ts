@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import { protocolClientErrorHandler } from './edges/client-errors.js';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import { authenticateSigV4 } from './auth/authenticate.js';
-import { bootstrapAdministrator, writeClientConfig, type BootstrapResult } from './auth/bootstrap.js';
+import { bootstrapAdministrator, clientConfigToWrite, localEndpoint, writeClientConfig, type BootstrapResult } from './auth/bootstrap.js';
 import { RegistryTokens } from './auth/registry-token.js';
 import { AesGcmSecretCipher, loadServerKey } from './auth/secret-box.js';
 import { sigV4Error } from './auth/sigv4.js';
 import type { BerthConfig } from './config/config.js';
-import { openStores } from './stores/open.js';
+import { openStores } from './open-stores.js';
 import { EcrAccess } from './domain/ecr/access.js';
 import { createEcrServices, registerEcrJobs, type EcrServices } from './domain/ecr/index.js';
 import { DomainError } from './domain/errors.js';
@@ -30,11 +31,19 @@ import { ociEdge, sendError as sendOciError } from './edges/oci/routes.js';
 import { organizationsService } from './edges/organizations/index.js';
 import { stsService } from './edges/sts/index.js';
 import { operatorEdge } from './edges/operator/routes.js';
+import { KeyService } from './modules/keys/key-service.js';
+import { pullTimeOperations } from './modules/pull-time/ecr-operations.js';
+import { PullTimeExclusions } from './modules/pull-time/service.js';
+import { kmsService } from './modules/keys/kms-api.js';
+import { rootOfTrust } from './modules/keys/index.js';
+import { SqlKeyStore } from './modules/keys/store.js';
+import { prepareTls, type TlsSetup } from './tls/tls.js';
 import { installMetrics } from './observability/metrics.js';
 import type { BlobStore } from './stores/blob-store.js';
 import type { EcrStore } from './stores/ecr-store.js';
 import type { MetadataStore } from './stores/metadata-store.js';
 import { SqlIdentityStore } from './stores/metadata/sql-identity-store.js';
+import { createEvents, type Events } from './modules/events/index.js';
 
 /** How long /readyz waits for the database or the storage before calling the node unready. */
 const READY_TIMEOUT_MS = 5_000;
@@ -55,11 +64,19 @@ export interface Berth {
   /** Set on the first start only: the administrator created then (secret included). */
   bootstrap: BootstrapResult | null;
   gc: GarbageCollector;
+  /** Berth's KMS (keys for encryption at rest). */
+  keys: KeyService;
+  /** Set when serving HTTPS. */
+  tls: TlsSetup | null;
+  /** Re-reads the certificate and key files (SIGHUP); new connections get them. */
+  reloadTls(): Promise<void>;
+  /** EventBridge rules, API destinations and deliveries (null when `events.enabled` is false). */
+  events: Events | null;
   /** Stops accepting requests, finishes in-flight ones, then closes the stores. */
   close(): Promise<void>;
 }
 
-export { openStores } from './stores/open.js';
+export { openStores } from './open-stores.js';
 
 const SECRET_QUERY = /([?&](?:X-Amz-Security-Token|X-Amz-Signature|X-Amz-Credential)=)[^&]*/gi;
 /** Layer download URLs (GetDownloadUrlForLayer) carry a bearer credential in the path. */
@@ -81,8 +98,7 @@ export async function createApp(config: BerthConfig, options: CreateAppOptions =
   const now = () => clock.now();
   const enabledModules = options.modules ?? allModules;
   const dialect = config.metadata.kind === 'sqlite' ? 'sqlite' : 'postgres';
-  const moduleMigrations = Object.assign({}, ...enabledModules.map((m) => m.migrations?.(dialect) ?? {}));
-  const { blobs, meta, ecrStore } = await openStores(config, { migrations: moduleMigrations });
+  const { blobs, meta, ecrStore } = await openStores(config);
   const hooks: RegistryHooks = {};
   const pullRedirect = config.storage.kind === 's3' && config.storage.redirect ? { ttlSeconds: config.storage.redirectTtlSeconds } : undefined;
   const registry = new RegistryService({ blobs, meta, limits: config.limits, hooks, pullRedirect, region: config.region, clock: now });
@@ -109,40 +125,55 @@ export async function createApp(config: BerthConfig, options: CreateAppOptions =
     onError: (subscriber, err) => http.log.warn({ err, subscriber }, 'change subscriber failed; retrying'),
   });
   const stopNotify = onChangesCommitted(meta.db, () => feed.notify());
+  // Principals whose pulls leave lastRecordedPullTime alone (Register/Deregister/ListPullTimeUpdateExclusions).
+  const pullTime = new PullTimeExclusions(meta.db);
+  const pullTimeExcluded = (registryId: string, principalArn: string | undefined) => pullTime.excludes(registryId, principalArn);
   const ecr = createEcrServices(
-    { registry, meta, ecr: ecrStore, jobs, clock: now, region: config.region },
+    { registry, meta, ecr: ecrStore, jobs, pullTimeExcluded, clock: now, region: config.region },
     { downloadUrlTtlMs: config.ecr.downloadUrlTtlSeconds * 1000, downloadUrlSecret, restoreDelayMs: config.ecr.restoreDelaySeconds * 1000 },
   );
   registerEcrJobs(jobs, ecr);
   if (config.ecr.enabled) {
     // Pushes to new repositories follow creation templates; pulls refresh lastRecordedPullTime.
     hooks.createRepositoryOnPush = (registryId, name, _now, actor) => ecr.templates.createOnPush(registryId, name, config.ecr.createOnPush, actor);
-    hooks.manifestPulled = (repositoryId, digest) => void ecrStore.recordPull(repositoryId, digest, Date.now(), 3_600_000).catch(() => {});
+    hooks.manifestPulled = (repositoryId, digest, registryId, principalArn) =>
+      void pullTimeExcluded(registryId, principalArn)
+        .then((excluded) => (excluded ? undefined : ecrStore.recordPull(repositoryId, digest, Date.now(), 3_600_000)))
+        .catch(() => {});
   }
   const serverKey = await loadServerKey(config.dataDir, config.serverKey);
   const identity = new IdentityService({ store: new SqlIdentityStore(meta.db, new AesGcmSecretCipher(serverKey)), defaultRegion: config.region });
   const tokens = new RegistryTokens(serverKey, identity);
+  const events = config.events.enabled
+    ? createEvents({ db: meta.db, cipher: new AesGcmSecretCipher(serverKey), identity, config, now: Date.now, log: { warn: (obj, msg) => http.log.warn(obj, msg) } })
+    : null;
+  // Berth's KMS: key material sealed by the server key (or an external KMS, config kms.root).
+  const keys = new KeyService({ store: new SqlKeyStore(meta.db), root: await rootOfTrust(config, serverKey), identity });
   // The one authorization of ECR actions (ECR API and /v2) with the stored repository and registry policies.
   const ecrAccess = new EcrAccess(identity, ecrStore, {
     region: config.region,
     // What a /v2 push to a missing repository creates (and so which actions it takes).
     ...(config.ecr.enabled ? { createOnPush: (registryId: string, name: string) => ecr.templates.planCreateOnPush(registryId, name, config.ecr.createOnPush) } : {}),
   });
+  const tls = await prepareTls(config);
   const bootstrap = await bootstrapAdministrator(identity, {
     dataDir: config.dataDir,
     accountId: config.bootstrap.accountId ?? config.registryId,
     region: config.region,
     ...(config.bootstrap.accessKeyId ? { accessKeyId: config.bootstrap.accessKeyId } : {}),
     ...(config.bootstrap.secretAccessKey ? { secretAccessKey: config.bootstrap.secretAccessKey } : {}),
+    endpoint: localEndpoint(config.host, config.port, tls ? 'https' : 'http'),
+    ...(tls?.selfSigned ? { caBundle: tls.selfSigned.caCert } : {}),
   });
 
   // The AWS-protocol surface: the core's services and what the modules add to it.
-  const ecrOperations: Record<string, Operation> = { ...coreEcrOperations };
-  const jsonServices: JsonService[] = [ecrAuthService(identity, tokens), organizationsService(identity)];
+  const ecrOperations: Record<string, Operation> = { ...coreEcrOperations, ...pullTimeOperations(pullTime) };
+  const jsonServices: JsonService[] = [ecrAuthService(identity, tokens), organizationsService(identity), kmsService(keys, config.region), ...(events ? [events.service] : [])];
   const queryServices: QueryService[] = [stsService(identity), iamService(identity)];
   const closeHooks: Array<() => Promise<void> | void> = [];
 
   const http = Fastify({
+    ...(tls ? { https: tls.options } : {}),
     logger: {
       level: config.log.level,
       // Credentials never reach the log, whatever the client sends.
@@ -162,6 +193,8 @@ export async function createApp(config: BerthConfig, options: CreateAppOptions =
     // Per-request lines only at debug and trace: at CI load they would dominate the log.
     logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
     return503OnClosing: true,
+    // A body that ends early and other parser failures get the protocol's own error.
+    clientErrorHandler: protocolClientErrorHandler,
     trustProxy: config.trustProxy,
     forceCloseConnections: 'idle',
     routerOptions: { constraints: { awsTarget: ecrTargetConstraintFor(ecrOperations) } },
@@ -261,7 +294,7 @@ export async function createApp(config: BerthConfig, options: CreateAppOptions =
           const { code, status } = sigV4Error(auth.reason, 'json');
           throw new AwsAuthError(code, status, auth.message);
         }
-        return { accountId: auth.caller.accountId, region: auth.region, caller: auth.caller, ...(auth.caller.principal.arn ? { arn: auth.caller.principal.arn } : {}) };
+        return { accountId: auth.caller.accountId, region: auth.region, service: auth.service, caller: auth.caller, ...(auth.caller.principal.arn ? { arn: auth.caller.principal.arn } : {}) };
       },
       async authorize(req, principal, access) {
         const facts = { sourceIp: req.ip, secureTransport: req.protocol === 'https' };
@@ -271,7 +304,7 @@ export async function createApp(config: BerthConfig, options: CreateAppOptions =
       },
     });
   }
-  await http.register(awsQueryEdge, { identity, services: queryServices, jsonServices });
+  await http.register(awsQueryEdge, { identity, services: queryServices, jsonServices, region: config.region });
   const gc = new GarbageCollector(blobs, meta, { graceMs: config.gc.graceSeconds * 1000, staleUploadsAfterMs: config.uploads.staleAfterHours * 3_600_000 });
   await http.register(operatorEdge, { gc, lifecycle: ecr.lifecycle, registryId: config.registryId, identity, jobs: meta.jobs, loopbackOnly: config.operator.loopbackOnly });
 
@@ -302,16 +335,24 @@ export async function createApp(config: BerthConfig, options: CreateAppOptions =
       /* in slices, so no statement holds the database long */
     }
   });
+  // Scheduled key deletions complete (crypto-shredding) and due rotations happen.
+  jobs.every('kms.sweep', 10 * 60_000, async () => {
+    const swept = await keys.sweep();
+    if (swept.deleted + swept.rotated > 0) http.log.info(swept, 'KMS keys deleted or rotated on schedule');
+  });
   if (config.jobs.enabled) {
     jobs.start();
     feed.start();
+    events?.start();
   }
-  if (bootstrap) {
+  // The config file gets the address the server listens on (with port 0, known only now).
+  const clientConfigFile = await clientConfigToWrite(config.dataDir, bootstrap);
+  if (clientConfigFile) {
     http.addHook('onListen', async () => {
       const address = http.server.address();
       if (!address || typeof address === 'string') return;
       const host = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
-      await writeClientConfig(bootstrap.configFile, config.region, `http://${host}:${address.port}`);
+      await writeClientConfig(clientConfigFile, config.region, `${tls ? 'https' : 'http'}://${host}:${address.port}`, tls?.selfSigned?.caCert);
     });
   }
   // Expired temporary credentials are refused at once; their rows are purged hourly.
@@ -332,6 +373,13 @@ export async function createApp(config: BerthConfig, options: CreateAppOptions =
     identity,
     bootstrap,
     gc,
+    events,
+    keys,
+    tls,
+    async reloadTls() {
+      if (!tls) return;
+      (http.server as unknown as import('node:tls').Server).setSecureContext(await tls.reload());
+    },
     async close() {
       if (closed) return;
       closed = true;
@@ -342,7 +390,7 @@ export async function createApp(config: BerthConfig, options: CreateAppOptions =
       // Keep dropping connections as they go idle until the server has closed.
       const sweeper = setInterval(() => http.server.closeIdleConnections(), 50);
       try {
-        await Promise.all([http.close(), jobs.stop(), feed.stop()]);
+        await Promise.all([http.close(), jobs.stop(), feed.stop(), events?.stop()]);
         stopNotify();
         for (const hook of closeHooks.reverse()) await hook();
       } finally {

@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { ConfigError, metadataFromString, parseConfig, storageFromString } from '../config/config.js';
 import { formatBytes, migrateRegistry, type MigrationSummary } from '../domain/ops/migrate.js';
 import type { BlobStore } from '../stores/blob-store.js';
-import { openBlobStore, openMetadataStore } from '../stores/open.js';
+import { openBlobStore, openMetadataStore } from '../open-stores.js';
 import { copyMetadataRows } from '../stores/metadata/copy-rows.js';
 import { SqlMetadataStore } from '../stores/metadata/sql-metadata-store.js';
 

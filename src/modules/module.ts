@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import type { Kysely, Migration } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { BerthConfig } from '../config/config.js';
 import type { Clock } from '../domain/clock.js';
 import type { EcrAccess } from '../domain/ecr/access.js';
@@ -25,8 +25,6 @@ import type { SqlDialectName } from '../stores/metadata/migrations.js';
 export interface BerthModule {
   /** Folder name, also the prefix of its job kinds and subscriber names. */
   name: string;
-  /** The module's tables, numbered in its own range (see docs/architecture.md). */
-  migrations?(dialect: SqlDialectName): Record<string, Migration>;
   /** Wires the module in; runs before the edges are registered and before the server listens. */
   start(ctx: ModuleContext): Promise<void> | void;
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { authenticateSigV4, claimedService } from '../../auth/authenticate.js';
+import { authenticateSigV4, claimedService, scopeMismatch } from '../../auth/authenticate.js';
 import { parseRawQuery, sigV4Error } from '../../auth/sigv4.js';
 import { IamError, isIamError } from '../../domain/iam/errors.js';
 import type { Caller, IdentityService, RequestFacts } from '../../domain/iam/identity-service.js';
@@ -33,6 +33,10 @@ export type JsonOperation = (ctx: { caller: Caller; input: Record<string, unknow
 export interface JsonService {
   /** e.g. `AmazonEC2ContainerRegistry_V20150921` */
   targetPrefix: string;
+  /** The credential scope's service requests must be signed for, e.g. `ecr`, `organizations`. */
+  signingName: string;
+  /** True when the endpoint serves one region (the edge's `region`), as ECR's does; global services (Organizations) take any. */
+  regional?: boolean;
   operations: Record<string, JsonOperation>;
 }
 
@@ -41,6 +45,8 @@ export interface QueryEdgeOptions {
   services: QueryService[];
   /** JSON-protocol services sharing `POST /`, told apart by the X-Amz-Target header. */
   jsonServices?: JsonService[];
+  /** The region this endpoint serves (config `region`): regional JSON services accept only it. */
+  region?: string;
   bodyLimit?: number;
 }
 
@@ -68,22 +74,24 @@ export async function awsQueryEdge(app: FastifyInstance, opts: QueryEdgeOptions)
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const target = req.headers['x-amz-target'];
     if (typeof target === 'string') return handleJson(req, reply, opts, target, { url, q, rawQuery, body, requestId });
-    const query = parseRawQuery(rawQuery);
-    const form = parseRawQuery(body.toString('utf8'));
-    const params: Record<string, string> = {};
-    for (const source of [query, form]) for (const [k, v] of Object.entries(source)) params[k] = Array.isArray(v) ? v[0]! : v;
+    // Parameters are form-encoded ('+' is a space, as botocore and the aws CLI send it);
+    // the signature, checked below, covers the raw bytes.
+    const params = formParams(rawQuery, body.toString('utf8'));
 
     const action = params.Action;
-    const serviceName = claimedService(req.headers, query) ?? (action && byName.get('sts')?.operations[action] ? 'sts' : 'iam');
-    const service = byName.get(serviceName);
-    const fallbackNs = opts.services[0]!.namespace;
-    if (!service) return sendError(reply, fallbackNs, requestId, 400, 'Sender', 'InvalidAction', `The service ${serviceName} is not served with the query protocol here.`);
+    // As with AWS's separate endpoints, the scope's service picks the service; a scope
+    // naming neither STS nor IAM is refused as the endpoint of the action's service would.
+    const claimed = claimedService(req.headers, parseRawQuery(rawQuery));
+    const byAction = action && opts.services.find((s) => Object.hasOwn(s.operations, action));
+    const service = (claimed && byName.get(claimed)) || byAction || byName.get('iam') || opts.services[0]!;
 
     const auth = await authenticateSigV4(opts.identity, { method: req.method, path: q < 0 ? url : url.slice(0, q), rawQuery, headers: req.headers, body });
     if (!auth.ok) {
       const { code, status } = sigV4Error(auth.reason, 'query');
       return sendError(reply, service.namespace, requestId, status, 'Sender', code, auth.message);
     }
+    const mismatch = scopeMismatch(auth, { service: service.name });
+    if (mismatch) return sendError(reply, service.namespace, requestId, 403, 'Sender', 'SignatureDoesNotMatch', mismatch);
     if (!action) return sendError(reply, service.namespace, requestId, 400, 'Sender', 'MissingAction', 'Missing Action');
     const operation = Object.hasOwn(service.operations, action) ? service.operations[action] : undefined;
     if (!operation) return sendError(reply, service.namespace, requestId, 400, 'Sender', 'InvalidAction', `Could not find operation ${action} for version ${params.Version ?? 'NO_VERSION_SPECIFIED'}`);
@@ -124,6 +132,9 @@ async function handleJson(
     const { code, status } = sigV4Error(auth.reason, 'json');
     return send(status, code, auth.message);
   }
+  // A scope for another service or region is a SigV4 failure: 403 InvalidSignatureException, as every SigV4 failure on the JSON APIs.
+  const mismatch = service ? scopeMismatch(auth, { service: service.signingName, region: service.regional ? opts.region : undefined }) : null;
+  if (mismatch) return send(403, 'InvalidSignatureException', mismatch);
   if (!operation) return send(400, 'UnknownOperationException', `Unknown operation ${target}`);
   let input: Record<string, unknown>;
   try {
@@ -137,6 +148,9 @@ async function handleJson(
     const output = await operation({ caller: auth.caller, input, facts, host: req.headers.host ?? '', protocol: req.protocol });
     return reply.code(200).header('content-type', 'application/x-amz-json-1.1').header('x-amzn-requestid', r.requestId).send(JSON.stringify(output ?? {}));
   } catch (err) {
+    // Services with exception names of their own (KMS) throw errors that carry them.
+    const own = err as { awsJsonError?: boolean; code?: string; status?: number; message?: string };
+    if (own && own.awsJsonError === true && typeof own.code === 'string') return send(own.status ?? 400, own.code, own.message ?? '');
     if (isIamError(err)) return send(err.status >= 500 ? 500 : 400, err.code.endsWith('Exception') ? err.code : `${err.code === 'ValidationError' ? 'Validation' : err.code}Exception`, err.message);
     req.log.error({ err, target }, 'json-protocol operation failed');
     return send(500, 'ServerException', 'internal server error');
@@ -149,6 +163,24 @@ function sendError(reply: FastifyReply, namespace: string, requestId: string, st
     .header('content-type', 'text/xml')
     .header('x-amzn-requestid', requestId)
     .send(`<ErrorResponse xmlns="${namespace}"><Error><Type>${type}</Type><Code>${code}</Code><Message>${escapeXml(message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`);
+}
+
+/**
+ * The request's parameters: the query string and the form body, both
+ * application/x-www-form-urlencoded ('+' decodes to a space); the body's value wins, and
+ * of a repeated name the first.
+ */
+export function formParams(rawQuery: string, body: string): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const source of [rawQuery, body]) {
+    const seen = new Set<string>();
+    for (const [k, v] of new URLSearchParams(source)) {
+      if (seen.has(k)) continue;
+      seen.add(k);
+      params[k] = v;
+    }
+  }
+  return params;
 }
 
 /** Reads an optional whole-number parameter, refusing anything else. */

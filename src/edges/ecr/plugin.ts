@@ -2,6 +2,7 @@ import { requestActor } from '../actor.js';
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ConstraintStrategy, Handler, HTTPVersion } from 'find-my-way';
+import { scopeMismatch } from '../../auth/authenticate.js';
 import { DomainError, isDomainError } from '../../domain/errors.js';
 import type { EcrServices } from '../../domain/ecr/index.js';
 import type { Caller } from '../../domain/iam/identity-service.js';
@@ -15,12 +16,16 @@ import { validate } from './shapes.js';
 
 export const targetPrefix = 'AmazonEC2ContainerRegistry_V20150921.';
 export const layerDownloadPath = '/ecr/layer-downloads/';
+/** The credential scope's service of ECR requests. */
+export const ECR_SIGNING_NAME = 'ecr';
 
 /** The authenticated caller. */
 export interface Principal {
   accountId: string;
   /** Region the request was signed for. */
   region: string;
+  /** Service the request was signed for (its credential scope): must be `ecr`. */
+  service?: string;
   arn?: string;
   /** The authenticated IAM caller, for the authorizer. */
   caller?: Caller;
@@ -99,6 +104,7 @@ export function ecrTargetConstraintFor(table: Record<string, Operation>): Constr
   };
 }
 
+
 const credentialScope = /Credential=[^/\s,]+\/\d{8}\/([a-z0-9-]+)\/([a-z0-9-]+)\/aws4_request/;
 
 /**
@@ -125,7 +131,7 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
 
   app.setErrorHandler((err, req, reply) => {
     if (err instanceof AwsAuthError) {
-      return reply.code(err.status).header('x-amzn-errortype', err.type).header('Content-Type', 'application/x-amz-json-1.1').send(JSON.stringify({ __type: err.type, message: err.message }));
+      return reply.code(err.status).header('x-amzn-errortype', err.type).header('Content-Type', 'application/x-amz-json-1.1').send(Buffer.from(JSON.stringify({ __type: err.type, message: err.message })));
     }
     return sendError(req, reply, toDomainError(err, req));
   });
@@ -143,11 +149,12 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     const table = opts.operations ?? operations;
     const operation = Object.hasOwn(table, name) ? table[name] : undefined;
     if (!operation) throw new DomainError('UnknownOperation', `Berth does not implement the ECR operation ${name.slice(0, 100)}`);
+    requireAwsJson(req.headers['content-type']);
     const principal = await authenticate(req);
-    if (opts.region && principal.region !== opts.region) {
-      // ECR's endpoint for another region would be another registry: refuse as AWS does.
-      throw new AwsAuthError('InvalidSignatureException', 400, `Credential should be scoped to a valid region, not '${principal.region}'. This registry serves the region '${opts.region}'.`);
-    }
+    // Signed for another service, or another region (another ECR endpoint, another
+    // registry): refused as AWS's JSON 1.1 services refuse it.
+    const mismatch = scopeMismatch({ service: principal.service ?? ECR_SIGNING_NAME, region: principal.region }, { service: ECR_SIGNING_NAME, region: opts.region });
+    if (mismatch) throw new AwsAuthError('InvalidSignatureException', 403, mismatch);
     const region = opts.region ?? principal.region;
     const input = validate(parseBody(req.body), operation.input, '') as { registryId?: string };
     const addressed = operationTarget(name, input as Record<string, unknown>);
@@ -164,7 +171,13 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     const ctx: OperationContext = {
       ecr: opts.ecr,
       // The services act on the addressed registry; `accountId` is that registry's id.
-      caller: { accountId: registryId, region, registryHost: registryHostFor(host, registryId, opts.registryId), actor: requestActor(req, 'ecr', `ecr:${name}`, principal.caller) },
+      caller: {
+        accountId: registryId,
+        region,
+        registryHost: registryHostFor(host, registryId, opts.registryId),
+        ...(principal.caller?.principal.principalArn ? { principalArn: principal.caller.principal.principalArn } : {}),
+        actor: requestActor(req, 'ecr', `ecr:${name}`, principal.caller),
+      },
       downloadUrl: (token) => `${req.protocol}://${host}${layerDownloadPath}${token}`,
     };
     const output = await operation.handle(input, ctx);
@@ -185,6 +198,16 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
       .header('Docker-Content-Digest', content.blob.digest);
     return reply.send(content.stream);
   });
+}
+
+/**
+ * The ECR API speaks AWS JSON 1.1 only. AWS dispatches on the content type as well as the
+ * target, so a request in any other form names no operation it knows: UnknownOperationException.
+ */
+function requireAwsJson(contentType: string | undefined): void {
+  const type = contentType?.split(';')[0]?.trim().toLowerCase();
+  if (type === 'application/x-amz-json-1.1') return;
+  throw new DomainError('UnknownOperation', `The ECR API takes requests of Content-Type application/x-amz-json-1.1 (AWS JSON 1.1), not ${type ? `'${type.slice(0, 100)}'` : 'a request without one'}`);
 }
 
 function parseBody(body: unknown): unknown {
@@ -208,8 +231,12 @@ function serialize(value: unknown): string {
 function toDomainError(err: unknown, req: FastifyRequest): DomainError {
   if (isDomainError(err)) return err;
   const code = (err as { code?: string } | null)?.code;
-  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new DomainError('Validation', 'The request body is larger than this endpoint accepts');
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return new DomainError('Validation', `The request body is larger than the ${req.routeOptions.bodyLimit ?? 'configured'}-byte limit of the ECR API (UploadLayerPart carries at most 20 MiB of layer data)`);
+  }
   if (code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') return new DomainError('Serialization', (err as Error).message);
+  // The body ended early: the client is gone (or hears the parser's answer, edges/client-errors.ts).
+  if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE') return new DomainError('Serialization', 'The request body ended before it was complete');
   req.log.error({ err }, 'unhandled error in the ECR API');
   return new DomainError('Internal', 'An internal error occurred');
 }

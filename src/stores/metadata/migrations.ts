@@ -1,5 +1,7 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { identityMigration } from './migrations/0002-identity.js';
+// The one import of capability code from the stores: the modules' tables (src/modules/migrations.ts).
+import { moduleMigrations } from '../../modules/migrations.js';
 
 export type SqlDialectName = 'sqlite' | 'postgres';
 
@@ -285,7 +287,7 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
 export function migrationProvider(dialect: SqlDialectName, extra: Record<string, Migration> = {}): MigrationProvider {
   return {
     getMigrations: async () => {
-      const all = migrations(dialect);
+      const all = { ...migrations(dialect), ...moduleMigrations(dialect) };
       for (const name of Object.keys(extra)) if (Object.hasOwn(all, name)) throw new Error(`migration ${name} is defined twice`);
       return { ...all, ...extra };
     },
