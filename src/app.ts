@@ -26,6 +26,8 @@ import { organizationsService } from './edges/organizations/index.js';
 import { stsService } from './edges/sts/index.js';
 import { operatorEdge } from './edges/operator/routes.js';
 import { KeyService } from './modules/keys/key-service.js';
+import { pullTimeOperations } from './modules/pull-time/ecr-operations.js';
+import { PullTimeExclusions } from './modules/pull-time/service.js';
 import { kmsService } from './modules/keys/kms-api.js';
 import { rootOfTrust } from './modules/keys/index.js';
 import { SqlKeyStore } from './modules/keys/store.js';
@@ -106,15 +108,21 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     leaseMs: config.jobs.leaseSeconds * 1000,
     onError: (job, err) => http.log.error({ err, job: { id: job.id, kind: job.kind } }, 'background job failed'),
   });
+  // Principals whose pulls leave lastRecordedPullTime alone (Register/Deregister/ListPullTimeUpdateExclusions).
+  const pullTime = meta instanceof SqlMetadataStore ? new PullTimeExclusions(meta.db) : null;
+  const pullTimeExcluded = (registryId: string, principalArn: string | undefined) => (pullTime ? pullTime.excludes(registryId, principalArn) : Promise.resolve(false));
   const ecr = createEcrServices(
-    { registry, meta, ecr: ecrStore, jobs },
+    { registry, meta, ecr: ecrStore, jobs, pullTimeExcluded },
     { downloadUrlTtlMs: config.ecr.downloadUrlTtlSeconds * 1000, downloadUrlSecret, restoreDelayMs: config.ecr.restoreDelaySeconds * 1000 },
   );
   registerEcrJobs(jobs, ecr);
   if (config.ecr.enabled) {
     // Pushes to new repositories follow creation templates; pulls refresh lastRecordedPullTime.
     hooks.createRepositoryOnPush = (registryId, name) => ecr.templates.createOnPush(registryId, name, config.ecr.createOnPush);
-    hooks.manifestPulled = (repositoryId, digest) => void ecrStore.recordPull(repositoryId, digest, Date.now(), 3_600_000).catch(() => {});
+    hooks.manifestPulled = (repositoryId, digest, registryId, principalArn) =>
+      void pullTimeExcluded(registryId, principalArn)
+        .then((excluded) => (excluded ? undefined : ecrStore.recordPull(repositoryId, digest, Date.now(), 3_600_000)))
+        .catch(() => {});
   }
   if (!(meta instanceof SqlMetadataStore)) throw new Error('the identity store needs the SQL metadata store');
   const serverKey = await loadServerKey(config.dataDir, config.serverKey);
@@ -218,6 +226,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   if (config.ecr.enabled) {
     await http.register(ecrEdge, {
       ecr,
+      ...(pullTime ? { moreOperations: pullTimeOperations(pullTime) } : {}),
       registryId: config.registryId,
       region: config.region,
       async authenticate(req) {
