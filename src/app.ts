@@ -28,6 +28,8 @@ import { operatorEdge } from './edges/operator/routes.js';
 import { keyArn, KeyService } from './modules/keys/key-service.js';
 import { kmsDataKeys, RepositoryEncryption } from './modules/keys/repository-encryption.js';
 import { EncryptingBlobs } from './stores/blob/encrypting-blobs.js';
+import { pullTimeOperations } from './modules/pull-time/ecr-operations.js';
+import { PullTimeExclusions } from './modules/pull-time/service.js';
 import { kmsService } from './modules/keys/kms-api.js';
 import { rootOfTrust } from './modules/keys/index.js';
 import { SqlKeyStore } from './modules/keys/store.js';
@@ -112,12 +114,16 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     leaseMs: config.jobs.leaseSeconds * 1000,
     onError: (job, err) => http.log.error({ err, job: { id: job.id, kind: job.kind } }, 'background job failed'),
   });
+  // Principals whose pulls leave lastRecordedPullTime alone (Register/Deregister/ListPullTimeUpdateExclusions).
+  const pullTime = meta instanceof SqlMetadataStore ? new PullTimeExclusions(meta.db) : null;
+  const pullTimeExcluded = (registryId: string, principalArn: string | undefined) => (pullTime ? pullTime.excludes(registryId, principalArn) : Promise.resolve(false));
   const ecr = createEcrServices(
     {
       registry,
       meta,
       ecr: ecrStore,
       jobs,
+      pullTimeExcluded,
       async resolveKmsKey(accountId, kmsKey) {
         const key = await keysRef!.resolveForService(accountId, config.region, kmsKey);
         await keysRef!.requireUsable(keyArn(key));
@@ -130,7 +136,10 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   if (config.ecr.enabled) {
     // Pushes to new repositories follow creation templates; pulls refresh lastRecordedPullTime.
     hooks.createRepositoryOnPush = (registryId, name) => ecr.templates.createOnPush(registryId, name, config.ecr.createOnPush);
-    hooks.manifestPulled = (repositoryId, digest) => void ecrStore.recordPull(repositoryId, digest, Date.now(), 3_600_000).catch(() => {});
+    hooks.manifestPulled = (repositoryId, digest, registryId, principalArn) =>
+      void pullTimeExcluded(registryId, principalArn)
+        .then((excluded) => (excluded ? undefined : ecrStore.recordPull(repositoryId, digest, Date.now(), 3_600_000)))
+        .catch(() => {});
   }
   if (!(meta instanceof SqlMetadataStore)) throw new Error('the identity store needs the SQL metadata store');
   const serverKey = await loadServerKey(config.dataDir, config.serverKey);
@@ -237,6 +246,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   if (config.ecr.enabled) {
     await http.register(ecrEdge, {
       ecr,
+      ...(pullTime ? { moreOperations: pullTimeOperations(pullTime) } : {}),
       registryId: config.registryId,
       region: config.region,
       async authenticate(req) {
