@@ -30,6 +30,8 @@ import { kmsDataKeys, RepositoryEncryption } from './modules/keys/repository-enc
 import { EncryptingBlobs } from './stores/blob/encrypting-blobs.js';
 import { pullTimeOperations } from './modules/pull-time/ecr-operations.js';
 import { PullTimeExclusions } from './modules/pull-time/service.js';
+import { SigningConfigurations } from './modules/signing/configuration.js';
+import { signingOperations } from './modules/signing/ecr-operations.js';
 import { kmsService } from './modules/keys/kms-api.js';
 import { rootOfTrust } from './modules/keys/index.js';
 import { SqlKeyStore } from './modules/keys/store.js';
@@ -246,7 +248,9 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   if (config.ecr.enabled) {
     await http.register(ecrEdge, {
       ecr,
-      ...(pullTime ? { moreOperations: pullTimeOperations(pullTime) } : {}),
+      ...(meta instanceof SqlMetadataStore
+        ? { moreOperations: { ...(pullTime ? pullTimeOperations(pullTime) : {}), ...signingOperations(new SigningConfigurations(meta.db, ecrStore, meta)) } }
+        : {}),
       registryId: config.registryId,
       region: config.region,
       async authenticate(req) {

@@ -72,6 +72,7 @@ export const errorTable = {
   ImageStorageClassUpdateNotSupported: { oci: 'DENIED', status: 409, ecr: 'ImageStorageClassUpdateNotSupportedException', message: 'the image cannot move to that storage class now' },
   // Pull time update exclusions (src/modules/pull-time).
   ExclusionAlreadyExists: { oci: 'DENIED', status: 409, ecr: 'ExclusionAlreadyExistsException', message: 'the principal is already excluded from pull time updates' },
+  SigningConfigurationNotFound: { oci: 'NAME_UNKNOWN', status: 404, ecr: 'SigningConfigurationNotFoundException', message: 'the registry has no signing configuration' },
   ExclusionNotFound: { oci: 'NAME_UNKNOWN', status: 404, ecr: 'ExclusionNotFoundException', message: 'the principal is not excluded from pull time updates' },
   // Scanning (src/modules/scanning).
   ScanNotFound: { oci: 'NAME_UNKNOWN', status: 400, ecr: 'ScanNotFoundException', message: 'no scan exists for the image' },
