@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import { eventsMigrations } from './events/migrations.js';
 import { keysMigrations } from './keys/migrations.js';
 import { pullTimeMigrations } from './pull-time/migrations.js';
+import { signingMigrations } from './signing/migrations.js';
 
 // Every capability module's tables, one line each (the migrations live in the module's own
 // folder, numbered in its own range: see docs/architecture.md). The metadata store runs them
@@ -12,5 +13,6 @@ export function moduleMigrations(dialect: 'sqlite' | 'postgres'): Record<string,
     ...eventsMigrations(dialect),
     ...keysMigrations(),
     ...pullTimeMigrations(),
+    ...signingMigrations(),
   };
 }

@@ -4,7 +4,7 @@ import { DomainError } from '../errors.js';
 import { ChangeTypes } from '../events/change.js';
 import { EcrCaller, EcrDeps, invalidParameter, pageOf, PageRequest, PageResult, tagMutabilitySettings } from './context.js';
 import { parseLifecyclePolicy } from './lifecycle-policy.js';
-import { encryptionSettings, maxResourceTags, resourceTags } from './repositories.js';
+import { encryptionSettings, maxResourceTags, resolveEncryption, resourceTags } from './repositories.js';
 
 export interface TemplateInput {
   prefix: string;
@@ -91,7 +91,7 @@ export class EcrTemplates {
       imageTagMutability: t.imageTagMutability ?? 'MUTABLE',
       imageTagMutabilityExclusionFilters: t.imageTagMutabilityExclusionFilters ?? [],
       scanOnPush: false,
-      encryption: t.encryptionConfiguration ?? { encryptionType: 'AES256' },
+      encryption: await resolveEncryption(this.deps, registryId, (t.encryptionConfiguration as RepositorySettings['encryption'] | undefined) ?? { encryptionType: 'AES256' }),
     };
     const now = this.now();
     const event = { type: ChangeTypes.repositoryCreated, registryId, region: this.deps.region ?? 'us-east-1', repository: name, detail: { encryptionType: settings.encryption.encryptionType, via: 'CREATE_ON_PUSH' } };
