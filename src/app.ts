@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import { authenticateSigV4 } from './auth/authenticate.js';
@@ -24,6 +24,7 @@ import { ociEdge, sendError as sendOciError } from './edges/oci/routes.js';
 import { organizationsService } from './edges/organizations/index.js';
 import { stsService } from './edges/sts/index.js';
 import { operatorEdge } from './edges/operator/routes.js';
+import { registerAuditJobs, startAudit, type AuditTrail } from './modules/audit/index.js';
 import { installMetrics } from './observability/metrics.js';
 import type { BlobStore } from './stores/blob-store.js';
 import type { EcrStore } from './stores/ecr-store.js';
@@ -50,6 +51,8 @@ export interface Berth {
   /** Set on the first start only: the administrator created then (secret included). */
   bootstrap: BootstrapResult | null;
   gc: GarbageCollector;
+  /** The audit trail (CloudTrail records of every API call). */
+  audit: AuditTrail;
   /** Stops accepting requests, finishes in-flight ones, then closes the stores. */
   close(): Promise<void>;
 }
@@ -136,8 +139,10 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       },
     },
     bodyLimit: config.limits.manifestMaxBytes,
-    // Per-request lines only at debug and trace: at CI load they would dominate the log.
-    logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
+    // fastify's own per-request lines stay off: the audit module writes one access line of
+    // its own per request (config log.access).
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: () => randomUUID(),
     return503OnClosing: true,
     trustProxy: config.trustProxy,
     forceCloseConnections: 'idle',
@@ -150,6 +155,9 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     },
   });
   installMetrics(http, blobs.requestCounts);
+  // Before any route: its onResponse hook records every API call the edges below serve.
+  const audit = startAudit({ config, http, db: meta.db, dialect: meta.kind, identity });
+  registerAuditJobs(jobs, audit, config, Date.now, http.log);
 
   http.get('/healthz', async () => ({ status: 'ok' }));
   // Readiness: this node can serve right now (the database and the bucket or folder answer).
@@ -218,7 +226,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       },
     });
   }
-  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity)] });
+  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity), audit.service] });
   const gc = new GarbageCollector(blobs, meta, { graceMs: config.gc.graceSeconds * 1000, staleUploadsAfterMs: config.uploads.staleAfterHours * 3_600_000 });
   await http.register(operatorEdge, { gc, lifecycle: ecr.lifecycle, registryId: config.registryId, identity, loopbackOnly: config.operator.loopbackOnly });
 
@@ -268,6 +276,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     identity,
     bootstrap,
     gc,
+    audit,
     async close() {
       if (closed) return;
       closed = true;
@@ -282,6 +291,8 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       } finally {
         clearInterval(sweeper);
       }
+      // Every answered call's record is in the database before it closes.
+      await audit.close().catch((err: unknown) => http.log.error({ err }, 'audit records lost at shutdown'));
       await meta.close();
       await blobs.close();
     },

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { createApp } from '../app.js';
 import { ConfigError, loadConfig, resolvedPaths } from '../config/config.js';
 import { adminErrorMessage, registerAdminCommands } from './admin.js';
+import { registerAuditCommands } from '../modules/audit/cli.js';
 import { runMigrate, type MigrateFlags } from './migrate.js';
 import { callOperator, formatBytes, OperatorError, operatorCredentials } from './operator.js';
 
@@ -29,9 +30,12 @@ program
     const metadata = config.metadata.kind === 'sqlite' ? `SQLite ${paths.sqlitePath}` : `PostgreSQL ${redactUrl(config.metadata.url)}`;
     process.stdout.write(`Berth listening on ${address}\n  metadata: ${metadata}\n  blobs:    ${paths.blobLocation}\n`);
     if (berth.bootstrap) {
-      // Printed once, on the first start only; never logged.
+      // Printed once, on the first start only, and never through the logger: to the terminal
+      // when there is one (stderr, so stdout's JSON log stream never holds it), else as plain
+      // text on stdout (the only place a service manager's operator can read it).
       const b = berth.bootstrap;
-      process.stdout.write(
+      const terminal = process.stderr.isTTY ? process.stderr : process.stdout;
+      terminal.write(
         `\nCreated account ${b.accountId} and its administrator "${b.userName}":\n` +
           `  AWS_ACCESS_KEY_ID=${b.accessKeyId}\n  AWS_SECRET_ACCESS_KEY=${b.secretAccessKey}\n` +
           `Saved (mode 0600) to ${b.credentialsFile} and ${b.configFile}; use them with\n` +
@@ -128,6 +132,7 @@ function redactUrl(url: string): string {
 }
 
 registerAdminCommands(program);
+registerAuditCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const adminMessage = adminErrorMessage(err);

@@ -4,6 +4,7 @@ import { authenticateSigV4, claimedService } from '../../auth/authenticate.js';
 import { parseRawQuery, sigV4Error } from '../../auth/sigv4.js';
 import { IamError, isIamError } from '../../domain/iam/errors.js';
 import type { Caller, IdentityService, RequestFacts } from '../../domain/iam/identity-service.js';
+import { isReadOnlyAction, noteAudit, noteAuditError } from '../audit-context.js';
 import { escapeXml, toXml, type XmlValue } from './xml.js';
 
 // The AWS query protocol (form-encoded `Action=...` requests, XML answers) at `/`, shared
@@ -33,7 +34,38 @@ export type JsonOperation = (ctx: { caller: Caller; input: Record<string, unknow
 export interface JsonService {
   /** e.g. `AmazonEC2ContainerRegistry_V20150921` */
   targetPrefix: string;
+  /** The audit trail's eventSource, e.g. `ecr.amazonaws.com` (default: known prefixes, see eventSourceOf). */
+  eventSource?: string;
   operations: Record<string, JsonOperation>;
+}
+
+/** An error a JSON service answers with its own exception name (`__type`), as a 400 unless told. */
+export class JsonServiceError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}
+
+/** The eventSource of the JSON services AWS itself defines. */
+function eventSourceOf(service: JsonService): string {
+  if (service.eventSource) return service.eventSource;
+  const p = service.targetPrefix;
+  if (p.startsWith('AmazonEC2ContainerRegistry')) return 'ecr.amazonaws.com';
+  if (p.startsWith('AWSOrganizations')) return 'organizations.amazonaws.com';
+  if (p.startsWith('AWSEvents')) return 'events.amazonaws.com';
+  if (p.includes('cloudtrail')) return 'cloudtrail.amazonaws.com';
+  return `${p.split(/[_.]/)[0]!.toLowerCase()}.amazonaws.com`;
+}
+
+/** Query parameters of the call itself (not the protocol's or the signature's). */
+function callParameters(params: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(params)) if (k !== 'Action' && k !== 'Version' && !k.startsWith('X-Amz-')) out[k[0]!.toLowerCase() + k.slice(1)] = v;
+  return out;
 }
 
 export interface QueryEdgeOptions {
@@ -76,6 +108,7 @@ export async function awsQueryEdge(app: FastifyInstance, opts: QueryEdgeOptions)
     const action = params.Action;
     const serviceName = claimedService(req.headers, query) ?? (action && byName.get('sts')?.operations[action] ? 'sts' : 'iam');
     const service = byName.get(serviceName);
+    if (action) noteAudit(req, { eventSource: `${serviceName}.amazonaws.com`, eventName: action, readOnly: isReadOnlyAction(action), requestParameters: callParameters(params) });
     const fallbackNs = opts.services[0]!.namespace;
     if (!service) return sendError(reply, fallbackNs, requestId, 400, 'Sender', 'InvalidAction', `The service ${serviceName} is not served with the query protocol here.`);
 
@@ -84,6 +117,7 @@ export async function awsQueryEdge(app: FastifyInstance, opts: QueryEdgeOptions)
       const { code, status } = sigV4Error(auth.reason, 'query');
       return sendError(reply, service.namespace, requestId, status, 'Sender', code, auth.message);
     }
+    noteAudit(req, { caller: auth.caller });
     if (!action) return sendError(reply, service.namespace, requestId, 400, 'Sender', 'MissingAction', 'Missing Action');
     const operation = Object.hasOwn(service.operations, action) ? service.operations[action] : undefined;
     if (!operation) return sendError(reply, service.namespace, requestId, 400, 'Sender', 'InvalidAction', `Could not find operation ${action} for version ${params.Version ?? 'NO_VERSION_SPECIFIED'}`);
@@ -91,6 +125,7 @@ export async function awsQueryEdge(app: FastifyInstance, opts: QueryEdgeOptions)
     try {
       const facts: RequestFacts = { sourceIp: req.ip, secureTransport: req.protocol === 'https' };
       const result = await operation({ caller: auth.caller, params, facts });
+      if (result && !isReadOnlyAction(action)) noteAudit(req, { responseElements: result });
       const inner = result ? `<${action}Result>${toXml(result)}</${action}Result>` : '';
       return reply
         .code(200)
@@ -114,16 +149,20 @@ async function handleJson(
   target: string,
   r: { url: string; q: number; rawQuery: string; body: Buffer; requestId: string },
 ) {
-  const send = (status: number, type: string, message: string) =>
-    reply.code(status).header('content-type', 'application/x-amz-json-1.1').header('x-amzn-requestid', r.requestId).header('x-amzn-errortype', type).send(JSON.stringify({ __type: type, message }));
+  const send = (status: number, type: string, message: string) => (
+    noteAuditError(req, type, message),
+    reply.code(status).header('content-type', 'application/x-amz-json-1.1').header('x-amzn-requestid', r.requestId).header('x-amzn-errortype', type).send(JSON.stringify({ __type: type, message }))
+  );
   const dot = target.lastIndexOf('.');
   const service = (opts.jsonServices ?? []).find((s) => s.targetPrefix === target.slice(0, dot));
   const operation = service && Object.hasOwn(service.operations, target.slice(dot + 1)) ? service.operations[target.slice(dot + 1)] : undefined;
+  if (service) noteAudit(req, { eventSource: eventSourceOf(service), eventName: target.slice(dot + 1), readOnly: isReadOnlyAction(target.slice(dot + 1)) });
   const auth = await authenticateSigV4(opts.identity, { method: req.method, path: r.q < 0 ? r.url : r.url.slice(0, r.q), rawQuery: r.rawQuery, headers: req.headers, body: r.body });
   if (!auth.ok) {
     const { code, status } = sigV4Error(auth.reason, 'json');
     return send(status, code, auth.message);
   }
+  noteAudit(req, { caller: auth.caller });
   if (!operation) return send(400, 'UnknownOperationException', `Unknown operation ${target}`);
   let input: Record<string, unknown>;
   try {
@@ -132,11 +171,14 @@ async function handleJson(
   } catch {
     return send(400, 'SerializationException', 'the request body is not a JSON object');
   }
+  noteAudit(req, { requestParameters: input });
   try {
     const facts: RequestFacts = { sourceIp: req.ip, secureTransport: req.protocol === 'https' };
     const output = await operation({ caller: auth.caller, input, facts, host: req.headers.host ?? '', protocol: req.protocol });
+    if (output && !req.audit?.readOnly) noteAudit(req, { responseElements: output });
     return reply.code(200).header('content-type', 'application/x-amz-json-1.1').header('x-amzn-requestid', r.requestId).send(JSON.stringify(output ?? {}));
   } catch (err) {
+    if (err instanceof JsonServiceError) return send(err.status, err.type, err.message);
     if (isIamError(err)) return send(err.status >= 500 ? 500 : 400, err.code.endsWith('Exception') ? err.code : `${err.code === 'ValidationError' ? 'Validation' : err.code}Exception`, err.message);
     req.log.error({ err, target }, 'json-protocol operation failed');
     return send(500, 'ServerException', 'internal server error');
@@ -144,6 +186,7 @@ async function handleJson(
 }
 
 function sendError(reply: FastifyReply, namespace: string, requestId: string, status: number, type: string, code: string, message: string) {
+  noteAuditError(reply.request, code, message);
   return reply
     .code(status)
     .header('content-type', 'text/xml')

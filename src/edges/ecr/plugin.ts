@@ -4,6 +4,7 @@ import type { ConstraintStrategy, Handler, HTTPVersion } from 'find-my-way';
 import { DomainError, isDomainError } from '../../domain/errors.js';
 import type { EcrServices } from '../../domain/ecr/index.js';
 import type { Caller } from '../../domain/iam/identity-service.js';
+import { ecrRepositoryArn, isReadOnlyAction, noteAudit, noteAuditError } from '../audit-context.js';
 import { registryHostFor } from '../oci/addressing.js';
 import { operations, operationTarget, type OperationContext } from './operations.js';
 import { validate } from './shapes.js';
@@ -117,6 +118,7 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
 
   app.setErrorHandler((err, req, reply) => {
     if (err instanceof AwsAuthError) {
+      noteAuditError(req, err.type, err.message);
       return reply.code(err.status).header('x-amzn-errortype', err.type).header('Content-Type', 'application/x-amz-json-1.1').send(JSON.stringify({ __type: err.type, message: err.message }));
     }
     return sendError(req, reply, toDomainError(err, req));
@@ -134,7 +136,9 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     const name = target.slice(targetPrefix.length);
     const operation = Object.hasOwn(operations, name) ? operations[name] : undefined;
     if (!operation) throw new DomainError('UnknownOperation', `Berth does not implement the ECR operation ${name.slice(0, 100)}`);
+    noteAudit(req, { eventSource: 'ecr.amazonaws.com', eventName: name, readOnly: isReadOnlyAction(name) });
     const principal = await authenticate(req);
+    noteAudit(req, { caller: principal.caller ?? null, credentialsPresented: true });
     if (opts.region && principal.region !== opts.region) {
       // ECR's endpoint for another region would be another registry: refuse as AWS does.
       throw new AwsAuthError('InvalidSignatureException', 400, `Credential should be scoped to a valid region, not '${principal.region}'. This registry serves the region '${opts.region}'.`);
@@ -145,6 +149,11 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     // The registry addressed: registryId when given (another account's, for cross-account
     // access), a tagged ARN's account, else the caller's own.
     const registryId = input.registryId ?? addressed.registryId ?? principal.accountId;
+    noteAudit(req, {
+      requestParameters: input,
+      recipientAccountId: registryId,
+      resources: (addressed.repositories ?? []).filter((r) => r !== '*').map((r) => ({ ARN: ecrRepositoryArn(region, registryId, r), accountId: registryId, type: 'AWS::ECR::Repository' })),
+    });
     if (opts.authorize) {
       await opts.authorize(req, principal, { action: `ecr:${name}`, registryId, repositories: addressed.repositories });
     } else if (registryId !== principal.accountId) {
@@ -159,6 +168,7 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
       downloadUrl: (token) => `${req.protocol}://${host}${layerDownloadPath}${token}`,
     };
     const output = await operation.handle(input, ctx);
+    if (!req.audit?.readOnly) noteAudit(req, { responseElements: output });
     reply.code(200).header('Content-Type', 'application/x-amz-json-1.1').send(Buffer.from(serialize(output)));
   });
 
@@ -207,6 +217,7 @@ function toDomainError(err: unknown, req: FastifyRequest): DomainError {
 
 function sendError(req: FastifyRequest, reply: FastifyReply, err: DomainError): FastifyReply {
   const type = err.spec.ecr;
+  noteAuditError(req, type, err.message);
   // AWS answers authentication and authorization failures with 403, its own faults with 500.
   // AccessDeniedException is a 400, as ECR answers it (the SigV4 failures above are 403s).
   const status = type === 'ServerException' ? 500 : err.errorName === 'Unauthorized' ? 403 : 400;

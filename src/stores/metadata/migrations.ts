@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { auditMigrations } from '../../modules/audit/migrations.js';
 import { identityMigration } from './migrations/0002-identity.js';
 
 export type SqlDialectName = 'sqlite' | 'postgres';
@@ -248,6 +249,8 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
         await db.schema.alterTable('ecr_lifecycle_previews').dropColumn('results').execute();
       },
     },
+    // The audit trail's own (src/modules/audit, 0070-0079).
+    ...auditMigrations(dialect),
   };
 }
 
