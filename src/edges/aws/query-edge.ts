@@ -93,7 +93,8 @@ export async function awsQueryEdge(app: FastifyInstance, opts: QueryEdgeOptions)
   });
 
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
-    const requestId = randomUUID();
+    // The request's own id (a UUID, app.ts genReqId): the one its log lines carry too.
+    const requestId = typeof req.id === 'string' && req.id.length >= 16 ? req.id : randomUUID();
     const url = req.raw.url ?? '/';
     const q = url.indexOf('?');
     const rawQuery = q < 0 ? '' : url.slice(q + 1);

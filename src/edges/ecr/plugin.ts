@@ -124,8 +124,8 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     return sendError(req, reply, toDomainError(err, req));
   });
   // Every answer carries a request id, errors raised while reading the body included.
-  app.addHook('onRequest', async (_req, reply) => {
-    reply.header('x-amzn-RequestId', randomUUID());
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-amzn-RequestId', typeof req.id === 'string' && req.id.length >= 16 ? req.id : randomUUID());
   });
 
   app.post('/', { bodyLimit, constraints: { awsTarget: 'ecr' } }, async (req, reply) => {
