@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
+import { protocolClientErrorHandler } from './edges/client-errors.js';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import { authenticateSigV4 } from './auth/authenticate.js';
 import { bootstrapAdministrator, writeClientConfig, type BootstrapResult } from './auth/bootstrap.js';
@@ -25,6 +26,11 @@ import { organizationsService } from './edges/organizations/index.js';
 import { stsService } from './edges/sts/index.js';
 import { operatorEdge } from './edges/operator/routes.js';
 import { registerAuditJobs, startAudit, type AuditTrail } from './modules/audit/index.js';
+import { KeyService } from './modules/keys/key-service.js';
+import { kmsService } from './modules/keys/kms-api.js';
+import { rootOfTrust } from './modules/keys/index.js';
+import { SqlKeyStore } from './modules/keys/store.js';
+import { prepareTls, type TlsSetup } from './tls/tls.js';
 import { installMetrics } from './observability/metrics.js';
 import type { BlobStore } from './stores/blob-store.js';
 import type { EcrStore } from './stores/ecr-store.js';
@@ -53,6 +59,12 @@ export interface Berth {
   gc: GarbageCollector;
   /** The audit trail (CloudTrail records of every API call). */
   audit: AuditTrail;
+  /** Berth's KMS (keys for encryption at rest). */
+  keys: KeyService;
+  /** Set when serving HTTPS. */
+  tls: TlsSetup | null;
+  /** Re-reads the certificate and key files (SIGHUP); new connections get them. */
+  reloadTls(): Promise<void>;
   /** Stops accepting requests, finishes in-flight ones, then closes the stores. */
   close(): Promise<void>;
 }
@@ -108,6 +120,8 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   const serverKey = await loadServerKey(config.dataDir, config.serverKey);
   const identity = new IdentityService({ store: new SqlIdentityStore(meta.db, new AesGcmSecretCipher(serverKey)), defaultRegion: config.region });
   const tokens = new RegistryTokens(serverKey, identity);
+  // Berth's KMS: key material sealed by the server key (or an external KMS, config kms.root).
+  const keys = new KeyService({ store: new SqlKeyStore(meta.db), root: await rootOfTrust(config, serverKey), identity });
   // The one authorization of ECR actions (ECR API and /v2) with the stored repository and registry policies.
   const ecrAccess = new EcrAccess(identity, ecrStore, {
     region: config.region,
@@ -122,7 +136,9 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     ...(config.bootstrap.secretAccessKey ? { secretAccessKey: config.bootstrap.secretAccessKey } : {}),
   });
 
+  const tls = await prepareTls(config);
   const http = Fastify({
+    ...(tls ? { https: tls.options } : {}),
     logger: {
       level: config.log.level,
       // Credentials never reach the log, whatever the client sends.
@@ -144,6 +160,8 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => randomUUID(),
     return503OnClosing: true,
+    // A body that ends early and other parser failures get the protocol's own error.
+    clientErrorHandler: protocolClientErrorHandler,
     trustProxy: config.trustProxy,
     forceCloseConnections: 'idle',
     routerOptions: { constraints: { awsTarget: ecrTargetConstraint } },
@@ -216,7 +234,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
           const { code, status } = sigV4Error(auth.reason, 'json');
           throw new AwsAuthError(code, status, auth.message);
         }
-        return { accountId: auth.caller.accountId, region: auth.region, caller: auth.caller, ...(auth.caller.principal.arn ? { arn: auth.caller.principal.arn } : {}) };
+        return { accountId: auth.caller.accountId, region: auth.region, service: auth.service, caller: auth.caller, ...(auth.caller.principal.arn ? { arn: auth.caller.principal.arn } : {}) };
       },
       async authorize(req, principal, access) {
         const facts = { sourceIp: req.ip, secureTransport: req.protocol === 'https' };
@@ -226,7 +244,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       },
     });
   }
-  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity), audit.service] });
+  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity), kmsService(keys, config.region), audit.service], region: config.region });
   const gc = new GarbageCollector(blobs, meta, { graceMs: config.gc.graceSeconds * 1000, staleUploadsAfterMs: config.uploads.staleAfterHours * 3_600_000 });
   await http.register(operatorEdge, { gc, lifecycle: ecr.lifecycle, registryId: config.registryId, identity, loopbackOnly: config.operator.loopbackOnly });
 
@@ -250,13 +268,18 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       for (const r of reports) if (r.skipped) http.log.warn({ repository: r.repositoryName, reason: r.skipped }, 'lifecycle policy skipped');
     });
   }
+  // Scheduled key deletions complete (crypto-shredding) and due rotations happen.
+  jobs.every('kms.sweep', 10 * 60_000, async () => {
+    const swept = await keys.sweep();
+    if (swept.deleted + swept.rotated > 0) http.log.info(swept, 'KMS keys deleted or rotated on schedule');
+  });
   if (config.jobs.enabled) jobs.start();
   if (bootstrap) {
     http.addHook('onListen', async () => {
       const address = http.server.address();
       if (!address || typeof address === 'string') return;
       const host = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
-      await writeClientConfig(bootstrap.configFile, config.region, `http://${host}:${address.port}`);
+      await writeClientConfig(bootstrap.configFile, config.region, `${tls ? 'https' : 'http'}://${host}:${address.port}`, tls?.selfSigned?.caCert);
     });
   }
   // Expired temporary credentials are refused at once; their rows are purged hourly.
@@ -277,6 +300,12 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     bootstrap,
     gc,
     audit,
+    keys,
+    tls,
+    async reloadTls() {
+      if (!tls) return;
+      (http.server as unknown as import('node:tls').Server).setSecureContext(await tls.reload());
+    },
     async close() {
       if (closed) return;
       closed = true;

@@ -14,6 +14,19 @@ export async function authenticateSigV4(identity: IdentityService, request: Sign
   return { ok: true, caller: identity.callerFor(result.credential), service: result.service, region: result.region };
 }
 
+/**
+ * Why a verified request's credential scope does not fit the endpoint, in AWS's words, or
+ * null when it does. Every protocol checks its signing name (`ecr`, `iam`, `sts`,
+ * `organizations`, `berth`...); endpoints that serve one region check the region too.
+ */
+export function scopeMismatch(scope: { service: string; region: string }, expected: { service: string; region?: string | undefined }): string | null {
+  if (scope.service !== expected.service) return `Credential should be scoped to correct service: '${expected.service}'. `;
+  if (expected.region !== undefined && scope.region !== expected.region) {
+    return `Credential should be scoped to a valid region, not '${scope.region}'. This registry serves the region '${expected.region}'.`;
+  }
+  return null;
+}
+
 /** The signing service named in the request's credential scope, before verification. */
 export function claimedService(headers: Record<string, string | string[] | undefined>, query: Record<string, string | string[]>): string | undefined {
   const auth = headers.authorization;

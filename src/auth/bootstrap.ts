@@ -29,8 +29,8 @@ export async function bootstrapAdministrator(
 }
 
 /** The CLI config file, written once the server knows the address it listens on. */
-export async function writeClientConfig(configFile: string, region: string, endpoint: string): Promise<void> {
-  await writePrivate(configFile, `[default]\nregion = ${region}\nendpoint_url = ${endpoint}\n`);
+export async function writeClientConfig(configFile: string, region: string, endpoint: string, caBundle?: string): Promise<void> {
+  await writePrivate(configFile, `[default]\nregion = ${region}\nendpoint_url = ${endpoint}\n${caBundle ? `ca_bundle = ${caBundle}\n` : ''}`);
 }
 
 async function writePrivate(path: string, text: string): Promise<void> {

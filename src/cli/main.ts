@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { createApp } from '../app.js';
 import { ConfigError, loadConfig, resolvedPaths } from '../config/config.js';
+import { trustInstructions } from '../tls/self-signed.js';
 import { adminErrorMessage, registerAdminCommands } from './admin.js';
 import { registerAuditCommands } from '../modules/audit/cli.js';
 import { runMigrate, type MigrateFlags } from './migrate.js';
@@ -18,17 +19,33 @@ program
   .addOption(new Option('--data-dir <dir>', 'folder for the embedded database and blobs (default ./data)').env('BERTH_DATA_DIR'))
   .addOption(new Option('--metadata <sqlite-path|postgres-url>', 'metadata store: a SQLite file or a postgres:// URL').env('BERTH_METADATA'))
   .addOption(new Option('--storage <path|s3-url>', 'blob storage: a folder (default <data-dir>/storage) or s3://<bucket>/<prefix>').env('BERTH_STORAGE'))
+  .addOption(new Option('--tls-cert <pem>', 'serve HTTPS with this certificate (chain) PEM file; re-read on SIGHUP').env('BERTH_TLS_CERT'))
+  .addOption(new Option('--tls-key <pem>', 'the private key PEM file of --tls-cert; re-read on SIGHUP').env('BERTH_TLS_KEY'))
+  .option('--tls-self-signed', 'serve HTTPS with a local CA and certificate made under <data-dir>/tls/ (env BERTH_TLS_SELF_SIGNED=true)')
   .addOption(new Option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent').env('BERTH_LOG_LEVEL'))
   .action(async (flags: Record<string, string | undefined>) => {
     // commander already merged env vars into flags; loadConfig adds the config file, the
     // BERTH_BOOTSTRAP_* seeds, and validates.
-    const bootstrapEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BERTH_BOOTSTRAP_') || k === 'BERTH_AUTH_V2' || k === 'BERTH_SERVER_KEY'));
+    const bootstrapEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BERTH_BOOTSTRAP_') || k === 'BERTH_AUTH_V2' || k === 'BERTH_SERVER_KEY' || k === 'BERTH_TLS_SELF_SIGNED'));
     const config = loadConfig(flags, bootstrapEnv);
     const berth = await createApp(config);
     const address = await berth.http.listen({ host: config.host, port: config.port });
     const paths = resolvedPaths(config);
     const metadata = config.metadata.kind === 'sqlite' ? `SQLite ${paths.sqlitePath}` : `PostgreSQL ${redactUrl(config.metadata.url)}`;
     process.stdout.write(`Berth listening on ${address}\n  metadata: ${metadata}\n  blobs:    ${paths.blobLocation}\n`);
+    if (berth.tls) process.stdout.write(`  tls:      ${berth.tls.certFile} (TLS 1.2+; SIGHUP re-reads it)\n`);
+    if (berth.tls?.selfSigned) {
+      const port = new URL(address).port;
+      process.stdout.write(trustInstructions(berth.tls.selfSigned, `${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${port}`));
+    }
+    // A renewed certificate takes effect for new connections; open ones keep theirs.
+    process.on('SIGHUP', () => {
+      if (!berth.tls) return;
+      berth.reloadTls().then(
+        () => berth.http.log.info({ cert: berth.tls!.certFile }, 'reloaded TLS certificate'),
+        (err: unknown) => berth.http.log.error({ err }, 'TLS reload failed; keeping the previous certificate'),
+      );
+    });
     if (berth.bootstrap) {
       // Printed once, on the first start only, and never through the logger: to the terminal
       // when there is one (stderr, so stdout's JSON log stream never holds it), else as plain

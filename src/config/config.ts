@@ -57,6 +57,41 @@ export const configSchema = z
       .string()
       .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be the base64 of 32 bytes')
       .optional(),
+    /**
+     * HTTPS (TLS 1.2 and 1.3 only) on the one port: cert and key are PEM files, read again on
+     * SIGHUP. selfSigned makes a local CA and a server certificate under <data-dir>/tls/ when
+     * no cert/key are given (docs/encryption.md). Unset: plain HTTP.
+     */
+    tls: z
+      .object({ cert: z.string().min(1).optional(), key: z.string().min(1).optional(), selfSigned: z.boolean().default(false) })
+      .strict()
+      .refine((t) => !t.cert === !t.key, 'tls.cert and tls.key go together')
+      .default({ selfSigned: false }),
+    /**
+     * Berth's KMS (docs/encryption.md). kms.root seals key material at rest: the server key
+     * (default), or an AWS-KMS-compatible service by endpoint, with a key there.
+     */
+    kms: z
+      .object({
+        root: z
+          .discriminatedUnion('kind', [
+            z.object({ kind: z.literal('server-key') }).strict(),
+            z
+              .object({
+                kind: z.literal('kms'),
+                endpoint: z.string().url(),
+                keyId: z.string().min(1),
+                region: z.string().min(1).optional(),
+                /** Default: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY of the process. */
+                accessKeyId: z.string().min(1).optional(),
+                secretAccessKey: z.string().min(1).optional(),
+              })
+              .strict(),
+          ])
+          .default({ kind: 'server-key' }),
+      })
+      .strict()
+      .default({ root: { kind: 'server-key' } }),
     metadata: metadataSchema.default({ kind: 'sqlite' }),
     storage: storageSchema.default({ kind: 'fs' }),
     /** The 12-digit account whose registry /v2 serves when the address names none; defaults to bootstrap.accountId when that is set. */
@@ -244,6 +279,9 @@ export interface ConfigOverrides {
   storage?: string;
   logLevel?: string;
   serverKey?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsSelfSigned?: string | boolean;
 }
 
 /** Env vars recognised, each the same as the flag of the same name. */
@@ -256,6 +294,9 @@ export const envVars = {
   BERTH_STORAGE: 'storage',
   BERTH_LOG_LEVEL: 'logLevel',
   BERTH_SERVER_KEY: 'serverKey',
+  BERTH_TLS_CERT: 'tlsCert',
+  BERTH_TLS_KEY: 'tlsKey',
+  BERTH_TLS_SELF_SIGNED: 'tlsSelfSigned',
 } as const satisfies Record<string, keyof ConfigOverrides>;
 
 export function overridesFromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
@@ -286,6 +327,17 @@ export function loadConfig(flags: ConfigOverrides = {}, env: NodeJS.ProcessEnv =
     if (merged.metadata !== undefined) input.metadata = metadataFromString(merged.metadata);
     if (merged.storage !== undefined) input.storage = storageFromString(merged.storage);
     if (merged.serverKey !== undefined) input.serverKey = merged.serverKey;
+    if (merged.tlsCert !== undefined || merged.tlsKey !== undefined || merged.tlsSelfSigned !== undefined) {
+      const tls: Record<string, unknown> = { ...(input.tls as object | undefined) };
+      if (merged.tlsCert !== undefined) tls.cert = merged.tlsCert;
+      if (merged.tlsKey !== undefined) tls.key = merged.tlsKey;
+      if (merged.tlsSelfSigned !== undefined) {
+        const v = merged.tlsSelfSigned;
+        if (v !== true && v !== 'true' && v !== 'false' && v !== false) throw new ConfigError('BERTH_TLS_SELF_SIGNED must be true or false');
+        tls.selfSigned = v === true || v === 'true';
+      }
+      input.tls = tls;
+    }
     if (merged.logLevel !== undefined) input.log = { ...(input.log as object | undefined), level: merged.logLevel };
   } catch (err) {
     throw new ConfigError((err as Error).message);

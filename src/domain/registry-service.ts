@@ -7,7 +7,7 @@ import type { BlobRecord, ImageStatus, ManifestRecord, MetadataStore, Repository
 import { digestOf, hashThrough, looksLikeDigest, newHash, parseDigest, type DigestAlgorithm } from './digest.js';
 import { DomainError } from './errors.js';
 import { manifestMediaTypes, MediaTypes, parseManifest, type Descriptor } from './manifest.js';
-import { validateRepositoryName, validateTag } from './names.js';
+import { isValidTag, validateRepositoryName, validateTag } from './names.js';
 
 export interface RegistryLimits {
   manifestMaxBytes: number;
@@ -249,12 +249,24 @@ export class RegistryService {
     });
   }
 
-  /** Finishes an upload (PUT with ?digest=), with an optional last chunk in `body`. */
-  async completeUpload(registryId: string, name: string, uploadId: string, digest: string, body: Readable | null): Promise<BlobRecord> {
+  /**
+   * Finishes an upload (PUT with ?digest=), with an optional last chunk in `body`. `start`,
+   * when the client sent Content-Range, must equal the upload's size, as for a PATCH: a
+   * chunk elsewhere is out of order (416) and leaves the upload as it was, still usable.
+   */
+  async completeUpload(registryId: string, name: string, uploadId: string, digest: string, body: Readable | null, start?: number): Promise<BlobRecord> {
     const expected = parseDigest(digest);
     const upload = await this.upload(registryId, name, uploadId);
     return this.withUploadLock(uploadId, async () => {
-      const size = body ? await this.appendLocked(uploadId, body) : (await this.requireUploadInfo(uploadId)).size;
+      let size: number;
+      if (body) {
+        size = await this.appendLocked(uploadId, body, start);
+      } else {
+        size = (await this.requireUploadInfo(uploadId)).size;
+        if (start !== undefined && start !== size) {
+          throw new DomainError('UploadOutOfOrder', `chunk starts at ${start}, upload is at ${size} bytes`, { size });
+        }
+      }
       const actual = await this.uploadDigest(uploadId, expected.algorithm, size);
       if (actual !== digest) {
         await this.discardUpload(uploadId);
@@ -391,7 +403,7 @@ export class RegistryService {
 
   /** The manifest a reference names. `accept` lists the media types the client takes (empty: any). */
   async getManifest(registryId: string, name: string, reference: string, accept: readonly string[] = []): Promise<ManifestRecord> {
-    const { repo, digest } = await this.resolveReference(registryId, name, reference);
+    const { repo, digest } = await this.resolveReadReference(registryId, name, reference);
     const manifest = await this.meta.getManifest(repo.id, digest);
     if (!manifest) throw new DomainError('ManifestUnknown', `manifest ${reference} not found in ${name}`);
     requireActive(name, manifest);
@@ -401,7 +413,7 @@ export class RegistryService {
   }
 
   async statManifest(registryId: string, name: string, reference: string, accept: readonly string[] = []): Promise<Omit<ManifestRecord, 'content'>> {
-    const { repo, digest } = await this.resolveReference(registryId, name, reference);
+    const { repo, digest } = await this.resolveReadReference(registryId, name, reference);
     const manifest = await this.meta.statManifest(repo.id, digest);
     if (!manifest) throw new DomainError('ManifestUnknown', `manifest ${reference} not found in ${name}`);
     requireActive(name, manifest);
@@ -421,11 +433,17 @@ export class RegistryService {
     }
   }
 
-  private async resolveReference(registryId: string, name: string, reference: string) {
-    const byDigest = looksLikeDigest(reference);
-    if (byDigest) parseDigest(reference);
-    else validateTag(reference);
+  /**
+   * The manifest a GET or HEAD names. A reference that is neither a valid tag nor a valid
+   * digest names nothing that could exist: 404 MANIFEST_UNKNOWN, as the conformance suite
+   * and other registries answer (only a PUT with one is refused as TAG_INVALID).
+   */
+  private async resolveReadReference(registryId: string, name: string, reference: string) {
     const repo = await this.repository(registryId, name, false);
+    const byDigest = looksLikeDigest(reference);
+    if (byDigest ? !isWellFormedDigest(reference) : !isValidTag(reference)) {
+      throw new DomainError('ManifestUnknown', `manifest ${reference.slice(0, 300)} not found in ${name}: it is neither a valid tag nor a digest`);
+    }
     const digest = byDigest ? reference : await this.meta.resolveTag(repo.id, reference);
     if (!digest) throw new DomainError('ManifestUnknown', `tag ${reference} not found in ${name}`);
     return { repo, digest };
@@ -465,6 +483,15 @@ export class RegistryService {
       throw new DomainError('PaginationInvalid', `n must be an integer from 0 to ${this.limits.maxPageSize}`);
     }
     return n;
+  }
+}
+
+function isWellFormedDigest(reference: string): boolean {
+  try {
+    parseDigest(reference);
+    return true;
+  } catch {
+    return false;
   }
 }
 

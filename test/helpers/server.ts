@@ -10,7 +10,7 @@ export const testAdmin = { accessKeyId: 'AKIABERTHTESTADMIN00', secretAccessKey:
 
 export interface TestServer {
   berth: Berth;
-  /** http://127.0.0.1:PORT */
+  /** http://127.0.0.1:PORT (https:// when the server was given TLS settings) */
   url: string;
   /** 127.0.0.1:PORT, as registry clients write it */
   host: string;
@@ -54,7 +54,7 @@ export async function startBerth(options: TestServerOptions = {}): Promise<TestS
   const host = `127.0.0.1:${address.port}`;
   return {
     berth,
-    url: `http://${host}`,
+    url: `${berth.tls ? 'https' : 'http'}://${host}`,
     host,
     dataDir,
     async stop() {

@@ -46,7 +46,8 @@ export async function writeLayout(dir: string, image: TinyImage): Promise<void> 
 
 /** GetAuthorizationToken with these credentials; returns the registry password. */
 export async function loginPassword(server: TestServer, credentials: TestCredentials): Promise<string> {
-  const ecr = new ECRClient({ endpoint: server.url, region: 'us-east-1', credentials: { ...credentials }, maxAttempts: 1 });
+  // Signed for the region the server serves: GetAuthorizationToken is ECR's, one region per endpoint.
+  const ecr = new ECRClient({ endpoint: server.url, region: server.berth.config.region, credentials: { ...credentials }, maxAttempts: 1 });
   try {
     const out = await ecr.send(new GetAuthorizationTokenCommand({}));
     const decoded = Buffer.from(out.authorizationData![0]!.authorizationToken!, 'base64').toString();

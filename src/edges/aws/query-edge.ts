@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { authenticateSigV4, claimedService } from '../../auth/authenticate.js';
+import { authenticateSigV4, claimedService, scopeMismatch } from '../../auth/authenticate.js';
 import { parseRawQuery, sigV4Error } from '../../auth/sigv4.js';
 import { IamError, isIamError } from '../../domain/iam/errors.js';
 import type { Caller, IdentityService, RequestFacts } from '../../domain/iam/identity-service.js';
@@ -34,31 +34,18 @@ export type JsonOperation = (ctx: { caller: Caller; input: Record<string, unknow
 export interface JsonService {
   /** e.g. `AmazonEC2ContainerRegistry_V20150921` */
   targetPrefix: string;
-  /** The audit trail's eventSource, e.g. `ecr.amazonaws.com` (default: known prefixes, see eventSourceOf). */
+  /** The credential scope's service requests must be signed for, e.g. `ecr`, `organizations`. */
+  signingName: string;
+  /** True when the endpoint serves one region (the edge's `region`), as ECR's does; global services (Organizations) take any. */
+  regional?: boolean;
+  /** The audit trail's eventSource (default: `<signingName>.amazonaws.com`). */
   eventSource?: string;
   operations: Record<string, JsonOperation>;
 }
 
-/** An error a JSON service answers with its own exception name (`__type`), as a 400 unless told. */
-export class JsonServiceError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
-}
-
-/** The eventSource of the JSON services AWS itself defines. */
+/** The audit trail's eventSource: the service's own, else `<signing name>.amazonaws.com` (as AWS's are). */
 function eventSourceOf(service: JsonService): string {
-  if (service.eventSource) return service.eventSource;
-  const p = service.targetPrefix;
-  if (p.startsWith('AmazonEC2ContainerRegistry')) return 'ecr.amazonaws.com';
-  if (p.startsWith('AWSOrganizations')) return 'organizations.amazonaws.com';
-  if (p.startsWith('AWSEvents')) return 'events.amazonaws.com';
-  if (p.includes('cloudtrail')) return 'cloudtrail.amazonaws.com';
-  return `${p.split(/[_.]/)[0]!.toLowerCase()}.amazonaws.com`;
+  return service.eventSource ?? `${service.signingName}.amazonaws.com`;
 }
 
 /** Query parameters of the call itself (not the protocol's or the signature's). */
@@ -73,6 +60,8 @@ export interface QueryEdgeOptions {
   services: QueryService[];
   /** JSON-protocol services sharing `POST /`, told apart by the X-Amz-Target header. */
   jsonServices?: JsonService[];
+  /** The region this endpoint serves (config `region`): regional JSON services accept only it. */
+  region?: string;
   bodyLimit?: number;
 }
 
@@ -101,17 +90,17 @@ export async function awsQueryEdge(app: FastifyInstance, opts: QueryEdgeOptions)
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const target = req.headers['x-amz-target'];
     if (typeof target === 'string') return handleJson(req, reply, opts, target, { url, q, rawQuery, body, requestId });
-    const query = parseRawQuery(rawQuery);
-    const form = parseRawQuery(body.toString('utf8'));
-    const params: Record<string, string> = {};
-    for (const source of [query, form]) for (const [k, v] of Object.entries(source)) params[k] = Array.isArray(v) ? v[0]! : v;
+    // Parameters are form-encoded ('+' is a space, as botocore and the aws CLI send it);
+    // the signature, checked below, covers the raw bytes.
+    const params = formParams(rawQuery, body.toString('utf8'));
 
     const action = params.Action;
-    const serviceName = claimedService(req.headers, query) ?? (action && byName.get('sts')?.operations[action] ? 'sts' : 'iam');
-    const service = byName.get(serviceName);
-    if (action) noteAudit(req, { eventSource: `${serviceName}.amazonaws.com`, eventName: action, readOnly: isReadOnlyAction(action), requestParameters: callParameters(params) });
-    const fallbackNs = opts.services[0]!.namespace;
-    if (!service) return sendError(reply, fallbackNs, requestId, 400, 'Sender', 'InvalidAction', `The service ${serviceName} is not served with the query protocol here.`);
+    // As with AWS's separate endpoints, the scope's service picks the service; a scope
+    // naming neither STS nor IAM is refused as the endpoint of the action's service would.
+    const claimed = claimedService(req.headers, parseRawQuery(rawQuery));
+    const byAction = action && opts.services.find((s) => Object.hasOwn(s.operations, action));
+    const service = (claimed && byName.get(claimed)) || byAction || byName.get('iam') || opts.services[0]!;
+    if (action) noteAudit(req, { eventSource: `${service.name}.amazonaws.com`, eventName: action, readOnly: isReadOnlyAction(action), requestParameters: callParameters(params) });
 
     const auth = await authenticateSigV4(opts.identity, { method: req.method, path: q < 0 ? url : url.slice(0, q), rawQuery, headers: req.headers, body });
     if (!auth.ok) {
@@ -119,6 +108,8 @@ export async function awsQueryEdge(app: FastifyInstance, opts: QueryEdgeOptions)
       return sendError(reply, service.namespace, requestId, status, 'Sender', code, auth.message);
     }
     noteAudit(req, { caller: auth.caller });
+    const mismatch = scopeMismatch(auth, { service: service.name });
+    if (mismatch) return sendError(reply, service.namespace, requestId, 403, 'Sender', 'SignatureDoesNotMatch', mismatch);
     if (!action) return sendError(reply, service.namespace, requestId, 400, 'Sender', 'MissingAction', 'Missing Action');
     const operation = Object.hasOwn(service.operations, action) ? service.operations[action] : undefined;
     if (!operation) return sendError(reply, service.namespace, requestId, 400, 'Sender', 'InvalidAction', `Could not find operation ${action} for version ${params.Version ?? 'NO_VERSION_SPECIFIED'}`);
@@ -164,6 +155,9 @@ async function handleJson(
     return send(status, code, auth.message);
   }
   noteAudit(req, { caller: auth.caller });
+  // AWS's JSON 1.1 services answer a scope for another service or region with a 400 InvalidSignatureException.
+  const mismatch = service ? scopeMismatch(auth, { service: service.signingName, region: service.regional ? opts.region : undefined }) : null;
+  if (mismatch) return send(400, 'InvalidSignatureException', mismatch);
   if (!operation) return send(400, 'UnknownOperationException', `Unknown operation ${target}`);
   let input: Record<string, unknown>;
   try {
@@ -179,7 +173,9 @@ async function handleJson(
     if (output && !req.audit?.readOnly) noteAudit(req, { responseElements: output });
     return reply.code(200).header('content-type', 'application/x-amz-json-1.1').header('x-amzn-requestid', r.requestId).send(JSON.stringify(output ?? {}));
   } catch (err) {
-    if (err instanceof JsonServiceError) return send(err.status, err.type, err.message);
+    // Services with exception names of their own (KMS) throw errors that carry them.
+    const own = err as { awsJsonError?: boolean; code?: string; status?: number; message?: string };
+    if (own && own.awsJsonError === true && typeof own.code === 'string') return send(own.status ?? 400, own.code, own.message ?? '');
     if (isIamError(err)) return send(err.status >= 500 ? 500 : 400, err.code.endsWith('Exception') ? err.code : `${err.code === 'ValidationError' ? 'Validation' : err.code}Exception`, err.message);
     req.log.error({ err, target }, 'json-protocol operation failed');
     return send(500, 'ServerException', 'internal server error');
@@ -193,6 +189,24 @@ function sendError(reply: FastifyReply, namespace: string, requestId: string, st
     .header('content-type', 'text/xml')
     .header('x-amzn-requestid', requestId)
     .send(`<ErrorResponse xmlns="${namespace}"><Error><Type>${type}</Type><Code>${code}</Code><Message>${escapeXml(message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`);
+}
+
+/**
+ * The request's parameters: the query string and the form body, both
+ * application/x-www-form-urlencoded ('+' decodes to a space); the body's value wins, and
+ * of a repeated name the first.
+ */
+export function formParams(rawQuery: string, body: string): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const source of [rawQuery, body]) {
+    const seen = new Set<string>();
+    for (const [k, v] of new URLSearchParams(source)) {
+      if (seen.has(k)) continue;
+      seen.add(k);
+      params[k] = v;
+    }
+  }
+  return params;
 }
 
 /** Reads an optional whole-number parameter, refusing anything else. */

@@ -8,6 +8,8 @@ import type { JsonService } from '../aws/query-edge.js';
 export function ecrAuthService(identity: IdentityService, tokens: RegistryTokens): JsonService {
   return {
     targetPrefix: 'AmazonEC2ContainerRegistry_V20150921',
+    signingName: 'ecr',
+    regional: true,
     operations: {
       async GetAuthorizationToken({ caller, facts, host, protocol }) {
         await identity.require(caller, 'ecr:GetAuthorizationToken', '*', facts);

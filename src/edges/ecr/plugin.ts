@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ConstraintStrategy, Handler, HTTPVersion } from 'find-my-way';
+import { scopeMismatch } from '../../auth/authenticate.js';
 import { DomainError, isDomainError } from '../../domain/errors.js';
 import type { EcrServices } from '../../domain/ecr/index.js';
 import type { Caller } from '../../domain/iam/identity-service.js';
@@ -15,12 +16,16 @@ import { validate } from './shapes.js';
 
 export const targetPrefix = 'AmazonEC2ContainerRegistry_V20150921.';
 export const layerDownloadPath = '/ecr/layer-downloads/';
+/** The credential scope's service of ECR requests. */
+export const ECR_SIGNING_NAME = 'ecr';
 
 /** The authenticated caller. */
 export interface Principal {
   accountId: string;
   /** Region the request was signed for. */
   region: string;
+  /** Service the request was signed for (its credential scope): must be `ecr`. */
+  service?: string;
   arn?: string;
   /** The authenticated IAM caller, for the authorizer. */
   caller?: Caller;
@@ -139,10 +144,10 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     noteAudit(req, { eventSource: 'ecr.amazonaws.com', eventName: name, readOnly: isReadOnlyAction(name) });
     const principal = await authenticate(req);
     noteAudit(req, { caller: principal.caller ?? null, credentialsPresented: true });
-    if (opts.region && principal.region !== opts.region) {
-      // ECR's endpoint for another region would be another registry: refuse as AWS does.
-      throw new AwsAuthError('InvalidSignatureException', 400, `Credential should be scoped to a valid region, not '${principal.region}'. This registry serves the region '${opts.region}'.`);
-    }
+    // Signed for another service, or another region (another ECR endpoint, another
+    // registry): refused as AWS's JSON 1.1 services refuse it.
+    const mismatch = scopeMismatch({ service: principal.service ?? ECR_SIGNING_NAME, region: principal.region }, { service: ECR_SIGNING_NAME, region: opts.region });
+    if (mismatch) throw new AwsAuthError('InvalidSignatureException', 400, mismatch);
     const region = opts.region ?? principal.region;
     const input = validate(parseBody(req.body), operation.input, '') as { registryId?: string };
     const addressed = operationTarget(name, input as Record<string, unknown>);
@@ -211,6 +216,8 @@ function toDomainError(err: unknown, req: FastifyRequest): DomainError {
   const code = (err as { code?: string } | null)?.code;
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new DomainError('Validation', 'The request body is larger than this endpoint accepts');
   if (code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') return new DomainError('Serialization', (err as Error).message);
+  // The body ended early: the client is gone (or hears the parser's answer, edges/client-errors.ts).
+  if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE') return new DomainError('Serialization', 'The request body ended before it was complete');
   req.log.error({ err }, 'unhandled error in the ECR API');
   return new DomainError('Internal', 'An internal error occurred');
 }

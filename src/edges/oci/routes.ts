@@ -121,8 +121,9 @@ export function sendError(req: FastifyRequest, reply: FastifyReply, err: unknown
   const detail = domain.detail as { size?: number } | undefined;
   if (domain.errorName === 'RangeNotSatisfiable' && detail?.size !== undefined) reply.header('Content-Range', `bytes */${detail.size}`);
   if (domain.errorName === 'UploadOutOfOrder' && detail?.size !== undefined) reply.header('Range', rangeHeader(detail.size));
-  const body = { errors: [{ code: domain.spec.oci, message: domain.message, ...(domain.detail !== undefined ? { detail: domain.detail } : {}) }] };
-  reply.code(domain.spec.status).header('Content-Type', 'application/json; charset=utf-8');
+  const body = Buffer.from(JSON.stringify({ errors: [{ code: domain.spec.oci, message: domain.message, ...(domain.detail !== undefined ? { detail: domain.detail } : {}) }] }));
+  // A HEAD answer carries the length its GET would have (RFC 9110 §9.3.2), without the body.
+  reply.code(domain.spec.status).header('Content-Type', 'application/json; charset=utf-8').header('Content-Length', String(body.length));
   return req.method === 'HEAD' ? reply.send() : reply.send(body);
 }
 
@@ -193,20 +194,24 @@ async function uploadStatus({ reply, opts, registryId, base }: Ctx, match: RegEx
     .send();
 }
 
+/** Where a chunk says it starts (its Content-Range), checked against its Content-Length. */
+function chunkStart(req: FastifyRequest): number | undefined {
+  const range = req.headers['content-range'];
+  if (range === undefined) return undefined;
+  const m = /^(?:bytes )?(\d+)-(\d+)$/.exec(range.trim());
+  if (!m) throw new DomainError('BlobUploadInvalid', `malformed Content-Range: ${range.slice(0, 100)}`);
+  const start = Number(m[1]);
+  const end = Number(m[2]);
+  const length = contentLength(req);
+  if (end < start || (length !== undefined && length !== end - start + 1)) {
+    throw new DomainError('BlobUploadInvalid', `Content-Range ${range} does not match Content-Length ${length}`);
+  }
+  return start;
+}
+
 async function uploadChunk({ req, reply, opts, registryId, base }: Ctx, match: RegExpExecArray): Promise<void> {
   const [, name, id] = match as unknown as [string, string, string];
-  const range = req.headers['content-range'];
-  let start: number | undefined;
-  if (range !== undefined) {
-    const m = /^(?:bytes )?(\d+)-(\d+)$/.exec(range.trim());
-    if (!m) throw new DomainError('BlobUploadInvalid', `malformed Content-Range: ${range.slice(0, 100)}`);
-    start = Number(m[1]);
-    const end = Number(m[2]);
-    const length = contentLength(req);
-    if (end < start || (length !== undefined && length !== end - start + 1)) {
-      throw new DomainError('BlobUploadInvalid', `Content-Range ${range} does not match Content-Length ${length}`);
-    }
-  }
+  const start = chunkStart(req);
   const upload = await opts.registry.appendToUpload(registryId, name, id, req.raw, start);
   reply
     .code(202)
@@ -223,8 +228,20 @@ async function completeUpload({ req, reply, opts, query, registryId, base }: Ctx
   if (digest === null) throw new DomainError('DigestMalformed', 'the digest query parameter is required to complete an upload');
   const length = contentLength(req);
   const hasBody = (length !== undefined && length > 0) || (length === undefined && req.headers['transfer-encoding'] !== undefined);
-  const blob = await opts.registry.completeUpload(registryId, name, id, digest, hasBody ? req.raw : null);
+  const start = hasBody ? chunkStart(req) : closingRangeStart(req);
+  const blob = await opts.registry.completeUpload(registryId, name, id, digest, hasBody ? req.raw : null, start);
   reply.code(201).header('Location', `${base}${name}/blobs/${blob.digest}`).header('Docker-Content-Digest', blob.digest).header('Content-Length', '0').send();
+}
+
+/**
+ * A closing PUT without a body may still carry a Content-Range (`bytes <size>-<size-1>` or
+ * `<size>-<size>` from some clients): only where it starts is checked.
+ */
+function closingRangeStart(req: FastifyRequest): number | undefined {
+  const range = req.headers['content-range'];
+  if (range === undefined) return undefined;
+  const m = /^(?:bytes )?(\d+)-(\d+)$/.exec(range.trim());
+  return m ? Number(m[1]) : undefined; // nothing follows it: a range of no form describes nothing
 }
 
 async function cancelUpload({ reply, opts, registryId }: Ctx, match: RegExpExecArray): Promise<void> {

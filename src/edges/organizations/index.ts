@@ -21,6 +21,7 @@ const statusOf = (account: AccountRecord, id: string) => ({
 export function organizationsService(identity: IdentityService): JsonService {
   return {
     targetPrefix: 'AWSOrganizationsV20161128',
+    signingName: 'organizations',
     operations: {
       async CreateAccount({ caller, input, facts }) {
         const { account } = await identity.createMemberAccount(

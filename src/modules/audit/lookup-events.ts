@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { IdentityService } from '../../domain/iam/identity-service.js';
-import { JsonServiceError, type JsonService } from '../../edges/aws/query-edge.js';
+import type { JsonService } from '../../edges/aws/query-edge.js';
 import type { AuditStore, LookupKey, LookupQuery } from './store.js';
 
 // CloudTrail's LookupEvents (AWS JSON 1.1, as botocore's cloudtrail 2013-11-01 model has
@@ -9,11 +9,26 @@ import type { AuditStore, LookupKey, LookupQuery } from './store.js';
 
 export const CLOUDTRAIL_TARGET_PREFIX = 'com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101';
 
+/** An error CloudTrail answers with its own exception name (the AWS edge's `awsJsonError` convention). */
+class CloudTrailError extends Error {
+  readonly awsJsonError = true;
+  readonly status = 400;
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 const KEYS = new Set<LookupKey>(['EventId', 'EventName', 'ReadOnly', 'Username', 'ResourceType', 'ResourceName', 'EventSource', 'AccessKeyId']);
 
 export function cloudTrailService(identity: IdentityService, store: AuditStore, beforeRead?: () => Promise<void>): JsonService {
   return {
     targetPrefix: CLOUDTRAIL_TARGET_PREFIX,
+    signingName: 'cloudtrail',
+    // CloudTrail's endpoints are regional: requests are signed for this endpoint's region.
+    regional: true,
     operations: {
       async LookupEvents({ caller, input, facts }) {
         await identity.require(caller, 'cloudtrail:LookupEvents', '*', facts);
@@ -46,35 +61,35 @@ export function cloudTrailService(identity: IdentityService, store: AuditStore, 
 function parseLookup(input: Record<string, unknown>, accountId: string): (LookupQuery & { limit: number }) | 'insight' {
   const category = input.EventCategory;
   if (category !== undefined && category !== null) {
-    if (category !== 'insight') throw new JsonServiceError('InvalidEventCategoryException', 'Event category is not valid. Valid values: insight.');
+    if (category !== 'insight') throw new CloudTrailError('InvalidEventCategoryException', 'Event category is not valid. Valid values: insight.');
     return 'insight';
   }
   const query: LookupQuery = { accountId, limit: 50 };
   const attributes = input.LookupAttributes;
   if (attributes !== undefined && attributes !== null) {
-    if (!Array.isArray(attributes)) throw new JsonServiceError('InvalidLookupAttributesException', 'LookupAttributes must be a list.');
-    if (attributes.length > 1) throw new JsonServiceError('InvalidLookupAttributesException', 'You cannot specify more than one lookup attribute.');
+    if (!Array.isArray(attributes)) throw new CloudTrailError('InvalidLookupAttributesException', 'LookupAttributes must be a list.');
+    if (attributes.length > 1) throw new CloudTrailError('InvalidLookupAttributesException', 'You cannot specify more than one lookup attribute.');
     if (attributes.length === 1) {
       const a = attributes[0] as { AttributeKey?: unknown; AttributeValue?: unknown } | null;
-      if (!a || typeof a.AttributeKey !== 'string' || !KEYS.has(a.AttributeKey as LookupKey)) throw new JsonServiceError('InvalidLookupAttributesException', `Lookup attribute key ${String(a?.AttributeKey)} is not valid.`);
-      if (typeof a.AttributeValue !== 'string' || a.AttributeValue.length < 1 || a.AttributeValue.length > 2000) throw new JsonServiceError('InvalidLookupAttributesException', 'Lookup attribute value must be 1 to 2000 characters long.');
+      if (!a || typeof a.AttributeKey !== 'string' || !KEYS.has(a.AttributeKey as LookupKey)) throw new CloudTrailError('InvalidLookupAttributesException', `Lookup attribute key ${String(a?.AttributeKey)} is not valid.`);
+      if (typeof a.AttributeValue !== 'string' || a.AttributeValue.length < 1 || a.AttributeValue.length > 2000) throw new CloudTrailError('InvalidLookupAttributesException', 'Lookup attribute value must be 1 to 2000 characters long.');
       query.attribute = { key: a.AttributeKey as LookupKey, value: a.AttributeValue };
     }
   }
   const start = time(input.StartTime, 'StartTime');
   const end = time(input.EndTime, 'EndTime');
-  if (start !== undefined && end !== undefined && start > end) throw new JsonServiceError('InvalidTimeRangeException', 'Start time must be before end time.');
+  if (start !== undefined && end !== undefined && start > end) throw new CloudTrailError('InvalidTimeRangeException', 'Start time must be before end time.');
   if (start !== undefined) query.startTime = start;
   if (end !== undefined) query.endTime = end;
   const max = input.MaxResults;
   if (max !== undefined && max !== null) {
-    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 50) throw new JsonServiceError('InvalidMaxResultsException', 'MaxResults must be between 1 and 50.');
+    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > 50) throw new CloudTrailError('InvalidMaxResultsException', 'MaxResults must be between 1 and 50.');
     query.limit = max;
   }
   const token = input.NextToken;
   if (token !== undefined && token !== null) {
     const t = typeof token === 'string' ? decodeToken(token) : null;
-    if (!t || t.f !== fingerprint(input)) throw new JsonServiceError('InvalidNextTokenException', 'The NextToken is not valid for this request.');
+    if (!t || t.f !== fingerprint(input)) throw new CloudTrailError('InvalidNextTokenException', 'The NextToken is not valid for this request.');
     query.before = { time: t.t, seq: t.s };
   }
   return query as LookupQuery & { limit: number };
@@ -84,7 +99,7 @@ function parseLookup(input: Record<string, unknown>, accountId: string): (Lookup
 function time(value: unknown, name: string): number | undefined {
   if (value === undefined || value === null) return undefined;
   const ms = typeof value === 'number' ? value * 1000 : typeof value === 'string' ? Date.parse(value) : NaN;
-  if (!Number.isFinite(ms)) throw new JsonServiceError('InvalidTimeRangeException', `${name} is not a valid time.`);
+  if (!Number.isFinite(ms)) throw new CloudTrailError('InvalidTimeRangeException', `${name} is not a valid time.`);
   return Math.round(ms);
 }
 

@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { auditMigrations } from '../../modules/audit/migrations.js';
 import { identityMigration } from './migrations/0002-identity.js';
+import { keysMigrations } from '../../modules/keys/migrations.js';
 
 export type SqlDialectName = 'sqlite' | 'postgres';
 
@@ -249,6 +250,7 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
         await db.schema.alterTable('ecr_lifecycle_previews').dropColumn('results').execute();
       },
     },
+    ...keysMigrations(),
     // The audit trail's own (src/modules/audit, 0070-0079).
     ...auditMigrations(dialect),
   };
