@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { protocolClientErrorHandler } from './edges/client-errors.js';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import { authenticateSigV4 } from './auth/authenticate.js';
-import { bootstrapAdministrator, writeClientConfig, type BootstrapResult } from './auth/bootstrap.js';
+import { bootstrapAdministrator, clientConfigToWrite, localEndpoint, writeClientConfig, type BootstrapResult } from './auth/bootstrap.js';
 import { RegistryTokens } from './auth/registry-token.js';
 import { AesGcmSecretCipher, loadServerKey } from './auth/secret-box.js';
 import { sigV4Error } from './auth/sigv4.js';
@@ -27,6 +27,8 @@ import { stsService } from './edges/sts/index.js';
 import { operatorEdge } from './edges/operator/routes.js';
 import { registerAuditJobs, startAudit, type AuditTrail } from './modules/audit/index.js';
 import { KeyService } from './modules/keys/key-service.js';
+import { pullTimeOperations } from './modules/pull-time/ecr-operations.js';
+import { PullTimeExclusions } from './modules/pull-time/service.js';
 import { kmsService } from './modules/keys/kms-api.js';
 import { rootOfTrust } from './modules/keys/index.js';
 import { SqlKeyStore } from './modules/keys/store.js';
@@ -39,6 +41,7 @@ import type { MetadataStore } from './stores/metadata-store.js';
 import { SqlEcrStore } from './stores/metadata/sql-ecr-store.js';
 import { SqlIdentityStore } from './stores/metadata/sql-identity-store.js';
 import { SqlMetadataStore } from './stores/metadata/sql-metadata-store.js';
+import { createEvents, type Events } from './modules/events/index.js';
 
 /** How long /readyz waits for the database or the storage before calling the node unready. */
 const READY_TIMEOUT_MS = 5_000;
@@ -65,6 +68,8 @@ export interface Berth {
   tls: TlsSetup | null;
   /** Re-reads the certificate and key files (SIGHUP); new connections get them. */
   reloadTls(): Promise<void>;
+  /** EventBridge rules, API destinations and deliveries (null when `events.enabled` is false). */
+  events: Events | null;
   /** Stops accepting requests, finishes in-flight ones, then closes the stores. */
   close(): Promise<void>;
 }
@@ -106,20 +111,29 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     leaseMs: config.jobs.leaseSeconds * 1000,
     onError: (job, err) => http.log.error({ err, job: { id: job.id, kind: job.kind } }, 'background job failed'),
   });
+  // Principals whose pulls leave lastRecordedPullTime alone (Register/Deregister/ListPullTimeUpdateExclusions).
+  const pullTime = meta instanceof SqlMetadataStore ? new PullTimeExclusions(meta.db) : null;
+  const pullTimeExcluded = (registryId: string, principalArn: string | undefined) => (pullTime ? pullTime.excludes(registryId, principalArn) : Promise.resolve(false));
   const ecr = createEcrServices(
-    { registry, meta, ecr: ecrStore, jobs },
+    { registry, meta, ecr: ecrStore, jobs, pullTimeExcluded },
     { downloadUrlTtlMs: config.ecr.downloadUrlTtlSeconds * 1000, downloadUrlSecret, restoreDelayMs: config.ecr.restoreDelaySeconds * 1000 },
   );
   registerEcrJobs(jobs, ecr);
   if (config.ecr.enabled) {
     // Pushes to new repositories follow creation templates; pulls refresh lastRecordedPullTime.
     hooks.createRepositoryOnPush = (registryId, name) => ecr.templates.createOnPush(registryId, name, config.ecr.createOnPush);
-    hooks.manifestPulled = (repositoryId, digest) => void ecrStore.recordPull(repositoryId, digest, Date.now(), 3_600_000).catch(() => {});
+    hooks.manifestPulled = (repositoryId, digest, registryId, principalArn) =>
+      void pullTimeExcluded(registryId, principalArn)
+        .then((excluded) => (excluded ? undefined : ecrStore.recordPull(repositoryId, digest, Date.now(), 3_600_000)))
+        .catch(() => {});
   }
   if (!(meta instanceof SqlMetadataStore)) throw new Error('the identity store needs the SQL metadata store');
   const serverKey = await loadServerKey(config.dataDir, config.serverKey);
   const identity = new IdentityService({ store: new SqlIdentityStore(meta.db, new AesGcmSecretCipher(serverKey)), defaultRegion: config.region });
   const tokens = new RegistryTokens(serverKey, identity);
+  const events = config.events.enabled
+    ? createEvents({ db: meta.db, cipher: new AesGcmSecretCipher(serverKey), identity, config, now: Date.now, log: { warn: (obj, msg) => http.log.warn(obj, msg) } })
+    : null;
   // Berth's KMS: key material sealed by the server key (or an external KMS, config kms.root).
   const keys = new KeyService({ store: new SqlKeyStore(meta.db), root: await rootOfTrust(config, serverKey), identity });
   // The one authorization of ECR actions (ECR API and /v2) with the stored repository and registry policies.
@@ -128,15 +142,17 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     // What a /v2 push to a missing repository creates (and so which actions it takes).
     ...(config.ecr.enabled ? { createOnPush: (registryId: string, name: string) => ecr.templates.planCreateOnPush(registryId, name, config.ecr.createOnPush) } : {}),
   });
+  const tls = await prepareTls(config);
   const bootstrap = await bootstrapAdministrator(identity, {
     dataDir: config.dataDir,
     accountId: config.bootstrap.accountId ?? config.registryId,
     region: config.region,
     ...(config.bootstrap.accessKeyId ? { accessKeyId: config.bootstrap.accessKeyId } : {}),
     ...(config.bootstrap.secretAccessKey ? { secretAccessKey: config.bootstrap.secretAccessKey } : {}),
+    endpoint: localEndpoint(config.host, config.port, tls ? 'https' : 'http'),
+    ...(tls?.selfSigned ? { caBundle: tls.selfSigned.caCert } : {}),
   });
 
-  const tls = await prepareTls(config);
   const http = Fastify({
     ...(tls ? { https: tls.options } : {}),
     logger: {
@@ -218,6 +234,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   if (config.ecr.enabled) {
     await http.register(ecrEdge, {
       ecr,
+      ...(pullTime ? { moreOperations: pullTimeOperations(pullTime) } : {}),
       registryId: config.registryId,
       region: config.region,
       async authenticate(req) {
@@ -244,7 +261,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       },
     });
   }
-  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity), kmsService(keys, config.region), audit.service], region: config.region });
+  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity), kmsService(keys, config.region), ...(events ? [events.service] : []), audit.service], region: config.region });
   const gc = new GarbageCollector(blobs, meta, { graceMs: config.gc.graceSeconds * 1000, staleUploadsAfterMs: config.uploads.staleAfterHours * 3_600_000 });
   await http.register(operatorEdge, { gc, lifecycle: ecr.lifecycle, registryId: config.registryId, identity, loopbackOnly: config.operator.loopbackOnly });
 
@@ -274,12 +291,15 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     if (swept.deleted + swept.rotated > 0) http.log.info(swept, 'KMS keys deleted or rotated on schedule');
   });
   if (config.jobs.enabled) jobs.start();
-  if (bootstrap) {
+  if (config.jobs.enabled) events?.start();
+  // The config file gets the address the server listens on (with port 0, known only now).
+  const clientConfigFile = await clientConfigToWrite(config.dataDir, bootstrap);
+  if (clientConfigFile) {
     http.addHook('onListen', async () => {
       const address = http.server.address();
       if (!address || typeof address === 'string') return;
       const host = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
-      await writeClientConfig(bootstrap.configFile, config.region, `${tls ? 'https' : 'http'}://${host}:${address.port}`, tls?.selfSigned?.caCert);
+      await writeClientConfig(clientConfigFile, config.region, `${tls ? 'https' : 'http'}://${host}:${address.port}`, tls?.selfSigned?.caCert);
     });
   }
   // Expired temporary credentials are refused at once; their rows are purged hourly.
@@ -300,6 +320,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     bootstrap,
     gc,
     audit,
+    events,
     keys,
     tls,
     async reloadTls() {
@@ -316,7 +337,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       // Keep dropping connections as they go idle until the server has closed.
       const sweeper = setInterval(() => http.server.closeIdleConnections(), 50);
       try {
-        await Promise.all([http.close(), jobs.stop()]);
+        await Promise.all([http.close(), jobs.stop(), events?.stop()]);
       } finally {
         clearInterval(sweeper);
       }

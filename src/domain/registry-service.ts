@@ -19,8 +19,8 @@ export interface RegistryLimits {
 export interface RegistryHooks {
   /** Creates a repository a push names that does not exist yet; null refuses the push. */
   createRepositoryOnPush?(registryId: string, name: string, now: number): Promise<RepositoryRecord | null>;
-  /** A manifest's content was fetched (a pull). */
-  manifestPulled?(repositoryId: number, digest: string): void;
+  /** A manifest's content was fetched (a pull), by `principalArn` when the edge knows who pulled. */
+  manifestPulled?(repositoryId: number, digest: string, registryId: string, principalArn: string | undefined): void;
   /** Test seam: runs after a blob's bytes are committed, before it is linked (race tests pause here). */
   beforeBlobLink?(digest: string): Promise<void>;
 }
@@ -402,13 +402,13 @@ export class RegistryService {
   }
 
   /** The manifest a reference names. `accept` lists the media types the client takes (empty: any). */
-  async getManifest(registryId: string, name: string, reference: string, accept: readonly string[] = []): Promise<ManifestRecord> {
+  async getManifest(registryId: string, name: string, reference: string, accept: readonly string[] = [], principalArn?: string): Promise<ManifestRecord> {
     const { repo, digest } = await this.resolveReadReference(registryId, name, reference);
     const manifest = await this.meta.getManifest(repo.id, digest);
     if (!manifest) throw new DomainError('ManifestUnknown', `manifest ${reference} not found in ${name}`);
     requireActive(name, manifest);
     checkAcceptable(manifest.mediaType, accept);
-    this.hooks.manifestPulled?.(repo.id, digest);
+    this.hooks.manifestPulled?.(repo.id, digest, registryId, principalArn);
     return manifest;
   }
 

@@ -10,12 +10,16 @@ export interface EcrCaller {
   region: string;
   /** host[:port] of the registry, for repositoryUri. */
   registryHost: string;
+  /** The IAM user or role (of a session) making the call, when known (pull time exclusions). */
+  principalArn?: string;
 }
 
 export interface EcrDeps {
   registry: RegistryService;
   meta: MetadataStore;
   ecr: EcrStore;
+  /** Whether a pull by this principal leaves lastRecordedPullTime alone (pull time update exclusions). */
+  pullTimeExcluded?(registryId: string, principalArn: string | undefined): Promise<boolean>;
   /** Durable background work (previews, restores from the archive). */
   jobs: JobQueue;
   clock?: () => number;

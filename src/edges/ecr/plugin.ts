@@ -7,7 +7,7 @@ import type { EcrServices } from '../../domain/ecr/index.js';
 import type { Caller } from '../../domain/iam/identity-service.js';
 import { ecrRepositoryArn, isReadOnlyAction, noteAudit, noteAuditError } from '../audit-context.js';
 import { registryHostFor } from '../oci/addressing.js';
-import { operations, operationTarget, type OperationContext } from './operations.js';
+import { operations, operationTarget, type Operation, type OperationContext } from './operations.js';
 import { validate } from './shapes.js';
 
 // Amazon ECR's API over AWS JSON 1.1: `POST /` with
@@ -56,6 +56,8 @@ export interface EcrEdgeOptions {
    * only its own account's registry.
    */
   authorize?: (request: FastifyRequest, principal: Principal, access: AccessRequest) => Promise<void>;
+  /** ECR operations that capabilities add (src/modules/*), next to the core table. */
+  moreOperations?: Record<string, Operation>;
   /** Largest request body; UploadLayerPart carries up to 20 MiB as base64. */
   bodyLimit?: number;
 }
@@ -91,11 +93,15 @@ export const ecrTargetConstraint: ConstraintStrategy<HTTPVersion.V1, string> = {
   deriveConstraint(req): string {
     const target = req.headers['x-amz-target'];
     if (typeof target !== 'string' || !target.startsWith(targetPrefix)) return 'other';
-    return Object.hasOwn(operations, target.slice(targetPrefix.length)) ? 'ecr' : 'other';
+    const name = target.slice(targetPrefix.length);
+    return Object.hasOwn(operations, name) || moduleOperationNames.has(name) ? 'ecr' : 'other';
   },
   mustMatchWhenDerived: false,
   validate() {},
 };
+
+/** ECR operations that capabilities add (EcrEdgeOptions.moreOperations), for routing by target. */
+const moduleOperationNames = new Set<string>();
 
 const credentialScope = /Credential=[^/\s,]+\/\d{8}\/([a-z0-9-]+)\/([a-z0-9-]+)\/aws4_request/;
 
@@ -115,6 +121,8 @@ export function placeholderAuthenticate(registryId: string) {
 export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promise<void> {
   const authenticate = opts.authenticate ?? placeholderAuthenticate(opts.registryId);
   const bodyLimit = opts.bodyLimit ?? 28 * 1024 * 1024;
+  const more: Record<string, Operation> = Object.assign(Object.create(null), opts.moreOperations ?? {});
+  for (const name of Object.keys(more)) moduleOperationNames.add(name);
 
   // This scope only: the body is read whole (it is JSON) and parsed here, so any
   // content type is taken and a bad body gets an AWS error rather than fastify's.
@@ -124,7 +132,7 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
   app.setErrorHandler((err, req, reply) => {
     if (err instanceof AwsAuthError) {
       noteAuditError(req, err.type, err.message);
-      return reply.code(err.status).header('x-amzn-errortype', err.type).header('Content-Type', 'application/x-amz-json-1.1').send(JSON.stringify({ __type: err.type, message: err.message }));
+      return reply.code(err.status).header('x-amzn-errortype', err.type).header('Content-Type', 'application/x-amz-json-1.1').send(Buffer.from(JSON.stringify({ __type: err.type, message: err.message })));
     }
     return sendError(req, reply, toDomainError(err, req));
   });
@@ -139,15 +147,16 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
       throw new DomainError('UnknownOperation', `The X-Amz-Target header must name an operation as ${targetPrefix}<Operation>`);
     }
     const name = target.slice(targetPrefix.length);
-    const operation = Object.hasOwn(operations, name) ? operations[name] : undefined;
+    const operation = Object.hasOwn(operations, name) ? operations[name] : more[name];
     if (!operation) throw new DomainError('UnknownOperation', `Berth does not implement the ECR operation ${name.slice(0, 100)}`);
     noteAudit(req, { eventSource: 'ecr.amazonaws.com', eventName: name, readOnly: isReadOnlyAction(name) });
+    requireAwsJson(req.headers['content-type']);
     const principal = await authenticate(req);
     noteAudit(req, { caller: principal.caller ?? null, credentialsPresented: true });
     // Signed for another service, or another region (another ECR endpoint, another
     // registry): refused as AWS's JSON 1.1 services refuse it.
     const mismatch = scopeMismatch({ service: principal.service ?? ECR_SIGNING_NAME, region: principal.region }, { service: ECR_SIGNING_NAME, region: opts.region });
-    if (mismatch) throw new AwsAuthError('InvalidSignatureException', 400, mismatch);
+    if (mismatch) throw new AwsAuthError('InvalidSignatureException', 403, mismatch);
     const region = opts.region ?? principal.region;
     const input = validate(parseBody(req.body), operation.input, '') as { registryId?: string };
     const addressed = operationTarget(name, input as Record<string, unknown>);
@@ -169,7 +178,12 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     const ctx: OperationContext = {
       ecr: opts.ecr,
       // The services act on the addressed registry; `accountId` is that registry's id.
-      caller: { accountId: registryId, region, registryHost: registryHostFor(host, registryId, opts.registryId) },
+      caller: {
+        accountId: registryId,
+        region,
+        registryHost: registryHostFor(host, registryId, opts.registryId),
+        ...(principal.caller?.principal.principalArn ? { principalArn: principal.caller.principal.principalArn } : {}),
+      },
       downloadUrl: (token) => `${req.protocol}://${host}${layerDownloadPath}${token}`,
     };
     const output = await operation.handle(input, ctx);
@@ -193,6 +207,16 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
   });
 }
 
+/**
+ * The ECR API speaks AWS JSON 1.1 only. AWS dispatches on the content type as well as the
+ * target, so a request in any other form names no operation it knows: UnknownOperationException.
+ */
+function requireAwsJson(contentType: string | undefined): void {
+  const type = contentType?.split(';')[0]?.trim().toLowerCase();
+  if (type === 'application/x-amz-json-1.1') return;
+  throw new DomainError('UnknownOperation', `The ECR API takes requests of Content-Type application/x-amz-json-1.1 (AWS JSON 1.1), not ${type ? `'${type.slice(0, 100)}'` : 'a request without one'}`);
+}
+
 function parseBody(body: unknown): unknown {
   const text = Buffer.isBuffer(body) ? body.toString('utf8') : '';
   if (text.trim() === '') return {};
@@ -214,7 +238,9 @@ function serialize(value: unknown): string {
 function toDomainError(err: unknown, req: FastifyRequest): DomainError {
   if (isDomainError(err)) return err;
   const code = (err as { code?: string } | null)?.code;
-  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new DomainError('Validation', 'The request body is larger than this endpoint accepts');
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return new DomainError('Validation', `The request body is larger than the ${req.routeOptions.bodyLimit ?? 'configured'}-byte limit of the ECR API (UploadLayerPart carries at most 20 MiB of layer data)`);
+  }
   if (code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') return new DomainError('Serialization', (err as Error).message);
   // The body ended early: the client is gone (or hears the parser's answer, edges/client-errors.ts).
   if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE') return new DomainError('Serialization', 'The request body ended before it was complete');

@@ -1,7 +1,9 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { auditMigrations } from '../../modules/audit/migrations.js';
+import { eventsMigrations } from '../../modules/events/migrations.js';
 import { identityMigration } from './migrations/0002-identity.js';
 import { keysMigrations } from '../../modules/keys/migrations.js';
+import { pullTimeMigrations } from '../../modules/pull-time/migrations.js';
 
 export type SqlDialectName = 'sqlite' | 'postgres';
 
@@ -251,11 +253,13 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
       },
     },
     ...keysMigrations(),
+    ...pullTimeMigrations(),
     // The audit trail's own (src/modules/audit, 0070-0079).
     ...auditMigrations(dialect),
   };
 }
 
 export function migrationProvider(dialect: SqlDialectName): MigrationProvider {
-  return { getMigrations: async () => migrations(dialect) };
+  // The events module's tables (0060-0069), until modules contribute migrations themselves.
+  return { getMigrations: async () => ({ ...migrations(dialect), ...eventsMigrations(dialect) }) };
 }
