@@ -4,6 +4,7 @@ import { eventsMigrations } from '../../modules/events/migrations.js';
 import { identityMigration } from './migrations/0002-identity.js';
 import { keysMigrations } from '../../modules/keys/migrations.js';
 import { pullTimeMigrations } from '../../modules/pull-time/migrations.js';
+import { signingMigrations } from '../../modules/signing/migrations.js';
 
 export type SqlDialectName = 'sqlite' | 'postgres';
 
@@ -254,6 +255,7 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
     },
     ...keysMigrations(),
     ...pullTimeMigrations(),
+    ...signingMigrations(),
     // The audit trail's own (src/modules/audit, 0070-0079).
     ...auditMigrations(dialect),
   };
