@@ -275,8 +275,9 @@ async function runRound(
 // The registry comparison, then the last stage: lifecycle and GC at scale (bench/lifecycle-gc-stage.ts).
 const onlyLifecycleGc = only.length > 0 && only.every((w) => w === 'lifecycle-gc' || w === 'encryption');
 process.exitCode = onlyLifecycleGc ? 0 : await main();
-// Encryption at rest and TLS (bench/encryption.ts): KMS against plain repositories, HTTPS against HTTP.
-if (process.exitCode === 0 && (only.length === 0 || only.includes('encryption'))) {
+// Encryption at rest and TLS (bench/encryption.ts): KMS against plain repositories, HTTPS
+// against HTTP. Only when named (BENCH_ONLY=encryption): it starts two more servers.
+if (process.exitCode === 0 && only.includes('encryption')) {
   const { encryptionBench } = await import('./encryption.js');
   process.stdout.write('\nEncryption at rest and in transit (Berth alone)\n');
   await encryptionBench(sizes, rounds, (line) => process.stdout.write(`  ${line}\n`));
