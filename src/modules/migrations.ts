@@ -1,4 +1,5 @@
 import type { Migration } from 'kysely';
+import { auditMigrations } from './audit/migrations.js';
 import { eventsMigrations } from './events/migrations.js';
 import { keysMigrations } from './keys/migrations.js';
 import { pullTimeMigrations } from './pull-time/migrations.js';
@@ -10,6 +11,7 @@ import { signingMigrations } from './signing/migrations.js';
 // sees one schema.
 export function moduleMigrations(dialect: 'sqlite' | 'postgres'): Record<string, Migration> {
   return {
+    ...auditMigrations(dialect),
     ...eventsMigrations(dialect),
     ...keysMigrations(),
     ...pullTimeMigrations(),
