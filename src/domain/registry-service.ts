@@ -21,6 +21,8 @@ export interface RegistryHooks {
   createRepositoryOnPush?(registryId: string, name: string, now: number): Promise<RepositoryRecord | null>;
   /** A manifest's content was fetched (a pull). */
   manifestPulled?(repositoryId: number, digest: string): void;
+  /** A manifest was stored (scan on push until the change feed carries 'image.pushed'). */
+  manifestPushed?(registryId: string, name: string, digest: string): void;
   /** Test seam: runs after a blob's bytes are committed, before it is linked (race tests pause here). */
   beforeBlobLink?(digest: string): Promise<void>;
 }
@@ -398,6 +400,7 @@ export class RegistryService {
         missing: result.missingManifests,
       });
     }
+    this.hooks.manifestPushed?.(registryId, name, digest);
     return { digest, subjectDigest: parsed.subject?.digest ?? null, created: result.created };
   }
 

@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { identityMigration } from './migrations/0002-identity.js';
 import { keysMigrations } from '../../modules/keys/migrations.js';
+import { scanningMigrations } from '../../modules/scanning/store/migrations.js';
 
 export type SqlDialectName = 'sqlite' | 'postgres';
 
@@ -250,6 +251,7 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
       },
     },
     ...keysMigrations(),
+    ...scanningMigrations(dialect),
   };
 }
 
