@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import type { BerthConfig } from '../../config/config.js';
 import type { EcrServices } from '../../domain/ecr/index.js';
 import type { JobRunner } from '../../domain/jobs.js';
-import type { BlobStore } from '../../stores/blob-store.js';
+import type { RegistryService } from '../../domain/registry-service.js';
 import type { EcrStore } from '../../stores/ecr-store.js';
 import type { MetadataStore } from '../../stores/metadata-store.js';
 import { scanInWorker } from './engine/run-in-worker.js';
@@ -24,7 +24,7 @@ export interface ScanningContext {
   db: Kysely<any>;
   meta: MetadataStore;
   ecrStore: EcrStore;
-  blobs: BlobStore;
+  registry: RegistryService;
   jobs: JobRunner;
   ecr: EcrServices;
   http: FastifyInstance;
@@ -55,7 +55,7 @@ export function installScanning(ctx: ScanningContext): Scanning {
     store,
     ecr: ctx.ecrStore,
     meta: ctx.meta,
-    blobs: ctx.blobs,
+    openLayer: async (registryId, repository, digest) => (await ctx.registry.openBlob(registryId, repository, digest)).stream,
     now: ctx.now,
     region: ctx.config.region,
     limits,

@@ -3,6 +3,8 @@ import { eventsMigrations } from '../../modules/events/migrations.js';
 import { identityMigration } from './migrations/0002-identity.js';
 import { keysMigrations } from '../../modules/keys/migrations.js';
 import { scanningMigrations } from '../../modules/scanning/store/migrations.js';
+import { pullTimeMigrations } from '../../modules/pull-time/migrations.js';
+import { signingMigrations } from '../../modules/signing/migrations.js';
 
 export type SqlDialectName = 'sqlite' | 'postgres';
 
@@ -253,6 +255,8 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
     },
     ...keysMigrations(),
     ...scanningMigrations(dialect),
+    ...pullTimeMigrations(),
+    ...signingMigrations(),
   };
 }
 
