@@ -25,7 +25,13 @@ import { ociEdge, sendError as sendOciError } from './edges/oci/routes.js';
 import { organizationsService } from './edges/organizations/index.js';
 import { stsService } from './edges/sts/index.js';
 import { operatorEdge } from './edges/operator/routes.js';
-import { KeyService } from './modules/keys/key-service.js';
+import { keyArn, KeyService } from './modules/keys/key-service.js';
+import { kmsDataKeys, RepositoryEncryption } from './modules/keys/repository-encryption.js';
+import { EncryptingBlobs } from './stores/blob/encrypting-blobs.js';
+import { pullTimeOperations } from './modules/pull-time/ecr-operations.js';
+import { PullTimeExclusions } from './modules/pull-time/service.js';
+import { SigningConfigurations } from './modules/signing/configuration.js';
+import { signingOperations } from './modules/signing/ecr-operations.js';
 import { kmsService } from './modules/keys/kms-api.js';
 import { rootOfTrust } from './modules/keys/index.js';
 import { SqlKeyStore } from './modules/keys/store.js';
@@ -97,7 +103,11 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   const { blobs, meta, ecrStore } = await openStores(config);
   const hooks: RegistryHooks = {};
   const pullRedirect = config.storage.kind === 's3' && config.storage.redirect ? { ttlSeconds: config.storage.redirectTtlSeconds } : undefined;
-  const registry = new RegistryService({ blobs, meta, limits: config.limits, hooks, pullRedirect });
+  // Blobs of KMS-encrypted repositories go through the encrypting layer (docs/encryption.md);
+  // its data keys come from Berth's KMS, made below (it needs the identity service).
+  let keysRef: KeyService | undefined;
+  const encrypted = new EncryptingBlobs(blobs, kmsDataKeys(() => keysRef!));
+  const registry = new RegistryService({ blobs, meta, limits: config.limits, hooks, pullRedirect, encrypted });
   const downloadUrlSecret = config.ecr.downloadUrlSecret ?? (await meta.sharedSecret('ecr.download-url', randomBytes(32).toString('base64url'), Date.now()));
   // Background work: created before the services that hand work to it, started at the end.
   const jobs = new JobRunner({
@@ -106,15 +116,32 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     leaseMs: config.jobs.leaseSeconds * 1000,
     onError: (job, err) => http.log.error({ err, job: { id: job.id, kind: job.kind } }, 'background job failed'),
   });
+  // Principals whose pulls leave lastRecordedPullTime alone (Register/Deregister/ListPullTimeUpdateExclusions).
+  const pullTime = meta instanceof SqlMetadataStore ? new PullTimeExclusions(meta.db) : null;
+  const pullTimeExcluded = (registryId: string, principalArn: string | undefined) => (pullTime ? pullTime.excludes(registryId, principalArn) : Promise.resolve(false));
   const ecr = createEcrServices(
-    { registry, meta, ecr: ecrStore, jobs },
+    {
+      registry,
+      meta,
+      ecr: ecrStore,
+      jobs,
+      pullTimeExcluded,
+      async resolveKmsKey(accountId, kmsKey) {
+        const key = await keysRef!.resolveForService(accountId, config.region, kmsKey);
+        await keysRef!.requireUsable(keyArn(key));
+        return keyArn(key);
+      },
+    },
     { downloadUrlTtlMs: config.ecr.downloadUrlTtlSeconds * 1000, downloadUrlSecret, restoreDelayMs: config.ecr.restoreDelaySeconds * 1000 },
   );
   registerEcrJobs(jobs, ecr);
   if (config.ecr.enabled) {
     // Pushes to new repositories follow creation templates; pulls refresh lastRecordedPullTime.
     hooks.createRepositoryOnPush = (registryId, name) => ecr.templates.createOnPush(registryId, name, config.ecr.createOnPush);
-    hooks.manifestPulled = (repositoryId, digest) => void ecrStore.recordPull(repositoryId, digest, Date.now(), 3_600_000).catch(() => {});
+    hooks.manifestPulled = (repositoryId, digest, registryId, principalArn) =>
+      void pullTimeExcluded(registryId, principalArn)
+        .then((excluded) => (excluded ? undefined : ecrStore.recordPull(repositoryId, digest, Date.now(), 3_600_000)))
+        .catch(() => {});
   }
   if (!(meta instanceof SqlMetadataStore)) throw new Error('the identity store needs the SQL metadata store');
   const serverKey = await loadServerKey(config.dataDir, config.serverKey);
@@ -125,6 +152,9 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     : null;
   // Berth's KMS: key material sealed by the server key (or an external KMS, config kms.root).
   const keys = new KeyService({ store: new SqlKeyStore(meta.db), root: await rootOfTrust(config, serverKey), identity });
+  keysRef = keys;
+  const repositoryEncryption = new RepositoryEncryption(meta.db);
+  hooks.encryptionOf = (repositoryId) => repositoryEncryption.of(repositoryId);
   // The one authorization of ECR actions (ECR API and /v2) with the stored repository and registry policies.
   const ecrAccess = new EcrAccess(identity, ecrStore, {
     region: config.region,
@@ -218,6 +248,9 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   if (config.ecr.enabled) {
     await http.register(ecrEdge, {
       ecr,
+      ...(meta instanceof SqlMetadataStore
+        ? { moreOperations: { ...(pullTime ? pullTimeOperations(pullTime) : {}), ...signingOperations(new SigningConfigurations(meta.db, ecrStore, meta)) } }
+        : {}),
       registryId: config.registryId,
       region: config.region,
       async authenticate(req) {

@@ -176,7 +176,7 @@ export class EcrImages {
         failures.push({ imageId: id, failureCode: 'ImageNotFound', failureReason: `Requested image is ${manifest.mediaType}, which is not among the accepted media types` });
         continue;
       }
-      await this.deps.ecr.recordPull(repo.id, resolved, this.now(), pullRecordIntervalMs);
+      if (!(await this.deps.pullTimeExcluded?.(caller.accountId, caller.principalArn))) await this.deps.ecr.recordPull(repo.id, resolved, this.now(), pullRecordIntervalMs);
       images.push({
         registryId: caller.accountId,
         repositoryName: name,

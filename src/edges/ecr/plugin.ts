@@ -6,7 +6,7 @@ import { DomainError, isDomainError } from '../../domain/errors.js';
 import type { EcrServices } from '../../domain/ecr/index.js';
 import type { Caller } from '../../domain/iam/identity-service.js';
 import { registryHostFor } from '../oci/addressing.js';
-import { operations, operationTarget, type OperationContext } from './operations.js';
+import { operations, operationTarget, type Operation, type OperationContext } from './operations.js';
 import { validate } from './shapes.js';
 
 // Amazon ECR's API over AWS JSON 1.1: `POST /` with
@@ -55,6 +55,8 @@ export interface EcrEdgeOptions {
    * only its own account's registry.
    */
   authorize?: (request: FastifyRequest, principal: Principal, access: AccessRequest) => Promise<void>;
+  /** ECR operations that capabilities add (src/modules/*), next to the core table. */
+  moreOperations?: Record<string, Operation>;
   /** Largest request body; UploadLayerPart carries up to 20 MiB as base64. */
   bodyLimit?: number;
 }
@@ -90,11 +92,15 @@ export const ecrTargetConstraint: ConstraintStrategy<HTTPVersion.V1, string> = {
   deriveConstraint(req): string {
     const target = req.headers['x-amz-target'];
     if (typeof target !== 'string' || !target.startsWith(targetPrefix)) return 'other';
-    return Object.hasOwn(operations, target.slice(targetPrefix.length)) ? 'ecr' : 'other';
+    const name = target.slice(targetPrefix.length);
+    return Object.hasOwn(operations, name) || moduleOperationNames.has(name) ? 'ecr' : 'other';
   },
   mustMatchWhenDerived: false,
   validate() {},
 };
+
+/** ECR operations that capabilities add (EcrEdgeOptions.moreOperations), for routing by target. */
+const moduleOperationNames = new Set<string>();
 
 const credentialScope = /Credential=[^/\s,]+\/\d{8}\/([a-z0-9-]+)\/([a-z0-9-]+)\/aws4_request/;
 
@@ -114,6 +120,8 @@ export function placeholderAuthenticate(registryId: string) {
 export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promise<void> {
   const authenticate = opts.authenticate ?? placeholderAuthenticate(opts.registryId);
   const bodyLimit = opts.bodyLimit ?? 28 * 1024 * 1024;
+  const more: Record<string, Operation> = Object.assign(Object.create(null), opts.moreOperations ?? {});
+  for (const name of Object.keys(more)) moduleOperationNames.add(name);
 
   // This scope only: the body is read whole (it is JSON) and parsed here, so any
   // content type is taken and a bad body gets an AWS error rather than fastify's.
@@ -137,7 +145,7 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
       throw new DomainError('UnknownOperation', `The X-Amz-Target header must name an operation as ${targetPrefix}<Operation>`);
     }
     const name = target.slice(targetPrefix.length);
-    const operation = Object.hasOwn(operations, name) ? operations[name] : undefined;
+    const operation = Object.hasOwn(operations, name) ? operations[name] : more[name];
     if (!operation) throw new DomainError('UnknownOperation', `Berth does not implement the ECR operation ${name.slice(0, 100)}`);
     requireAwsJson(req.headers['content-type']);
     const principal = await authenticate(req);
@@ -161,7 +169,12 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     const ctx: OperationContext = {
       ecr: opts.ecr,
       // The services act on the addressed registry; `accountId` is that registry's id.
-      caller: { accountId: registryId, region, registryHost: registryHostFor(host, registryId, opts.registryId) },
+      caller: {
+        accountId: registryId,
+        region,
+        registryHost: registryHostFor(host, registryId, opts.registryId),
+        ...(principal.caller?.principal.principalArn ? { principalArn: principal.caller.principal.principalArn } : {}),
+      },
       downloadUrl: (token) => `${req.protocol}://${host}${layerDownloadPath}${token}`,
     };
     const output = await operation.handle(input, ctx);

@@ -339,7 +339,7 @@ async function getManifest({ req, reply, opts, registryId }: Ctx, match: RegExpE
   const head = req.method === 'HEAD';
   const manifest = head
     ? await opts.registry.statManifest(registryId, name, reference, accept)
-    : await opts.registry.getManifest(registryId, name, reference, accept);
+    : await opts.registry.getManifest(registryId, name, reference, accept, req.registryCaller?.principal.principalArn ?? undefined);
   reply
     .code(200)
     .header('Content-Type', manifest.mediaType)

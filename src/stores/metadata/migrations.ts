@@ -2,6 +2,8 @@ import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely
 import { eventsMigrations } from '../../modules/events/migrations.js';
 import { identityMigration } from './migrations/0002-identity.js';
 import { keysMigrations } from '../../modules/keys/migrations.js';
+import { pullTimeMigrations } from '../../modules/pull-time/migrations.js';
+import { signingMigrations } from '../../modules/signing/migrations.js';
 
 export type SqlDialectName = 'sqlite' | 'postgres';
 
@@ -251,6 +253,8 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
       },
     },
     ...keysMigrations(),
+    ...pullTimeMigrations(),
+    ...signingMigrations(),
   };
 }
 
