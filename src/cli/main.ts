@@ -8,6 +8,7 @@ import { runMigrate, type MigrateFlags } from './migrate.js';
 import { registerEventsCommands } from '../modules/events/cli.js';
 import { redactUrl, startupErrorMessage } from './startup-errors.js';
 import { callOperator, formatBytes, OperatorError, operatorCredentials } from './operator.js';
+import { addScanningCommands } from '../modules/scanning/cli.js';
 
 const program = new Command();
 program.name('berth').description('Berth: a container image registry that speaks OCI Distribution and the Amazon ECR API');
@@ -183,6 +184,7 @@ jobsCommand
     await callOperator({ url: flags.url, path: '/_berth/jobs/retry', query: { id }, credentials: await operatorCredentials(flags.profile) });
     process.stdout.write(`berth: job ${id} will run again now\n`);
   });
+addScanningCommands(program);
 
 /** A start that failed for a reason the operator can fix: one line naming the setting, exit 1. */
 function failStart(err: unknown, config: BerthConfig, phase: 'stores' | 'listen'): never {

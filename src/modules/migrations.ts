@@ -3,6 +3,7 @@ import { auditMigrations } from './audit/migrations.js';
 import { eventsMigrations } from './events/migrations.js';
 import { keysMigrations } from './keys/migrations.js';
 import { pullTimeMigrations } from './pull-time/migrations.js';
+import { scanningMigrations } from './scanning/store/migrations.js';
 import { signingMigrations } from './signing/migrations.js';
 
 // Every capability module's tables, one line each (the migrations live in the module's own
@@ -15,6 +16,7 @@ export function moduleMigrations(dialect: 'sqlite' | 'postgres'): Record<string,
     ...eventsMigrations(dialect),
     ...keysMigrations(),
     ...pullTimeMigrations(),
+    ...scanningMigrations(dialect),
     ...signingMigrations(),
   };
 }

@@ -39,6 +39,11 @@ const ACTIONS: Record<string, OperatorAction> = {
   '/_berth/jobs/retry': OPERATOR_ACTIONS.retryJob,
 };
 
+/** Modules' operator routes: each path is authorized against its `berth:` action like the built-in ones. */
+export function registerOperatorAction(path: string, action: OperatorAction): void {
+  ACTIONS[path] = action;
+}
+
 export async function operatorEdge(app: FastifyInstance, opts: OperatorEdgeOptions): Promise<void> {
   app.addHook('onRequest', async (req, reply) => {
     if (!req.url.startsWith('/_berth/')) return;
@@ -116,10 +121,10 @@ function jobRoutes(app: FastifyInstance, jobs: JobStore): void {
   });
 }
 
-type Progress = (line: object) => void;
+export type Progress = (line: object) => void;
 
 /** Runs a job, streaming its progress and result as NDJSON; a client that goes away aborts it. */
-function streamJob(reply: FastifyReply, job: (progress: Progress, signal: AbortSignal) => Promise<object>) {
+export function streamJob(reply: FastifyReply, job: (progress: Progress, signal: AbortSignal) => Promise<object>) {
   const out = new PassThrough();
   const abort = new AbortController();
   reply.raw.on('close', () => {
