@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { protocolClientErrorHandler } from './edges/client-errors.js';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
@@ -25,6 +25,7 @@ import { ociEdge, sendError as sendOciError } from './edges/oci/routes.js';
 import { organizationsService } from './edges/organizations/index.js';
 import { stsService } from './edges/sts/index.js';
 import { operatorEdge } from './edges/operator/routes.js';
+import { registerAuditJobs, startAudit, type AuditTrail } from './modules/audit/index.js';
 import { keyArn, KeyService } from './modules/keys/key-service.js';
 import { kmsDataKeys, RepositoryEncryption } from './modules/keys/repository-encryption.js';
 import { EncryptingBlobs } from './stores/blob/encrypting-blobs.js';
@@ -63,6 +64,8 @@ export interface Berth {
   /** Set on the first start only: the administrator created then (secret included). */
   bootstrap: BootstrapResult | null;
   gc: GarbageCollector;
+  /** The audit trail (CloudTrail records of every API call). */
+  audit: AuditTrail;
   /** Berth's KMS (keys for encryption at rest). */
   keys: KeyService;
   /** Set when serving HTTPS. */
@@ -190,8 +193,10 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       },
     },
     bodyLimit: config.limits.manifestMaxBytes,
-    // Per-request lines only at debug and trace: at CI load they would dominate the log.
-    logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
+    // fastify's own per-request lines stay off: the audit module writes one access line of
+    // its own per request (config log.access).
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: () => randomUUID(),
     return503OnClosing: true,
     // A body that ends early and other parser failures get the protocol's own error.
     clientErrorHandler: protocolClientErrorHandler,
@@ -206,6 +211,9 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     },
   });
   installMetrics(http, blobs.requestCounts);
+  // Before any route: its onResponse hook records every API call the edges below serve.
+  const audit = startAudit({ config, http, db: meta.db, dialect: meta.kind, identity });
+  registerAuditJobs(jobs, audit, config, Date.now, http.log);
 
   http.get('/healthz', async () => ({ status: 'ok' }));
   // Readiness: this node can serve right now (the database and the bucket or folder answer).
@@ -277,7 +285,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       },
     });
   }
-  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity), kmsService(keys, config.region), ...(events ? [events.service] : [])], region: config.region });
+  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity), kmsService(keys, config.region), ...(events ? [events.service] : []), audit.service], region: config.region });
   const gc = new GarbageCollector(blobs, meta, { graceMs: config.gc.graceSeconds * 1000, staleUploadsAfterMs: config.uploads.staleAfterHours * 3_600_000 });
   await http.register(operatorEdge, { gc, lifecycle: ecr.lifecycle, registryId: config.registryId, identity, loopbackOnly: config.operator.loopbackOnly });
 
@@ -341,6 +349,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     identity,
     bootstrap,
     gc,
+    audit,
     events,
     keys,
     tls,
@@ -362,6 +371,8 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       } finally {
         clearInterval(sweeper);
       }
+      // Every answered call's record is in the database before it closes.
+      await audit.close().catch((err: unknown) => http.log.error({ err }, 'audit records lost at shutdown'));
       await meta.close();
       await blobs.close();
     },

@@ -3,6 +3,7 @@ import { createApp } from '../app.js';
 import { ConfigError, loadConfig, resolvedPaths, type BerthConfig } from '../config/config.js';
 import { trustInstructions } from '../tls/self-signed.js';
 import { adminErrorMessage, registerAdminCommands } from './admin.js';
+import { registerAuditCommands } from '../modules/audit/cli.js';
 import { runMigrate, type MigrateFlags } from './migrate.js';
 import { registerEventsCommands } from '../modules/events/cli.js';
 import { redactUrl, startupErrorMessage } from './startup-errors.js';
@@ -51,9 +52,12 @@ program
       );
     });
     if (berth.bootstrap) {
-      // Printed once, on the first start only; never logged.
+      // Printed once, on the first start only, and never through the logger: to the terminal
+      // when there is one (stderr, so stdout's JSON log stream never holds it), else as plain
+      // text on stdout (the only place a service manager's operator can read it).
       const b = berth.bootstrap;
-      process.stdout.write(
+      const terminal = process.stderr.isTTY ? process.stderr : process.stdout;
+      terminal.write(
         `\nCreated account ${b.accountId} and its administrator "${b.userName}":\n` +
           `  AWS_ACCESS_KEY_ID=${b.accessKeyId}\n  AWS_SECRET_ACCESS_KEY=${b.secretAccessKey}\n` +
           `Saved (mode 0600) to ${b.credentialsFile} and ${b.configFile}; use them with\n` +
@@ -154,6 +158,7 @@ function failStart(err: unknown, config: BerthConfig, phase: 'stores' | 'listen'
 }
 
 registerAdminCommands(program);
+registerAuditCommands(program);
 registerEventsCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -124,7 +124,28 @@ export const configSchema = z
       })
       .strict()
       .default({}),
-    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        /** One JSON access line per request at info (actor, operation, repository, status, bytes, ms, request id). */
+        access: z.boolean().default(true),
+      })
+      .strict()
+      .default({ level: 'info', access: true }),
+    /** The audit trail: every API call as a CloudTrail record (docs/audit.md). */
+    audit: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** Record pulls (BatchGetImage, GetDownloadUrlForLayer: CloudTrail data events). */
+        dataEvents: z.boolean().default(true),
+        /** Records older than this are purged (CloudTrail's event history keeps 90 days). */
+        retentionDays: z.number().positive().default(90),
+        purgeIntervalMinutes: z.number().positive().default(60),
+        /** Records are queued and written in batches at most this far apart. */
+        flushMilliseconds: z.number().int().min(1).max(60_000).default(200),
+      })
+      .strict()
+      .default({ enabled: true, dataEvents: true, retentionDays: 90, purgeIntervalMinutes: 60, flushMilliseconds: 200 }),
     limits: z
       .object({
         manifestMaxBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),

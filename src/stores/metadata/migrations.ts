@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { auditMigrations } from '../../modules/audit/migrations.js';
 import { eventsMigrations } from '../../modules/events/migrations.js';
 import { identityMigration } from './migrations/0002-identity.js';
 import { keysMigrations } from '../../modules/keys/migrations.js';
@@ -255,6 +256,8 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
     ...keysMigrations(),
     ...pullTimeMigrations(),
     ...signingMigrations(),
+    // The audit trail's own (src/modules/audit, 0070-0079).
+    ...auditMigrations(dialect),
   };
 }
 
