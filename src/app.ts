@@ -36,6 +36,8 @@ import { signingOperations } from './modules/signing/ecr-operations.js';
 import { kmsService } from './modules/keys/kms-api.js';
 import { rootOfTrust } from './modules/keys/index.js';
 import { SqlKeyStore } from './modules/keys/store.js';
+import { installScanning, scanningEcrOperations } from './modules/scanning/index.js';
+import { operations as ecrOperations } from './edges/ecr/operations.js';
 import { prepareTls, type TlsSetup } from './tls/tls.js';
 import { installMetrics } from './observability/metrics.js';
 import type { BlobStore } from './stores/blob-store.js';
@@ -288,6 +290,13 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity), kmsService(keys, config.region), ...(events ? [events.service] : []), audit.service], region: config.region });
   const gc = new GarbageCollector(blobs, meta, { graceMs: config.gc.graceSeconds * 1000, staleUploadsAfterMs: config.uploads.staleAfterHours * 3_600_000 });
   await http.register(operatorEdge, { gc, lifecycle: ecr.lifecycle, registryId: config.registryId, identity, loopbackOnly: config.operator.loopbackOnly });
+  // Scanning (src/modules/scanning): its ECR operations, jobs and operator routes.
+  Object.assign(ecrOperations, scanningEcrOperations);
+  const scanning = installScanning({ config, db: meta.db, meta, ecrStore, registry, jobs, ecr, http, now: Date.now, log: http.log });
+  hooks.manifestPushed = (registryId, name, digest) =>
+    void scanning.service
+      .onImagePushed(registryId, name, digest)
+      .catch((err: unknown) => http.log.error({ err, repository: name, digest }, 'scan on push could not start'));
 
   jobs.every('uploads.purge-stale', config.uploads.purgeIntervalMinutes * 60_000, async ({ signal }) => {
     const cutoff = Date.now() - config.uploads.staleAfterHours * 3_600_000;

@@ -27,6 +27,8 @@ export interface RegistryHooks {
    * none. Called on every blob operation: it must answer from memory for most calls.
    */
   encryptionOf?(repositoryId: number): Promise<BlobEncryption | null>;
+  /** A manifest was stored (scan on push until the change feed carries 'image.pushed'). */
+  manifestPushed?(registryId: string, name: string, digest: string): void;
   /** Test seam: runs after a blob's bytes are committed, before it is linked (race tests pause here). */
   beforeBlobLink?(digest: string): Promise<void>;
 }
@@ -498,6 +500,7 @@ export class RegistryService {
         missing: result.missingManifests,
       });
     }
+    this.hooks.manifestPushed?.(registryId, name, digest);
     return { digest, subjectDigest: parsed.subject?.digest ?? null, created: result.created };
   }
 

@@ -3,6 +3,7 @@ import { auditMigrations } from '../../modules/audit/migrations.js';
 import { eventsMigrations } from '../../modules/events/migrations.js';
 import { identityMigration } from './migrations/0002-identity.js';
 import { keysMigrations } from '../../modules/keys/migrations.js';
+import { scanningMigrations } from '../../modules/scanning/store/migrations.js';
 import { pullTimeMigrations } from '../../modules/pull-time/migrations.js';
 import { signingMigrations } from '../../modules/signing/migrations.js';
 
@@ -254,6 +255,7 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
       },
     },
     ...keysMigrations(),
+    ...scanningMigrations(dialect),
     ...pullTimeMigrations(),
     ...signingMigrations(),
     // The audit trail's own (src/modules/audit, 0070-0079).
