@@ -57,6 +57,8 @@ interface Registration {
   maxAttempts: number;
   /** Recurring jobs: the interval; one row each, rescheduled after every run. */
   intervalMs?: number;
+  /** Recurring jobs whose row, when first made, waits one interval (see every()). */
+  firstRunAfterInterval?: boolean;
 }
 
 export class JobRunner implements JobQueue {
@@ -102,15 +104,25 @@ export class JobRunner implements JobQueue {
   }
 
   /** A job that runs every `intervalMs` across the cluster (first run: at start). */
-  every(kind: string, intervalMs: number, handler: JobHandler, options: JobKindOptions = {}): this {
+  /**
+   * A job that runs every `intervalMs`. `firstRunAfterInterval`: a store that has no row for
+   * it yet (a new, migrated or restored one) first runs it one interval from now, not at
+   * once; for jobs that delete (lifecycle expiry), whose first run on a migrated target
+   * would otherwise expire images at its first start, before anyone looked.
+   */
+  every(kind: string, intervalMs: number, handler: JobHandler, options: JobKindOptions & { firstRunAfterInterval?: boolean } = {}): this {
     this.register(kind, handler, options);
-    this.kinds.get(kind)!.intervalMs = intervalMs;
+    const registration = this.kinds.get(kind)!;
+    registration.intervalMs = intervalMs;
+    registration.firstRunAfterInterval = options.firstRunAfterInterval ?? false;
     return this;
   }
 
   /** Makes sure every recurring job has its row; safe to call from every node. */
   async ensureRecurring(): Promise<void> {
-    for (const [kind, r] of this.kinds) if (r.intervalMs !== undefined) await this.store.enqueueJob(kind, null, this.now(), `recurring:${kind}`);
+    for (const [kind, r] of this.kinds) {
+      if (r.intervalMs !== undefined) await this.store.enqueueJob(kind, null, this.now() + (r.firstRunAfterInterval ? r.intervalMs : 0), `recurring:${kind}`);
+    }
   }
 
   /** Runs due jobs until none is left (up to `concurrency` at once); returns how many ran. */
