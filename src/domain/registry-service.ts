@@ -21,6 +21,8 @@ export interface RegistryHooks {
   createRepositoryOnPush?(registryId: string, name: string, now: number): Promise<RepositoryRecord | null>;
   /** A manifest's content was fetched (a pull), by `principalArn` when the edge knows who pulled. */
   manifestPulled?(repositoryId: number, digest: string, registryId: string, principalArn: string | undefined): void;
+  /** A manifest was stored by a push (not a re-push of the same bytes); managed signing listens here. */
+  manifestPushed?(pushed: { registryId: string; repository: string; digest: string; mediaType: string; size: number; subjectDigest: string | null }): void;
   /** Test seam: runs after a blob's bytes are committed, before it is linked (race tests pause here). */
   beforeBlobLink?(digest: string): Promise<void>;
 }
@@ -398,6 +400,7 @@ export class RegistryService {
         missing: result.missingManifests,
       });
     }
+    if (result.created) this.hooks.manifestPushed?.({ registryId, repository: name, digest, mediaType: parsed.mediaType, size: body.length, subjectDigest: parsed.subject?.digest ?? null });
     return { digest, subjectDigest: parsed.subject?.digest ?? null, created: result.created };
   }
 

@@ -3,7 +3,7 @@ import { eventsMigrations } from '../../modules/events/migrations.js';
 import { identityMigration } from './migrations/0002-identity.js';
 import { keysMigrations } from '../../modules/keys/migrations.js';
 import { pullTimeMigrations } from '../../modules/pull-time/migrations.js';
-import { signingMigrations } from '../../modules/signing/migrations.js';
+import { signingMigrations, signingProfileMigrations } from '../../modules/signing/migrations.js';
 
 export type SqlDialectName = 'sqlite' | 'postgres';
 
@@ -255,6 +255,7 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
     ...keysMigrations(),
     ...pullTimeMigrations(),
     ...signingMigrations(),
+    ...signingProfileMigrations(),
   };
 }
 
