@@ -35,11 +35,11 @@ const here = dirname(fileURLToPath(import.meta.url));
 const berthCli = join(here, '..', '..', 'bin', 'berth.js');
 const clockTicks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
-export async function startBerth(): Promise<Target> {
+export async function startBerth(extraArgs: string[] = []): Promise<Target> {
   const dataDir = await mkdtemp(join(tmpdir(), 'berth-bench-'));
   // Node runs with the flags of bin/berth.js's shebang, as when users run `berth`, plus any
   // extra flags for profiling.
-  const child = spawn(process.execPath, [...shebangNodeFlags(), ...berthNodeFlags(), berthCli, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'], {
+  const child = spawn(process.execPath, [...shebangNodeFlags(), ...berthNodeFlags(), berthCli, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     // Defaults only: no BERTH_* setting of the caller's shell leaks into the measured instance,
     // except that /v2 runs without authentication, as the Distribution it is compared with does.
@@ -53,7 +53,7 @@ export async function startBerth(): Promise<Target> {
       reject(new Error(`Berth exited with ${code} while starting:\n${output.text()}`));
     });
     output.onLine((line) => {
-      const m = /Berth listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
+      const m = /Berth listening on (https?:\/\/127\.0\.0\.1:\d+)/.exec(line);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]!);

@@ -38,6 +38,9 @@ export const errorTable = {
   Denied: { oci: 'DENIED', status: 403, ecr: 'AccessDeniedException', message: 'requested access to the resource is denied' },
   TooManyRequests: { oci: 'TOOMANYREQUESTS', status: 429, ecr: 'ThrottlingException', message: 'too many requests' },
   Internal: { oci: 'UNKNOWN', status: 500, ecr: 'ServerException', message: 'internal server error' },
+  // Encrypted repositories (docs/encryption.md): the repository's KMS key is disabled,
+  // pending deletion or deleted, or the stored ciphertext failed its integrity check.
+  KmsKeyUnusable: { oci: 'DENIED', status: 403, ecr: 'KmsException', message: 'the KMS key that protects this repository cannot be used' },
   // ECR-only failures; on /v2 they surface with the nearest OCI code.
   RepositoryAlreadyExists: { oci: 'DENIED', status: 409, ecr: 'RepositoryAlreadyExistsException', message: 'the repository already exists' },
   RepositoryNotEmpty: { oci: 'DENIED', status: 409, ecr: 'RepositoryNotEmptyException', message: 'the repository contains images' },

@@ -23,6 +23,12 @@ export interface EcrDeps {
   /** Durable background work (previews, restores from the archive). */
   jobs: JobQueue;
   clock?: () => number;
+  /**
+   * Resolves a repository's kmsKey (key id, key ARN, alias name or alias ARN; alias/aws/ecr
+   * made on first use) to the key's ARN, failing when the key cannot be used (Berth's KMS,
+   * docs/encryption.md). Unset: kmsKey is recorded as given.
+   */
+  resolveKmsKey?: (accountId: string, kmsKey: string) => Promise<string>;
 }
 
 /** A page request over a keyset: up to `limit` items after `after`. */

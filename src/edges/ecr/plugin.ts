@@ -5,6 +5,7 @@ import { scopeMismatch } from '../../auth/authenticate.js';
 import { DomainError, isDomainError } from '../../domain/errors.js';
 import type { EcrServices } from '../../domain/ecr/index.js';
 import type { Caller } from '../../domain/iam/identity-service.js';
+import { ecrRepositoryArn, isReadOnlyAction, noteAudit, noteAuditError } from '../audit-context.js';
 import { registryHostFor } from '../oci/addressing.js';
 import { operations, operationTarget, type Operation, type OperationContext } from './operations.js';
 import { validate } from './shapes.js';
@@ -130,13 +131,14 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
 
   app.setErrorHandler((err, req, reply) => {
     if (err instanceof AwsAuthError) {
+      noteAuditError(req, err.type, err.message);
       return reply.code(err.status).header('x-amzn-errortype', err.type).header('Content-Type', 'application/x-amz-json-1.1').send(Buffer.from(JSON.stringify({ __type: err.type, message: err.message })));
     }
     return sendError(req, reply, toDomainError(err, req));
   });
   // Every answer carries a request id, errors raised while reading the body included.
-  app.addHook('onRequest', async (_req, reply) => {
-    reply.header('x-amzn-RequestId', randomUUID());
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-amzn-RequestId', typeof req.id === 'string' && req.id.length >= 16 ? req.id : randomUUID());
   });
 
   app.post('/', { bodyLimit, constraints: { awsTarget: 'ecr' } }, async (req, reply) => {
@@ -147,8 +149,10 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     const name = target.slice(targetPrefix.length);
     const operation = Object.hasOwn(operations, name) ? operations[name] : more[name];
     if (!operation) throw new DomainError('UnknownOperation', `Berth does not implement the ECR operation ${name.slice(0, 100)}`);
+    noteAudit(req, { eventSource: 'ecr.amazonaws.com', eventName: name, readOnly: isReadOnlyAction(name) });
     requireAwsJson(req.headers['content-type']);
     const principal = await authenticate(req);
+    noteAudit(req, { caller: principal.caller ?? null, credentialsPresented: true });
     // Signed for another service, or another region (another ECR endpoint, another
     // registry): refused as AWS's JSON 1.1 services refuse it.
     const mismatch = scopeMismatch({ service: principal.service ?? ECR_SIGNING_NAME, region: principal.region }, { service: ECR_SIGNING_NAME, region: opts.region });
@@ -159,6 +163,11 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     // The registry addressed: registryId when given (another account's, for cross-account
     // access), a tagged ARN's account, else the caller's own.
     const registryId = input.registryId ?? addressed.registryId ?? principal.accountId;
+    noteAudit(req, {
+      requestParameters: input,
+      recipientAccountId: registryId,
+      resources: (addressed.repositories ?? []).filter((r) => r !== '*').map((r) => ({ ARN: ecrRepositoryArn(region, registryId, r), accountId: registryId, type: 'AWS::ECR::Repository' })),
+    });
     if (opts.authorize) {
       await opts.authorize(req, principal, { action: `ecr:${name}`, registryId, repositories: addressed.repositories });
     } else if (registryId !== principal.accountId) {
@@ -178,6 +187,7 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
       downloadUrl: (token) => `${req.protocol}://${host}${layerDownloadPath}${token}`,
     };
     const output = await operation.handle(input, ctx);
+    if (!req.audit?.readOnly) noteAudit(req, { responseElements: output });
     reply.code(200).header('Content-Type', 'application/x-amz-json-1.1').send(Buffer.from(serialize(output)));
   });
 
@@ -240,6 +250,7 @@ function toDomainError(err: unknown, req: FastifyRequest): DomainError {
 
 function sendError(req: FastifyRequest, reply: FastifyReply, err: DomainError): FastifyReply {
   const type = err.spec.ecr;
+  noteAuditError(req, type, err.message);
   // AWS answers authentication and authorization failures with 403, its own faults with 500.
   // AccessDeniedException is a 400, as ECR answers it (the SigV4 failures above are 403s).
   const status = type === 'ServerException' ? 500 : err.errorName === 'Unauthorized' ? 403 : 400;

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, isDomainError } from '../../domain/errors.js';
 import type { RangeRequest, RegistryService } from '../../domain/registry-service.js';
 import { canRecycle, type RecyclingReadable } from '../../stores/blob-store.js';
+import { noteAuditError } from '../audit-context.js';
 import { mountSource, resolveRegistryAddress } from './addressing.js';
 
 // The OCI Distribution API (distribution-spec v1.1) over the registry service.
@@ -116,6 +117,7 @@ export function sendError(req: FastifyRequest, reply: FastifyReply, err: unknown
     req.log.error({ err }, 'unhandled error');
     domain = new DomainError('Internal');
   }
+  noteAuditError(req, domain.spec.ecr, domain.message);
   const detail = domain.detail as { size?: number } | undefined;
   if (domain.errorName === 'RangeNotSatisfiable' && detail?.size !== undefined) reply.header('Content-Range', `bytes */${detail.size}`);
   if (domain.errorName === 'UploadOutOfOrder' && detail?.size !== undefined) reply.header('Range', rangeHeader(detail.size));

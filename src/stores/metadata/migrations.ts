@@ -1,7 +1,9 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { auditMigrations } from '../../modules/audit/migrations.js';
 import { eventsMigrations } from '../../modules/events/migrations.js';
 import { identityMigration } from './migrations/0002-identity.js';
 import { keysMigrations } from '../../modules/keys/migrations.js';
+import { scanningMigrations } from '../../modules/scanning/store/migrations.js';
 import { pullTimeMigrations } from '../../modules/pull-time/migrations.js';
 import { signingMigrations, signingProfileMigrations } from '../../modules/signing/migrations.js';
 
@@ -253,9 +255,12 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
       },
     },
     ...keysMigrations(),
+    ...scanningMigrations(dialect),
     ...pullTimeMigrations(),
     ...signingMigrations(),
     ...signingProfileMigrations(),
+    // The audit trail's own (src/modules/audit, 0070-0079).
+    ...auditMigrations(dialect),
   };
 }
 
