@@ -262,7 +262,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   const signingConfigurations = new SigningConfigurations(meta.db, ecrStore, meta);
   const signingProfiles = new SigningProfiles(meta.db, new AesGcmSecretCipher(serverKey), config.region);
   if (config.ecr.enabled) {
-    hooks.manifestPushed = (pushed) =>
+    hooks.imagePushed = (pushed) =>
       void signPushedImage(pushed, { configurations: signingConfigurations, profiles: signingProfiles, registry }).catch((err: unknown) =>
         http.log.error({ err, repository: pushed.repository, digest: pushed.digest }, 'managed signing failed'),
       );

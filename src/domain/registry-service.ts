@@ -22,10 +22,6 @@ export interface RegistryHooks {
   createRepositoryOnPush?(registryId: string, name: string, now: number): Promise<RepositoryRecord | null>;
   /** A manifest's content was fetched (a pull), by `principalArn` when the edge knows who pulled. */
   manifestPulled?(repositoryId: number, digest: string, registryId: string, principalArn: string | undefined): void;
-<<<<<<< HEAD
-  /** A manifest was stored by a push (not a re-push of the same bytes); managed signing listens here. */
-  manifestPushed?(pushed: { registryId: string; repository: string; digest: string; mediaType: string; size: number; subjectDigest: string | null }): void;
-=======
   /**
    * The encryption of a repository's content (Berth's KMS, docs/encryption.md), or null for
    * none. Called on every blob operation: it must answer from memory for most calls.
@@ -33,7 +29,8 @@ export interface RegistryHooks {
   encryptionOf?(repositoryId: number): Promise<BlobEncryption | null>;
   /** A manifest was stored (scan on push until the change feed carries 'image.pushed'). */
   manifestPushed?(registryId: string, name: string, digest: string): void;
->>>>>>> main
+  /** A manifest was stored by a push (not a re-push of the same bytes); managed signing listens here. */
+  imagePushed?(pushed: { registryId: string; repository: string; digest: string; mediaType: string; size: number; subjectDigest: string | null }): void;
   /** Test seam: runs after a blob's bytes are committed, before it is linked (race tests pause here). */
   beforeBlobLink?(digest: string): Promise<void>;
 }
@@ -505,11 +502,8 @@ export class RegistryService {
         missing: result.missingManifests,
       });
     }
-<<<<<<< HEAD
-    if (result.created) this.hooks.manifestPushed?.({ registryId, repository: name, digest, mediaType: parsed.mediaType, size: body.length, subjectDigest: parsed.subject?.digest ?? null });
-=======
+    if (result.created) this.hooks.imagePushed?.({ registryId, repository: name, digest, mediaType: parsed.mediaType, size: body.length, subjectDigest: parsed.subject?.digest ?? null });
     this.hooks.manifestPushed?.(registryId, name, digest);
->>>>>>> main
     return { digest, subjectDigest: parsed.subject?.digest ?? null, created: result.created };
   }
 
