@@ -346,7 +346,13 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       const archived = reports.reduce((n, r) => n + r.transitioned.length, 0);
       if (expired + archived > 0) http.log.info({ expired, archived, repositories: reports.length }, 'lifecycle policies expired or archived images');
       for (const r of reports) if (r.skipped) http.log.warn({ repository: r.repositoryName, reason: r.skipped }, 'lifecycle policy skipped');
-    });
+      // What went, by repository and tag: the record an operator looks for afterwards.
+      for (const r of reports) {
+        for (const image of r.expired) http.log.info({ registryId: r.registryId, repository: r.repositoryName, digest: image.imageDigest, tags: image.imageTags, rule: image.appliedRulePriority }, `lifecycle expired ${r.repositoryName}:${image.imageTags.join(',') || '<untagged>'}`);
+        for (const image of r.transitioned) http.log.info({ registryId: r.registryId, repository: r.repositoryName, digest: image.imageDigest, tags: image.imageTags, rule: image.appliedRulePriority }, `lifecycle archived ${r.repositoryName}:${image.imageTags.join(',') || '<untagged>'}`);
+      }
+      // Not at the first start of a new, migrated or restored store: at the next scheduled time.
+    }, { firstRunAfterInterval: true });
   }
   // Scheduled key deletions complete (crypto-shredding) and due rotations happen.
   jobs.every('kms.sweep', 10 * 60_000, async () => {
