@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { protocolClientErrorHandler } from './edges/client-errors.js';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
-import { authenticateSigV4 } from './auth/authenticate.js';
+import { authenticateSigV4, scopeMismatch } from './auth/authenticate.js';
 import { bootstrapAdministrator, clientConfigToWrite, localEndpoint, writeClientConfig, type BootstrapResult } from './auth/bootstrap.js';
 import { RegistryTokens } from './auth/registry-token.js';
 import { AesGcmSecretCipher, loadServerKey } from './auth/secret-box.js';
@@ -32,10 +32,15 @@ import { EncryptingBlobs } from './stores/blob/encrypting-blobs.js';
 import { pullTimeOperations } from './modules/pull-time/ecr-operations.js';
 import { PullTimeExclusions } from './modules/pull-time/service.js';
 import { SigningConfigurations } from './modules/signing/configuration.js';
+import { SignerError, SigningProfiles } from './modules/signing/profiles.js';
+import { signPushedImage } from './modules/signing/sign-on-push.js';
+import { signerApi } from './modules/signing/signer-api.js';
 import { signingOperations } from './modules/signing/ecr-operations.js';
 import { kmsService } from './modules/keys/kms-api.js';
 import { rootOfTrust } from './modules/keys/index.js';
 import { SqlKeyStore } from './modules/keys/store.js';
+import { installScanning, scanningEcrOperations } from './modules/scanning/index.js';
+import { operations as ecrOperations } from './edges/ecr/operations.js';
 import { prepareTls, type TlsSetup } from './tls/tls.js';
 import { installMetrics } from './observability/metrics.js';
 import type { BlobStore } from './stores/blob-store.js';
@@ -251,14 +256,41 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     // Other accounts are addressed by host or path (edges/oci/addressing.ts); only hosted ones exist.
     accountExists: (registryId) => ecrAccess.accountExists(registryId),
   });
+  // Managed signing: the registry's signing configuration (ECR API), the Signer profiles
+  // that hold the keys (AWS Signer REST subset), and Berth signing matching pushes itself.
+  // Called from the push path through a narrow hook (no change feed on main yet).
+  const signingConfigurations = new SigningConfigurations(meta.db, ecrStore, meta);
+  const signingProfiles = new SigningProfiles(meta.db, new AesGcmSecretCipher(serverKey), config.region);
+  if (config.ecr.enabled) {
+    hooks.imagePushed = (pushed) =>
+      void signPushedImage(pushed, { configurations: signingConfigurations, profiles: signingProfiles, registry }).catch((err: unknown) =>
+        http.log.error({ err, repository: pushed.repository, digest: pushed.digest }, 'managed signing failed'),
+      );
+    await http.register(signerApi, {
+      profiles: signingProfiles,
+      async authenticate(req) {
+        const url = req.raw.url ?? '/';
+        const q = url.indexOf('?');
+        const auth = await authenticateSigV4(identity, {
+          method: req.method,
+          path: q < 0 ? url : url.slice(0, q),
+          rawQuery: q < 0 ? '' : url.slice(q + 1),
+          headers: req.headers,
+          body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
+        });
+        if (!auth.ok) throw new SignerError('AccessDeniedException', 403, auth.message);
+        const mismatch = scopeMismatch({ service: auth.service, region: auth.region }, { service: 'signer', region: config.region });
+        if (mismatch) throw new SignerError('AccessDeniedException', 403, mismatch);
+        return { accountId: auth.caller.accountId };
+      },
+    });
+  }
   // ECR operations are routed to the ECR edge by their X-Amz-Target (a route constraint);
   // every other AWS-protocol request (STS, IAM, GetAuthorizationToken) to the AWS edge.
   if (config.ecr.enabled) {
     await http.register(ecrEdge, {
       ecr,
-      ...(meta instanceof SqlMetadataStore
-        ? { moreOperations: { ...(pullTime ? pullTimeOperations(pullTime) : {}), ...signingOperations(new SigningConfigurations(meta.db, ecrStore, meta)) } }
-        : {}),
+      moreOperations: { ...(pullTime ? pullTimeOperations(pullTime) : {}), ...signingOperations(signingConfigurations) },
       registryId: config.registryId,
       region: config.region,
       async authenticate(req) {
@@ -288,6 +320,13 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity), kmsService(keys, config.region), ...(events ? [events.service] : []), audit.service], region: config.region });
   const gc = new GarbageCollector(blobs, meta, { graceMs: config.gc.graceSeconds * 1000, staleUploadsAfterMs: config.uploads.staleAfterHours * 3_600_000 });
   await http.register(operatorEdge, { gc, lifecycle: ecr.lifecycle, registryId: config.registryId, identity, loopbackOnly: config.operator.loopbackOnly });
+  // Scanning (src/modules/scanning): its ECR operations, jobs and operator routes.
+  Object.assign(ecrOperations, scanningEcrOperations);
+  const scanning = installScanning({ config, db: meta.db, meta, ecrStore, registry, jobs, ecr, http, now: Date.now, log: http.log });
+  hooks.manifestPushed = (registryId, name, digest) =>
+    void scanning.service
+      .onImagePushed(registryId, name, digest)
+      .catch((err: unknown) => http.log.error({ err, repository: name, digest }, 'scan on push could not start'));
 
   jobs.every('uploads.purge-stale', config.uploads.purgeIntervalMinutes * 60_000, async ({ signal }) => {
     const cutoff = Date.now() - config.uploads.staleAfterHours * 3_600_000;
@@ -307,7 +346,13 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       const archived = reports.reduce((n, r) => n + r.transitioned.length, 0);
       if (expired + archived > 0) http.log.info({ expired, archived, repositories: reports.length }, 'lifecycle policies expired or archived images');
       for (const r of reports) if (r.skipped) http.log.warn({ repository: r.repositoryName, reason: r.skipped }, 'lifecycle policy skipped');
-    });
+      // What went, by repository and tag: the record an operator looks for afterwards.
+      for (const r of reports) {
+        for (const image of r.expired) http.log.info({ registryId: r.registryId, repository: r.repositoryName, digest: image.imageDigest, tags: image.imageTags, rule: image.appliedRulePriority }, `lifecycle expired ${r.repositoryName}:${image.imageTags.join(',') || '<untagged>'}`);
+        for (const image of r.transitioned) http.log.info({ registryId: r.registryId, repository: r.repositoryName, digest: image.imageDigest, tags: image.imageTags, rule: image.appliedRulePriority }, `lifecycle archived ${r.repositoryName}:${image.imageTags.join(',') || '<untagged>'}`);
+      }
+      // Not at the first start of a new, migrated or restored store: at the next scheduled time.
+    }, { firstRunAfterInterval: true });
   }
   // Scheduled key deletions complete (crypto-shredding) and due rotations happen.
   jobs.every('kms.sweep', 10 * 60_000, async () => {

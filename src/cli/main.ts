@@ -8,6 +8,7 @@ import { runMigrate, type MigrateFlags } from './migrate.js';
 import { registerEventsCommands } from '../modules/events/cli.js';
 import { redactUrl, startupErrorMessage } from './startup-errors.js';
 import { callOperator, formatBytes, OperatorError, operatorCredentials } from './operator.js';
+import { addScanningCommands } from '../modules/scanning/cli.js';
 
 const program = new Command();
 program.name('berth').description('Berth: a container image registry that speaks OCI Distribution and the Amazon ECR API');
@@ -148,6 +149,8 @@ lifecycle
     const archivedPart = archived > 0 ? `, ${result.dryRun ? 'would archive' : 'archived'} ${archived} image(s)` : '';
     process.stdout.write(`berth lifecycle ${result.dryRun ? 'would expire' : 'expired'} ${result.expired} image(s) in ${result.repositories} repository(ies)${archivedPart}\n`);
   });
+
+addScanningCommands(program);
 
 /** A start that failed for a reason the operator can fix: one line naming the setting, exit 1. */
 function failStart(err: unknown, config: BerthConfig, phase: 'stores' | 'listen'): never {

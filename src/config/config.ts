@@ -206,6 +206,21 @@ export const configSchema = z
       })
       .strict()
       .default({ enabled: true, intervalMinutes: 60, graceSeconds: 3600 }),
+    scanning: z
+      .object({
+        /** Run the scan engine in a worker thread (its own heap), off the event loop. */
+        worker: z.boolean().default(true),
+        /** Heap limit of a scan worker, MiB. */
+        workerHeapMiB: z.number().int().min(32).default(160),
+        /** Largest package-database or manifest file a scan reads into memory (a larger one fails the scan), MiB. */
+        maxMetadataMiB: z.number().int().min(1).default(64),
+        /** Largest jar a scan opens (zips need random access, so a jar is held in memory); larger ones are skipped, MiB. */
+        maxJarMiB: z.number().int().min(1).default(32),
+        /** Scans running at once on a node. */
+        concurrency: z.number().int().min(1).default(2),
+      })
+      .strict()
+      .default({ worker: true, workerHeapMiB: 160, maxMetadataMiB: 64, maxJarMiB: 32, concurrency: 2 }),
     lifecycle: z
       .object({
         /** Apply ECR lifecycle policies on a schedule (`berth lifecycle run` works regardless). */

@@ -31,6 +31,11 @@ export const OPERATOR_SIGNING_NAME = 'berth';
 
 const ACTIONS: Record<string, OperatorAction> = { '/_berth/gc': OPERATOR_ACTIONS.gc, '/_berth/lifecycle': OPERATOR_ACTIONS.lifecycle };
 
+/** Modules' operator routes: each path is authorized against its `berth:` action like the built-in ones. */
+export function registerOperatorAction(path: string, action: OperatorAction): void {
+  ACTIONS[path] = action;
+}
+
 export async function operatorEdge(app: FastifyInstance, opts: OperatorEdgeOptions): Promise<void> {
   app.addHook('onRequest', async (req, reply) => {
     if (!req.url.startsWith('/_berth/')) return;
@@ -83,10 +88,10 @@ export async function operatorEdge(app: FastifyInstance, opts: OperatorEdgeOptio
   });
 }
 
-type Progress = (line: object) => void;
+export type Progress = (line: object) => void;
 
 /** Runs a job, streaming its progress and result as NDJSON; a client that goes away aborts it. */
-function streamJob(reply: FastifyReply, job: (progress: Progress, signal: AbortSignal) => Promise<object>) {
+export function streamJob(reply: FastifyReply, job: (progress: Progress, signal: AbortSignal) => Promise<object>) {
   const out = new PassThrough();
   const abort = new AbortController();
   reply.raw.on('close', () => {

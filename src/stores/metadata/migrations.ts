@@ -3,8 +3,9 @@ import { auditMigrations } from '../../modules/audit/migrations.js';
 import { eventsMigrations } from '../../modules/events/migrations.js';
 import { identityMigration } from './migrations/0002-identity.js';
 import { keysMigrations } from '../../modules/keys/migrations.js';
+import { scanningMigrations } from '../../modules/scanning/store/migrations.js';
 import { pullTimeMigrations } from '../../modules/pull-time/migrations.js';
-import { signingMigrations } from '../../modules/signing/migrations.js';
+import { signingMigrations, signingProfileMigrations } from '../../modules/signing/migrations.js';
 
 export type SqlDialectName = 'sqlite' | 'postgres';
 
@@ -254,8 +255,10 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
       },
     },
     ...keysMigrations(),
+    ...scanningMigrations(dialect),
     ...pullTimeMigrations(),
     ...signingMigrations(),
+    ...signingProfileMigrations(),
     // The audit trail's own (src/modules/audit, 0070-0079).
     ...auditMigrations(dialect),
   };
