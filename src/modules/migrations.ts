@@ -4,7 +4,7 @@ import { eventsMigrations } from './events/migrations.js';
 import { keysMigrations } from './keys/migrations.js';
 import { pullTimeMigrations } from './pull-time/migrations.js';
 import { scanningMigrations } from './scanning/store/migrations.js';
-import { signingMigrations } from './signing/migrations.js';
+import { signingMigrations, signingProfileMigrations } from './signing/migrations.js';
 
 // Every capability module's tables, one line each (the migrations live in the module's own
 // folder, numbered in its own range: see docs/architecture.md). The metadata store runs them
@@ -18,5 +18,6 @@ export function moduleMigrations(dialect: 'sqlite' | 'postgres'): Record<string,
     ...pullTimeMigrations(),
     ...scanningMigrations(dialect),
     ...signingMigrations(),
+    ...signingProfileMigrations(),
   };
 }
