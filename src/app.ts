@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { protocolClientErrorHandler } from './edges/client-errors.js';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
-import { authenticateSigV4 } from './auth/authenticate.js';
+import { authenticateAwsRequest, installFrontDoor } from './auth/front-door.js';
 import { bootstrapAdministrator, writeClientConfig, type BootstrapResult } from './auth/bootstrap.js';
 import { RegistryTokens } from './auth/registry-token.js';
 import { AesGcmSecretCipher, loadServerKey } from './auth/secret-box.js';
@@ -145,8 +145,12 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     },
     bodyLimit: config.limits.manifestMaxBytes,
     // Per-request lines only at debug and trace: at CI load they would dominate the log.
-    logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace' }),
+    logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace', requestIdLogLabel: 'requestId' }),
     return503OnClosing: true,
+    // One request id per request (x-amzn-RequestId on the AWS edges, request.actor.requestId,
+    // and every log line of the request); never taken from the client.
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
     // A body that ends early and other parser failures get the protocol's own error.
     clientErrorHandler: protocolClientErrorHandler,
     trustProxy: config.trustProxy,
@@ -160,6 +164,8 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     },
   });
   installMetrics(http, blobs.requestCounts);
+  // Every request's Actor and request id, before any edge (auth/front-door.ts).
+  installFrontDoor(http);
 
   http.get('/healthz', async () => ({ status: 'ok' }));
   // Readiness: this node can serve right now (the database and the bucket or folder answer).
@@ -180,16 +186,16 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     if (problems.length > 0) return reply.code(503).send({ status: 'unavailable', metadata: meta.kind, storage: blobs.kind, errors: problems });
     return { status: 'ready', metadata: meta.kind, storage: blobs.kind };
   });
-  // Registered on the root before the /v2 routes, so it runs in front of every one of them.
-  if (config.auth.v2) {
-    installRegistryAuth(http, {
-      tokens,
-      challenge: config.auth.challenge,
-      registryId: config.registryId,
-      // The policies the ECR API stores: a repository policy granting pulls to "*" makes it public.
-      access: ecrAccess,
-    });
-  }
+  // Registered on the root before the /v2 routes, so it runs in front of every one of them
+  // (with auth.v2=false it only names each request's operation from the route table).
+  installRegistryAuth(http, {
+    enforce: config.auth.v2,
+    tokens,
+    challenge: config.auth.challenge,
+    registryId: config.registryId,
+    // The policies the ECR API stores: a repository policy granting pulls to "*" makes it public.
+    access: ecrAccess,
+  });
   await http.register(ociEdge, {
     registry,
     registryId: config.registryId,
@@ -205,15 +211,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       registryId: config.registryId,
       region: config.region,
       async authenticate(req) {
-        const url = req.raw.url ?? '/';
-        const q = url.indexOf('?');
-        const auth = await authenticateSigV4(identity, {
-          method: req.method,
-          path: q < 0 ? url : url.slice(0, q),
-          rawQuery: q < 0 ? '' : url.slice(q + 1),
-          headers: req.headers,
-          body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
-        });
+        const auth = await authenticateAwsRequest(identity, req, Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
         if (!auth.ok) {
           const { code, status } = sigV4Error(auth.reason, 'json');
           throw new AwsAuthError(code, status, auth.message);

@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ConstraintStrategy, Handler, HTTPVersion } from 'find-my-way';
 import { scopeMismatch } from '../../auth/authenticate.js';
+import { admit } from '../../auth/front-door.js';
 import { DomainError, isDomainError } from '../../domain/errors.js';
 import type { EcrServices } from '../../domain/ecr/index.js';
 import type { Caller } from '../../domain/iam/identity-service.js';
@@ -127,8 +127,8 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     return sendError(req, reply, toDomainError(err, req));
   });
   // Every answer carries a request id, errors raised while reading the body included.
-  app.addHook('onRequest', async (_req, reply) => {
-    reply.header('x-amzn-RequestId', randomUUID());
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-amzn-RequestId', req.id);
   });
 
   app.post('/', { bodyLimit, constraints: { awsTarget: 'ecr' } }, async (req, reply) => {
@@ -140,6 +140,7 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     const operation = Object.hasOwn(operations, name) ? operations[name] : undefined;
     if (!operation) throw new DomainError('UnknownOperation', `Berth does not implement the ECR operation ${name.slice(0, 100)}`);
     const principal = await authenticate(req);
+    admit(req, principal.caller ?? null, `ecr:${name}`, 'ecr');
     // Signed for another service, or another region (another ECR endpoint, another
     // registry): refused as AWS's JSON 1.1 services refuse it.
     const mismatch = scopeMismatch({ service: principal.service ?? ECR_SIGNING_NAME, region: principal.region }, { service: ECR_SIGNING_NAME, region: opts.region });
