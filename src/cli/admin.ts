@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { openStores } from '../app.js';
-import { bootstrapAdministrator } from '../auth/bootstrap.js';
+import { bootstrapAdministrator, localEndpoint } from '../auth/bootstrap.js';
 import { AesGcmSecretCipher, loadServerKey } from '../auth/secret-box.js';
 import { loadConfig, type BerthConfig } from '../config/config.js';
 import { accountRootArn, userArn } from '../domain/iam/arns.js';
@@ -33,6 +33,7 @@ async function withIdentity<T>(flags: AdminFlags, body: (identity: IdentityServi
       region: config.region,
       ...(config.bootstrap.accessKeyId ? { accessKeyId: config.bootstrap.accessKeyId } : {}),
       ...(config.bootstrap.secretAccessKey ? { secretAccessKey: config.bootstrap.secretAccessKey } : {}),
+      endpoint: localEndpoint(config.host, config.port),
     });
     if (created) process.stdout.write(`Created account ${created.accountId} with administrator ${created.userName} (${created.accessKeyId}); credentials saved to ${created.credentialsFile}\n`);
     const accounts = await identity.store.listAccounts();

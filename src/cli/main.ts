@@ -1,9 +1,10 @@
 import { Command, Option } from 'commander';
 import { createApp } from '../app.js';
-import { ConfigError, loadConfig, resolvedPaths } from '../config/config.js';
+import { ConfigError, loadConfig, resolvedPaths, type BerthConfig } from '../config/config.js';
 import { trustInstructions } from '../tls/self-signed.js';
 import { adminErrorMessage, registerAdminCommands } from './admin.js';
 import { runMigrate, type MigrateFlags } from './migrate.js';
+import { redactUrl, startupErrorMessage } from './startup-errors.js';
 import { callOperator, formatBytes, OperatorError, operatorCredentials } from './operator.js';
 
 const program = new Command();
@@ -27,8 +28,11 @@ program
     // BERTH_BOOTSTRAP_* seeds, and validates.
     const bootstrapEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BERTH_BOOTSTRAP_') || k === 'BERTH_AUTH_V2' || k === 'BERTH_SERVER_KEY' || k === 'BERTH_TLS_SELF_SIGNED'));
     const config = loadConfig(flags, bootstrapEnv);
-    const berth = await createApp(config);
-    const address = await berth.http.listen({ host: config.host, port: config.port });
+    const berth = await createApp(config).catch((err: unknown) => failStart(err, config, 'stores'));
+    const address = await berth.http.listen({ host: config.host, port: config.port }).catch(async (err: unknown) => {
+      await berth.close().catch(() => {});
+      return failStart(err, config, 'listen');
+    });
     const paths = resolvedPaths(config);
     const metadata = config.metadata.kind === 'sqlite' ? `SQLite ${paths.sqlitePath}` : `PostgreSQL ${redactUrl(config.metadata.url)}`;
     process.stdout.write(`Berth listening on ${address}\n  metadata: ${metadata}\n  blobs:    ${paths.blobLocation}\n`);
@@ -140,8 +144,12 @@ lifecycle
     process.stdout.write(`berth lifecycle ${result.dryRun ? 'would expire' : 'expired'} ${result.expired} image(s) in ${result.repositories} repository(ies)${archivedPart}\n`);
   });
 
-function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+/** A start that failed for a reason the operator can fix: one line naming the setting, exit 1. */
+function failStart(err: unknown, config: BerthConfig, phase: 'stores' | 'listen'): never {
+  const message = startupErrorMessage(err, config, phase);
+  if (!message) throw err;
+  process.stderr.write(`berth: ${message}\n`);
+  process.exit(1);
 }
 
 registerAdminCommands(program);

@@ -67,6 +67,31 @@ export const configSchema = z
       .strict()
       .refine((t) => !t.cert === !t.key, 'tls.cert and tls.key go together')
       .default({ selfSigned: false }),
+    /**
+     * Berth's KMS (docs/encryption.md). kms.root seals key material at rest: the server key
+     * (default), or an AWS-KMS-compatible service by endpoint, with a key there.
+     */
+    kms: z
+      .object({
+        root: z
+          .discriminatedUnion('kind', [
+            z.object({ kind: z.literal('server-key') }).strict(),
+            z
+              .object({
+                kind: z.literal('kms'),
+                endpoint: z.string().url(),
+                keyId: z.string().min(1),
+                region: z.string().min(1).optional(),
+                /** Default: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY of the process. */
+                accessKeyId: z.string().min(1).optional(),
+                secretAccessKey: z.string().min(1).optional(),
+              })
+              .strict(),
+          ])
+          .default({ kind: 'server-key' }),
+      })
+      .strict()
+      .default({ root: { kind: 'server-key' } }),
     metadata: metadataSchema.default({ kind: 'sqlite' }),
     storage: storageSchema.default({ kind: 'fs' }),
     /** The 12-digit account whose registry /v2 serves when the address names none; defaults to bootstrap.accountId when that is set. */
@@ -188,7 +213,11 @@ export class ConfigError extends Error {}
 
 /** `--metadata` and BERTH_METADATA take a SQLite file path or a postgres:// URL. */
 export function metadataFromString(value: string): NonNullable<ConfigInput['metadata']> {
-  return /^postgres(ql)?:\/\//.test(value) ? { kind: 'postgres', url: value } : { kind: 'sqlite', path: value };
+  if (/^postgres(ql)?:\/\//.test(value)) return { kind: 'postgres', url: value };
+  // Any other scheme (mysql://, sqlite://) is a mistake, not a file name.
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1];
+  if (scheme && scheme.toLowerCase() !== 'file') throw new ConfigError(`metadata: unsupported ${scheme}:// store ${value.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')}; give a SQLite file path or a postgres:// URL (--metadata or BERTH_METADATA)`);
+  return { kind: 'sqlite', path: scheme ? value.slice('file://'.length) : value };
 }
 
 /**

@@ -67,6 +67,9 @@ export const errorTable = {
   // too); the message says how to get it back. docs/errors.md explains the choice.
   ImageArchived: { oci: 'MANIFEST_UNKNOWN', status: 404, ecr: 'ImageArchivedException', message: 'the image is archived and cannot be pulled until it is restored' },
   ImageStorageClassUpdateNotSupported: { oci: 'DENIED', status: 409, ecr: 'ImageStorageClassUpdateNotSupportedException', message: 'the image cannot move to that storage class now' },
+  // Scanning (src/modules/scanning).
+  ScanNotFound: { oci: 'NAME_UNKNOWN', status: 400, ecr: 'ScanNotFoundException', message: 'no scan exists for the image' },
+  UnsupportedImageType: { oci: 'UNSUPPORTED', status: 400, ecr: 'UnsupportedImageTypeException', message: 'the image type is not supported' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorName = keyof typeof errorTable;

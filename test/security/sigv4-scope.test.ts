@@ -83,7 +83,7 @@ describe('SigV4 credential scope: service and region', () => {
     for (const service of ['s3', 'iam', 'foo']) {
       for (const presign of [false, true]) {
         const res = await signedFetch(server, { service, body: '{}', headers: ecrTarget('DescribeRepositories'), presign });
-        assert.equal(res.status, 400, `${service} presign=${presign}`);
+        assert.equal(res.status, 403, `${service} presign=${presign}`);
         assert.equal(res.headers.get('x-amzn-errortype'), 'InvalidSignatureException');
         assert.deepEqual(await res.json(), { __type: 'InvalidSignatureException', message: "Credential should be scoped to correct service: 'ecr'. " });
       }
@@ -96,7 +96,7 @@ describe('SigV4 credential scope: service and region', () => {
 
   test('nothing is created by a request signed for another service', async () => {
     const res = await signedFetch(server, { service: 's3', body: JSON.stringify({ repositoryName: 'scope/never' }), headers: ecrTarget('CreateRepository') });
-    assert.equal(res.status, 400);
+    assert.equal(res.status, 403);
     const check = await signedFetch(server, { service: 'ecr', body: JSON.stringify({ repositoryNames: ['scope/never'] }), headers: ecrTarget('DescribeRepositories') });
     assert.equal(check.headers.get('x-amzn-errortype'), 'RepositoryNotFoundException');
   });
@@ -107,12 +107,12 @@ describe('SigV4 credential scope: service and region', () => {
       ['ecr', 'eu-west-1', "Credential should be scoped to a valid region, not 'eu-west-1'. This registry serves the region 'us-east-1'."],
     ] as const) {
       const res = await signedFetch(server, { service, region, body: '{}', headers: ecrTarget('GetAuthorizationToken') });
-      assert.equal(res.status, 400, `${service}/${region}`);
+      assert.equal(res.status, 403, `${service}/${region}`);
       assert.deepEqual(await res.json(), { __type: 'InvalidSignatureException', message });
     }
     const orgHeaders = { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSOrganizationsV20161128.ListAccounts' };
     const wrong = await signedFetch(server, { service: 'ecr', body: '{}', headers: orgHeaders });
-    assert.equal(wrong.status, 400);
+    assert.equal(wrong.status, 403);
     assert.deepEqual(await wrong.json(), { __type: 'InvalidSignatureException', message: "Credential should be scoped to correct service: 'organizations'. " });
     const right = await signedFetch(server, { service: 'organizations', region: 'eu-west-1', body: '{}', headers: orgHeaders });
     assert.equal(right.status, 200, 'Organizations is global: any region');
@@ -141,10 +141,10 @@ describe('SigV4 credential scope: service and region', () => {
     const describe = 'AmazonEC2ContainerRegistry_V20150921.DescribeRepositories';
     for (const service of ['s3', 'foo', 'iam']) {
       const res = await botoSigned(server, service, 'us-east-1', describe, '{}');
-      assert.equal(res.status, 400, service);
+      assert.equal(res.status, 403, service);
       assert.equal(JSON.parse(res.body).__type, 'InvalidSignatureException');
     }
-    assert.equal((await botoSigned(server, 'ecr', 'eu-west-1', describe, '{}')).status, 400, 'another region');
+    assert.equal((await botoSigned(server, 'ecr', 'eu-west-1', describe, '{}')).status, 403, 'another region');
     assert.equal((await botoSigned(server, 'ecr', 'us-east-1', describe, '{}')).status, 200);
     const iam = await botoSigned(server, 's3', 'us-east-1', '', 'Action=ListUsers&Version=2010-05-08', 'application/x-www-form-urlencoded; charset=utf-8');
     assert.equal(iam.status, 403);

@@ -150,6 +150,9 @@ async function handleJson(
     const output = await operation({ caller: auth.caller, input, facts, host: req.headers.host ?? '', protocol: req.protocol });
     return reply.code(200).header('content-type', 'application/x-amz-json-1.1').header('x-amzn-requestid', r.requestId).send(JSON.stringify(output ?? {}));
   } catch (err) {
+    // Services with exception names of their own (KMS) throw errors that carry them.
+    const own = err as { awsJsonError?: boolean; code?: string; status?: number; message?: string };
+    if (own && own.awsJsonError === true && typeof own.code === 'string') return send(own.status ?? 400, own.code, own.message ?? '');
     if (isIamError(err)) return send(err.status >= 500 ? 500 : 400, err.code.endsWith('Exception') ? err.code : `${err.code === 'ValidationError' ? 'Validation' : err.code}Exception`, err.message);
     req.log.error({ err, target }, 'json-protocol operation failed');
     return send(500, 'ServerException', 'internal server error');

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { identityMigration } from './migrations/0002-identity.js';
+import { keysMigrations } from '../../modules/keys/migrations.js';
 
 export type SqlDialectName = 'sqlite' | 'postgres';
 
@@ -248,6 +249,7 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
         await db.schema.alterTable('ecr_lifecycle_previews').dropColumn('results').execute();
       },
     },
+    ...keysMigrations(),
   };
 }
 
