@@ -38,6 +38,7 @@ import type { MetadataStore } from './stores/metadata-store.js';
 import { SqlEcrStore } from './stores/metadata/sql-ecr-store.js';
 import { SqlIdentityStore } from './stores/metadata/sql-identity-store.js';
 import { SqlMetadataStore } from './stores/metadata/sql-metadata-store.js';
+import { createEvents, type Events } from './modules/events/index.js';
 
 /** How long /readyz waits for the database or the storage before calling the node unready. */
 const READY_TIMEOUT_MS = 5_000;
@@ -62,6 +63,8 @@ export interface Berth {
   tls: TlsSetup | null;
   /** Re-reads the certificate and key files (SIGHUP); new connections get them. */
   reloadTls(): Promise<void>;
+  /** EventBridge rules, API destinations and deliveries (null when `events.enabled` is false). */
+  events: Events | null;
   /** Stops accepting requests, finishes in-flight ones, then closes the stores. */
   close(): Promise<void>;
 }
@@ -117,6 +120,9 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   const serverKey = await loadServerKey(config.dataDir, config.serverKey);
   const identity = new IdentityService({ store: new SqlIdentityStore(meta.db, new AesGcmSecretCipher(serverKey)), defaultRegion: config.region });
   const tokens = new RegistryTokens(serverKey, identity);
+  const events = config.events.enabled
+    ? createEvents({ db: meta.db, cipher: new AesGcmSecretCipher(serverKey), identity, config, now: Date.now, log: { warn: (obj, msg) => http.log.warn(obj, msg) } })
+    : null;
   // Berth's KMS: key material sealed by the server key (or an external KMS, config kms.root).
   const keys = new KeyService({ store: new SqlKeyStore(meta.db), root: await rootOfTrust(config, serverKey), identity });
   // The one authorization of ECR actions (ECR API and /v2) with the stored repository and registry policies.
@@ -236,7 +242,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       },
     });
   }
-  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity), kmsService(keys, config.region)], region: config.region });
+  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity), kmsService(keys, config.region), ...(events ? [events.service] : [])], region: config.region });
   const gc = new GarbageCollector(blobs, meta, { graceMs: config.gc.graceSeconds * 1000, staleUploadsAfterMs: config.uploads.staleAfterHours * 3_600_000 });
   await http.register(operatorEdge, { gc, lifecycle: ecr.lifecycle, registryId: config.registryId, identity, loopbackOnly: config.operator.loopbackOnly });
 
@@ -266,6 +272,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     if (swept.deleted + swept.rotated > 0) http.log.info(swept, 'KMS keys deleted or rotated on schedule');
   });
   if (config.jobs.enabled) jobs.start();
+  if (config.jobs.enabled) events?.start();
   // The config file gets the address the server listens on (with port 0, known only now).
   const clientConfigFile = await clientConfigToWrite(config.dataDir, bootstrap);
   if (clientConfigFile) {
@@ -293,6 +300,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     identity,
     bootstrap,
     gc,
+    events,
     keys,
     tls,
     async reloadTls() {
@@ -309,7 +317,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       // Keep dropping connections as they go idle until the server has closed.
       const sweeper = setInterval(() => http.server.closeIdleConnections(), 50);
       try {
-        await Promise.all([http.close(), jobs.stop()]);
+        await Promise.all([http.close(), jobs.stop(), events?.stop()]);
       } finally {
         clearInterval(sweeper);
       }

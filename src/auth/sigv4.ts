@@ -288,12 +288,12 @@ export function sigV4Error(reason: SigV4FailureReason, protocol: 'query' | 'json
   };
   const json: Record<SigV4FailureReason, { code: string; status: number }> = {
     missing: { code: 'MissingAuthenticationTokenException', status: 403 },
-    incomplete: { code: 'IncompleteSignatureException', status: 400 },
-    'unknown-key': { code: 'UnrecognizedClientException', status: 400 },
-    'invalid-token': { code: 'UnrecognizedClientException', status: 400 },
-    'expired-token': { code: 'ExpiredTokenException', status: 400 },
-    'request-expired': { code: 'InvalidSignatureException', status: 400 },
-    'bad-signature': { code: 'InvalidSignatureException', status: 400 },
+    incomplete: { code: 'IncompleteSignatureException', status: 403 },
+    'unknown-key': { code: 'UnrecognizedClientException', status: 403 },
+    'invalid-token': { code: 'UnrecognizedClientException', status: 403 },
+    'expired-token': { code: 'ExpiredTokenException', status: 403 },
+    'request-expired': { code: 'InvalidSignatureException', status: 403 },
+    'bad-signature': { code: 'InvalidSignatureException', status: 403 },
   };
   return (protocol === 'query' ? query : json)[reason];
 }

@@ -13,7 +13,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 // endpoint is the registry's own (https://, or http:// for loopback hosts), unless
 // AWS_ENDPOINT_URL_ECR or AWS_ENDPOINT_URL names another.
 
-interface AwsCredentials {
+export interface AwsCredentials {
   accessKeyId: string;
   secretAccessKey: string;
   sessionToken?: string;
@@ -63,9 +63,12 @@ export function endpointFor(serverUrl: string, env: NodeJS.ProcessEnv = process.
 }
 
 export async function getLogin(serverUrl: string, env: NodeJS.ProcessEnv = process.env): Promise<{ ServerURL: string; Username: string; Secret: string }> {
-  const credentials = resolveCredentials(env);
-  const endpoint = endpointFor(serverUrl, env);
-  const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  const login = await authorizationToken(endpointFor(serverUrl, env), resolveCredentials(env), env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1');
+  return { ServerURL: serverUrl, Username: login.username, Secret: login.password };
+}
+
+/** GetAuthorizationToken at `endpoint`, signed with `credentials`: the registry login and when it expires. */
+export async function authorizationToken(endpoint: URL, credentials: AwsCredentials, region: string): Promise<{ username: string; password: string; expiresAt: Date }> {
   const signer = new SignatureV4({ credentials, region, service: 'ecr', sha256: Hash.bind(null, 'sha256') });
   const body = '{}';
   const request = new HttpRequest({
@@ -80,12 +83,25 @@ export async function getLogin(serverUrl: string, env: NodeJS.ProcessEnv = proce
   const signed = await signer.sign(request);
   const res = await fetch(endpoint.origin + '/', { method: 'POST', headers: signed.headers as Record<string, string>, body });
   const text = await res.text();
-  if (!res.ok) throw new Error(`GetAuthorizationToken at ${endpoint.origin} failed (${res.status}): ${text}`);
-  const token = (JSON.parse(text) as { authorizationData?: { authorizationToken?: string }[] }).authorizationData?.[0]?.authorizationToken;
-  if (!token) throw new Error('GetAuthorizationToken returned no token');
-  const decoded = Buffer.from(token, 'base64').toString('utf8');
+  if (!res.ok) {
+    // The AWS JSON error, when it is one: its name and message.
+    const error = (() => {
+      try {
+        const e = JSON.parse(text) as { __type?: string; message?: string; Message?: string };
+        return e.__type ? `${e.__type.replace(/^.*#/, '')}: ${e.message ?? e.Message ?? ''}` : text;
+      } catch {
+        return text;
+      }
+    })();
+    throw new Error(`GetAuthorizationToken at ${endpoint.origin} failed (${res.status}): ${error}`);
+  }
+  const data = (JSON.parse(text) as { authorizationData?: { authorizationToken?: string; expiresAt?: number }[] }).authorizationData?.[0];
+  if (!data?.authorizationToken) throw new Error('GetAuthorizationToken returned no token');
+  const decoded = Buffer.from(data.authorizationToken, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
-  return { ServerURL: serverUrl, Username: decoded.slice(0, colon), Secret: decoded.slice(colon + 1) };
+  // expiresAt: epoch seconds (AWS JSON timestamps); ECR's tokens last 12 hours.
+  const expiresAt = new Date(typeof data.expiresAt === 'number' ? data.expiresAt * 1000 : Date.now() + 12 * 3_600_000);
+  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1), expiresAt };
 }
 
 async function readStdin(): Promise<string> {

@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, resolvedPaths, type BerthConfig } from '../con
 import { trustInstructions } from '../tls/self-signed.js';
 import { adminErrorMessage, registerAdminCommands } from './admin.js';
 import { runMigrate, type MigrateFlags } from './migrate.js';
+import { registerEventsCommands } from '../modules/events/cli.js';
 import { redactUrl, startupErrorMessage } from './startup-errors.js';
 import { callOperator, formatBytes, OperatorError, operatorCredentials } from './operator.js';
 
@@ -153,6 +154,7 @@ function failStart(err: unknown, config: BerthConfig, phase: 'stores' | 'listen'
 }
 
 registerAdminCommands(program);
+registerEventsCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const adminMessage = adminErrorMessage(err);

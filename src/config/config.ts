@@ -193,6 +193,25 @@ export const configSchema = z
       })
       .strict()
       .default({ enabled: true, intervalHours: 24 }),
+    events: z
+      .object({
+        /** Serve the EventBridge API subset (AWSEvents.*) and deliver matching events to API destinations (docs/events.md). */
+        enabled: z.boolean().default(true),
+        /** How long one webhook request may take, as EventBridge gives API destinations. */
+        deliveryTimeoutSeconds: z.number().positive().max(300).default(5),
+        /** How many targets one node delivers to at once (each target's events go out in order). */
+        concurrency: z.number().int().min(1).max(64).default(4),
+        /** How often a node looks for deliveries that are due (new events are sent at once). */
+        pollSeconds: z.number().positive().default(1),
+        /** Retries of a failed delivery: exponential backoff from baseSeconds, each delay at most maxDelaySeconds. */
+        retryBaseSeconds: z.number().positive().default(1),
+        retryMaxDelaySeconds: z.number().positive().default(300),
+        /** Defaults of a target without RetryPolicy (EventBridge's: 24 hours, 185 retries). */
+        maximumEventAgeSeconds: z.number().int().min(60).max(86_400).default(86_400),
+        maximumRetryAttempts: z.number().int().min(0).max(185).default(185),
+      })
+      .strict()
+      .default({ enabled: true, deliveryTimeoutSeconds: 5, concurrency: 4, pollSeconds: 1, retryBaseSeconds: 1, retryMaxDelaySeconds: 300, maximumEventAgeSeconds: 86_400, maximumRetryAttempts: 185 }),
     operator: z
       .object({
         /**

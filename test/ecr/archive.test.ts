@@ -251,9 +251,9 @@ describe('archive storage class (jobs run when the test drains them)', () => {
     await rejectsWith(archive(server, repositoryName, { imageDigest: sha256('missing') }, 'STANDARD'), 'ImageNotFoundException');
     await rejectsWith(archive(server, repositoryName, { imageDigest: image.digest, imageTag: 'other' }), 'ImageNotFoundException');
     await rejectsWith(archive(server, 'archive/none', { imageTag: 'v1' }), 'RepositoryNotFoundException');
-    await rejectsWith(archive(server, repositoryName, {}), 'InvalidParameterException', /imageDigest or an imageTag/);
-    await rejectsWith(archive(server, repositoryName, { imageDigest: 'sha256:xyz' }), 'InvalidParameterException', /Invalid image digest/);
-    await rejectsWith(archive(server, repositoryName, { imageTag: 'v1' }, 'GLACIER' as 'ARCHIVE'), 'ValidationException', /enum value set: \[STANDARD, ARCHIVE\]/);
+    await rejectsWith(archive(server, repositoryName, {}), 'InvalidParameterException', /both tag and digest cannot be null/);
+    await rejectsWith(archive(server, repositoryName, { imageDigest: 'sha256:xyz' }), 'InvalidParameterException', /image digest should satisfy the regex/);
+    await rejectsWith(archive(server, repositoryName, { imageTag: 'v1' }, 'GLACIER' as 'ARCHIVE'), 'InvalidParameterException', /enum value set: \[STANDARD, ARCHIVE\]/);
     const missing = await ecrPost(server.url, 'UpdateImageStorageClass', { repositoryName, imageId: { imageTag: 'v1' } }, { ...credentials });
     assert.deepEqual([missing.status, missing.type], [400, 'ValidationException']);
     assert.equal((await describeOne(server, repositoryName, image.digest)).imageStatus, 'ACTIVE', 'nothing changed');

@@ -34,8 +34,8 @@ test('repository policies are stored as given, validated as JSON, and deleted', 
   const set = await server.client.send(new SetRepositoryPolicyCommand({ repositoryName: 'pol/repo', policyText: text }));
   assert.deepEqual([set.registryId, set.repositoryName, set.policyText], ['000000000000', 'pol/repo', text]);
   assert.equal((await server.client.send(new GetRepositoryPolicyCommand({ repositoryName: 'pol/repo' }))).policyText, text);
-  await rejectsWith(server.client.send(new SetRepositoryPolicyCommand({ repositoryName: 'pol/repo', policyText: '{"Statement": ' })), 'InvalidParameterException', /not JSON/);
-  await rejectsWith(server.client.send(new SetRepositoryPolicyCommand({ repositoryName: 'pol/repo', policyText: '{"Version":"2012-10-17"}' })), 'InvalidParameterException', /Statement/);
+  await rejectsWith(server.client.send(new SetRepositoryPolicyCommand({ repositoryName: 'pol/repo', policyText: '{"Statement": ' })), 'InvalidParameterException', /'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided'/);
+  await rejectsWith(server.client.send(new SetRepositoryPolicyCommand({ repositoryName: 'pol/repo', policyText: '{"Version":"2012-10-17"}' })), 'InvalidParameterException', /Invalid repository policy provided/);
   await rejectsWith(server.client.send(new SetRepositoryPolicyCommand({ repositoryName: 'pol/repo', policyText: 'x'.repeat(10241) })), 'ValidationException', /10240/);
   await rejectsWith(server.client.send(new SetRepositoryPolicyCommand({ repositoryName: 'pol/none', policyText: text })), 'RepositoryNotFoundException');
   assert.equal((await server.client.send(new GetRepositoryPolicyCommand({ repositoryName: 'pol/repo' }))).policyText, text, 'refused policies change nothing');
@@ -94,7 +94,7 @@ test('repository creation templates: create, describe, update, delete', async ()
   assert.ok(t.createdAt instanceof Date && t.updatedAt instanceof Date);
   await rejectsWith(server.client.send(new CreateRepositoryCreationTemplateCommand({ prefix: 'team-a/', appliedFor: ['REPLICATION'] })), 'TemplateAlreadyExistsException');
   await rejectsWith(server.client.send(new CreateRepositoryCreationTemplateCommand({ prefix: 'Bad Prefix', appliedFor: ['REPLICATION'] })), 'InvalidParameterException', /prefix/);
-  await rejectsWith(server.client.send(new CreateRepositoryCreationTemplateCommand({ prefix: 'x', appliedFor: ['NEVER' as never] })), 'ValidationException', /appliedFor/);
+  await rejectsWith(server.client.send(new CreateRepositoryCreationTemplateCommand({ prefix: 'x', appliedFor: ['NEVER' as never] })), 'InvalidParameterException', /appliedFor/);
   await server.client.send(new CreateRepositoryCreationTemplateCommand({ prefix: 'ROOT', appliedFor: ['PULL_THROUGH_CACHE'] }));
 
   const updated = await server.client.send(new UpdateRepositoryCreationTemplateCommand({ prefix: 'team-a/', description: 'renamed' }));

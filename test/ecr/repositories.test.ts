@@ -55,7 +55,7 @@ test('CreateRepository records settings and tags; DescribeRepositories shows the
 test('CreateRepository rejects bad names, enums, filter pairings and encryption combinations', async () => {
   await rejectsWith(server.client.send(new CreateRepositoryCommand({ repositoryName: 'Upper' })), 'InvalidParameterException', /repositoryName/);
   await rejectsWith(server.client.send(new CreateRepositoryCommand({ repositoryName: 'a'.repeat(257) })), 'ValidationException', /length less than or equal to 256/);
-  await rejectsWith(server.client.send(new CreateRepositoryCommand({ repositoryName: 'xyz', imageTagMutability: 'SOMETIMES' as never })), 'ValidationException', /enum value set/);
+  await rejectsWith(server.client.send(new CreateRepositoryCommand({ repositoryName: 'xyz', imageTagMutability: 'SOMETIMES' as never })), 'InvalidParameterException', /^Invalid parameter at 'imageTagMutability' failed to satisfy constraint: 'Member must satisfy enum value set: \[MUTABLE, IMMUTABLE, IMMUTABLE_WITH_EXCLUSION, MUTABLE_WITH_EXCLUSION\]'$/);
   await rejectsWith(
     server.client.send(new CreateRepositoryCommand({ repositoryName: 'pairing', imageTagMutability: 'IMMUTABLE_WITH_EXCLUSION' })),
     'InvalidParameterException',
@@ -195,7 +195,7 @@ test('the wire protocol: unknown operations, unsigned requests, bad JSON, error 
   // Signed for another region: that would be another ECR endpoint (another registry), so it
   // is refused as AWS refuses it, naming the region this one serves; nothing is created.
   res = await signedPost(server.url, 'AmazonEC2ContainerRegistry_V20150921.CreateRepository', JSON.stringify({ repositoryName: 'region/other' }), 'eu-west-1');
-  assert.equal(res.status, 400);
+  assert.equal(res.status, 403);
   assert.equal(res.headers.get('x-amzn-errortype'), 'InvalidSignatureException');
   assert.deepEqual(await res.json(), {
     __type: 'InvalidSignatureException',
@@ -214,10 +214,10 @@ test('the wire protocol: unknown operations, unsigned requests, bad JSON, error 
     authorization: `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/20260101/eu-west-1/ecr/aws4_request, SignedHeaders=host;x-amz-date, Signature=${'0'.repeat(64)}`,
     'x-amz-date': new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, ''),
   });
-  assert.equal(res.status, 400);
+  assert.equal(res.status, 403);
   assert.match(res.headers.get('x-amzn-errortype') ?? '', /^(InvalidSignatureException|IncompleteSignatureException)$/);
   const tampered = await signedPost(server.url, 'AmazonEC2ContainerRegistry_V20150921.DescribeRepositories', '{}', 'us-east-1', { 'x-amz-target': 'AmazonEC2ContainerRegistry_V20150921.DeleteRepository' });
-  assert.equal(tampered.status, 400);
+  assert.equal(tampered.status, 403);
   assert.equal(tampered.headers.get('x-amzn-errortype'), 'InvalidSignatureException', 'a signed header changed after signing');
 });
 

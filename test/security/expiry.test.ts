@@ -65,7 +65,7 @@ describe('expiry and account boundaries of credentials', () => {
       await (server.berth.meta as unknown as { db: any }).db.updateTable('iam_sessions').set({ expires_at: Date.now() - 1 }).where('access_key_id', '=', session.accessKeyId).execute();
       await assert.rejects(ecr.send(new ListImagesCommand({ repositoryName: 'private/app' })), (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
         assert.equal(err.name, 'ExpiredTokenException');
-        assert.equal(err.$metadata?.httpStatusCode, 400);
+        assert.equal(err.$metadata?.httpStatusCode, 403);
         return true;
       });
       await assert.rejects(loginPassword(server, session), (err: Error) => err.name === 'ExpiredToken' || err.name === 'ExpiredTokenException');

@@ -206,7 +206,7 @@ test('another configured region: ARNs in policies and answers use it; requests s
 
     // Signed for us-east-1: another ECR endpoint's business.
     const wrong = await ecrPost(server.url, 'DescribeRepositories', {}, credentials);
-    assert.equal(wrong.status, 400);
+    assert.equal(wrong.status, 403);
     assert.equal(wrong.type, 'InvalidSignatureException');
     assert.match(wrong.body.message!, /^Credential should be scoped to a valid region, not 'us-east-1'\. This registry serves the region 'eu-central-1'\.$/);
   } finally {

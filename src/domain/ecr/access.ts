@@ -149,7 +149,7 @@ export function deniedMessage(caller: Caller, action: string, resource: string, 
 function parseStored(text: string | null): PolicyDocument | null {
   if (text === null) return null;
   try {
-    return parsePolicy(text, 'resource');
+    return parsePolicy(text, 'resource', { duplicateSids: true });
   } catch {
     // Policies are checked on the way in; one that no longer parses grants nothing.
     return null;

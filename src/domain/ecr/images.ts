@@ -232,6 +232,7 @@ export class EcrImages {
     input: { imageManifest: string; imageManifestMediaType?: string; imageTag?: string; imageDigest?: string },
   ): Promise<ImageView> {
     const repo = await requireRepository(this.deps.ecr, caller, name);
+    requireManifestMediaType(input.imageManifest, input.imageManifestMediaType);
     const body = Buffer.from(input.imageManifest, 'utf8');
     const algorithm = input.imageDigest !== undefined ? parseDigest(input.imageDigest).algorithm : 'sha256';
     const digest = digestOf(body, algorithm);
@@ -373,24 +374,40 @@ export class EcrImages {
 
   /** The digest an image id names, or why it names nothing. */
   private async resolve(repositoryId: number, id: ImageId): Promise<string | Omit<ImageFailure, 'imageId'>> {
-    if (id.imageDigest === undefined && id.imageTag === undefined) return { failureCode: 'MissingDigestAndTag', failureReason: 'Invalid request: an image id needs an imageDigest or an imageTag' };
+    if (id.imageDigest === undefined && id.imageTag === undefined) return { failureCode: 'MissingDigestAndTag', failureReason: 'Invalid request parameters: both tag and digest cannot be null' };
     if (id.imageDigest !== undefined) {
       try {
         parseDigest(id.imageDigest);
       } catch {
-        return { failureCode: 'InvalidImageDigest', failureReason: `Invalid image digest '${id.imageDigest.slice(0, 200)}'` };
+        return { failureCode: 'InvalidImageDigest', failureReason: "Invalid request parameters: image digest should satisfy the regex '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'" };
       }
     }
-    if (id.imageTag !== undefined && !isValidTag(id.imageTag)) return { failureCode: 'InvalidImageTag', failureReason: `Invalid image tag '${id.imageTag.slice(0, 300)}'` };
+    if (id.imageTag !== undefined && !isValidTag(id.imageTag)) return { failureCode: 'InvalidImageTag', failureReason: "Invalid request parameters: image tag should satisfy the regex '[a-zA-Z0-9-_.]+'" };
     if (id.imageTag !== undefined) {
       const digest = await this.deps.meta.resolveTag(repositoryId, id.imageTag);
       if (digest === null) return { failureCode: 'ImageNotFound', failureReason: 'Requested image not found' };
-      if (id.imageDigest !== undefined && id.imageDigest !== digest) return { failureCode: 'ImageTagDoesNotMatchDigest', failureReason: `Tag '${id.imageTag}' points at ${digest}, not ${id.imageDigest}` };
+      if (id.imageDigest !== undefined && id.imageDigest !== digest) return { failureCode: 'ImageTagDoesNotMatchDigest', failureReason: 'Invalid request parameters: image tag does not match digest' };
       return digest;
     }
     const found = await this.deps.meta.statManifest(repositoryId, id.imageDigest!);
     return found ? found.digest : { failureCode: 'ImageNotFound', failureReason: 'Requested image not found' };
   }
+}
+
+/**
+ * ECR takes a manifest's type from its mediaType or from imageManifestMediaType, and refuses
+ * one with neither (where /v2 may tell an OCI manifest by its shape), in ECR's words.
+ */
+function requireManifestMediaType(manifest: string, parameter: string | undefined): void {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(manifest);
+  } catch {
+    throw new DomainError('InvalidParameter', "Invalid parameter at 'ImageManifest' failed to satisfy constraint: 'Invalid JSON syntax'");
+  }
+  if (parameter !== undefined) return;
+  const declared = typeof parsed === 'object' && parsed !== null ? (parsed as { mediaType?: unknown }).mediaType : undefined;
+  if (typeof declared !== 'string' || declared === '') throw new DomainError('InvalidParameter', 'image manifest mediatype not provided in manifest or parameter');
 }
 
 function artifactMediaType(r: ImageRecord): { artifactMediaType?: string } {

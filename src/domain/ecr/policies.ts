@@ -13,34 +13,40 @@ export const accountSettings: Record<string, { values: readonly string[]; defaul
 /** Registry policy scope V1 allows only these actions. */
 const v1RegistryActions = ['ecr:ReplicateImage', 'ecr:BatchImportUpstreamImage', 'ecr:CreateRepository'];
 
-/** Checks a policy document: JSON object with statements, within ECR's size limit. Returns the actions it names. */
+/**
+ * Checks a policy document: JSON with statements the evaluator can read, within ECR's size
+ * limit. Returns the actions it names. Refusals are worded exactly as ECR words them ("Invalid
+ * repository policy provided", at 'PolicyText'), without a reason, as ECR gives none.
+ * Statements may share a Sid, as ECR allows (IAM's own policies do not).
+ */
 function checkPolicy(text: string, kind: 'repository' | 'registry'): string[] {
-  if (text.length > maxPolicyChars) throw invalidParameter('policyText', `Member must have length less than or equal to ${maxPolicyChars}, got ${text.length}`);
+  if (text.length > maxPolicyChars) throw invalidParameter('policyText', `Member must have length less than or equal to ${maxPolicyChars}`);
+  const refuse = () => invalidParameter('PolicyText', `Invalid ${kind} policy provided`);
   let doc: unknown;
   try {
     doc = JSON.parse(text);
-  } catch (err) {
-    throw invalidParameter('policyText', `Invalid ${kind} policy provided: not JSON (${(err as Error).message})`);
+  } catch {
+    throw refuse();
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw invalidParameter('policyText', `Invalid ${kind} policy provided: the policy must be a JSON object`);
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw refuse();
   const statements = (doc as { Statement?: unknown }).Statement;
   const list = Array.isArray(statements) ? statements : statements !== undefined ? [statements] : null;
-  if (!list || list.length === 0) throw invalidParameter('policyText', `Invalid ${kind} policy provided: the policy needs a Statement`);
+  if (!list || list.length === 0) throw refuse();
   const actions: string[] = [];
-  for (const [i, s] of list.entries()) {
-    if (typeof s !== 'object' || s === null) throw invalidParameter('policyText', `Invalid ${kind} policy provided: Statement[${i}] must be an object`);
+  for (const s of list) {
+    if (typeof s !== 'object' || s === null) throw refuse();
     const st = s as Record<string, unknown>;
-    if (st.Effect !== 'Allow' && st.Effect !== 'Deny') throw invalidParameter('policyText', `Invalid ${kind} policy provided: Statement[${i}].Effect must be Allow or Deny`);
+    if (st.Effect !== 'Allow' && st.Effect !== 'Deny') throw refuse();
     const action = st.Action ?? st.NotAction;
-    if (action === undefined) throw invalidParameter('policyText', `Invalid ${kind} policy provided: Statement[${i}] needs an Action`);
+    if (action === undefined) throw refuse();
     actions.push(...(Array.isArray(action) ? action : [action]).map(String));
   }
   // The evaluator's own parser as well: a policy it could not read would silently grant
   // (or deny) nothing once stored.
   try {
-    parsePolicy(doc, 'resource', { maxLength: maxPolicyChars });
+    parsePolicy(doc, 'resource', { maxLength: maxPolicyChars, duplicateSids: true });
   } catch (err) {
-    if (err instanceof PolicyValidationError) throw invalidParameter('policyText', `Invalid ${kind} policy provided: ${err.message}`);
+    if (err instanceof PolicyValidationError) throw refuse();
     throw err;
   }
   return actions;

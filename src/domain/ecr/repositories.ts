@@ -124,7 +124,7 @@ export class EcrRepositories {
 
   private async repositoryByArn(caller: EcrCaller, arn: string): Promise<EcrRepository> {
     const m = /^arn:aws[a-z-]*:ecr:([a-z0-9-]+):(\d{12}):repository\/(.+)$/.exec(arn);
-    if (!m) throw invalidParameter('resourceArn', `must be a repository ARN (arn:aws:ecr:<region>:<account>:repository/<name>), got '${arn.slice(0, 300)}'`);
+    if (!m) throw invalidParameter('resourceArn', 'Invalid ARN'); // ECR's words
     const [, , account, name] = m as unknown as [string, string, string, string];
     if (account !== caller.accountId) throw new DomainError('NameUnknown', `The repository with name '${name}' does not exist in the registry with id '${account}'`);
     return requireRepository(this.deps.ecr, caller, name);

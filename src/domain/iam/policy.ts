@@ -94,6 +94,8 @@ export class PolicyValidationError extends Error {
 export interface ParseOptions {
   /** Largest accepted policy text in characters (ECR: 10,240 for repository policies). */
   maxLength?: number;
+  /** Whether two statements may share a Sid (ECR's resource policies allow it; IAM's do not). */
+  duplicateSids?: boolean;
 }
 
 const ACTION = /^(\*|[a-zA-Z0-9-]+:[a-zA-Z0-9*?]+)$/;
@@ -114,7 +116,7 @@ export function parsePolicy(text: string | unknown, kind: PolicyKind, options: P
     }
   }
   const problems: string[] = [];
-  const doc = readDocument(raw, kind, problems);
+  const doc = readDocument(raw, kind, problems, options.duplicateSids ?? false);
   if (problems.length > 0 || !doc) throw new PolicyValidationError(problems.length ? problems : ['policy is empty']);
   return doc;
 }
@@ -123,7 +125,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function readDocument(raw: unknown, kind: PolicyKind, problems: string[]): PolicyDocument | null {
+function readDocument(raw: unknown, kind: PolicyKind, problems: string[], duplicateSids: boolean): PolicyDocument | null {
   if (!isObject(raw)) {
     problems.push('policy must be a JSON object');
     return null;
@@ -151,7 +153,7 @@ function readDocument(raw: unknown, kind: PolicyKind, problems: string[]): Polic
     const st = readStatement(item, kind, path, problems);
     if (!st) return;
     if (st.sid !== undefined) {
-      if (sids.has(st.sid)) problems.push(`${path}.Sid "${st.sid}" is used by more than one statement`);
+      if (sids.has(st.sid) && !duplicateSids) problems.push(`${path}.Sid "${st.sid}" is used by more than one statement`);
       sids.add(st.sid);
     }
     statements.push(st);

@@ -134,9 +134,9 @@ async function handleJson(
     return send(status, code, auth.message);
   }
   if (service) admit(req, auth.caller, `${service.signingName}:${target.slice(dot + 1)}`, service.signingName);
-  // AWS's JSON 1.1 services answer a scope for another service or region with a 400 InvalidSignatureException.
+  // A scope for another service or region is a SigV4 failure: 403 InvalidSignatureException, as every SigV4 failure on the JSON APIs.
   const mismatch = service ? scopeMismatch(auth, { service: service.signingName, region: service.regional ? opts.region : undefined }) : null;
-  if (mismatch) return send(400, 'InvalidSignatureException', mismatch);
+  if (mismatch) return send(403, 'InvalidSignatureException', mismatch);
   if (!operation) return send(400, 'UnknownOperationException', `Unknown operation ${target}`);
   let input: Record<string, unknown>;
   try {

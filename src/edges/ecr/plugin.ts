@@ -122,7 +122,7 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
 
   app.setErrorHandler((err, req, reply) => {
     if (err instanceof AwsAuthError) {
-      return reply.code(err.status).header('x-amzn-errortype', err.type).header('Content-Type', 'application/x-amz-json-1.1').send(JSON.stringify({ __type: err.type, message: err.message }));
+      return reply.code(err.status).header('x-amzn-errortype', err.type).header('Content-Type', 'application/x-amz-json-1.1').send(Buffer.from(JSON.stringify({ __type: err.type, message: err.message })));
     }
     return sendError(req, reply, toDomainError(err, req));
   });
@@ -139,12 +139,13 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     const name = target.slice(targetPrefix.length);
     const operation = Object.hasOwn(operations, name) ? operations[name] : undefined;
     if (!operation) throw new DomainError('UnknownOperation', `Berth does not implement the ECR operation ${name.slice(0, 100)}`);
+    requireAwsJson(req.headers['content-type']);
     const principal = await authenticate(req);
     admit(req, principal.caller ?? null, `ecr:${name}`, 'ecr');
     // Signed for another service, or another region (another ECR endpoint, another
     // registry): refused as AWS's JSON 1.1 services refuse it.
     const mismatch = scopeMismatch({ service: principal.service ?? ECR_SIGNING_NAME, region: principal.region }, { service: ECR_SIGNING_NAME, region: opts.region });
-    if (mismatch) throw new AwsAuthError('InvalidSignatureException', 400, mismatch);
+    if (mismatch) throw new AwsAuthError('InvalidSignatureException', 403, mismatch);
     const region = opts.region ?? principal.region;
     const input = validate(parseBody(req.body), operation.input, '') as { registryId?: string };
     const addressed = operationTarget(name, input as Record<string, unknown>);
@@ -184,6 +185,16 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
   });
 }
 
+/**
+ * The ECR API speaks AWS JSON 1.1 only. AWS dispatches on the content type as well as the
+ * target, so a request in any other form names no operation it knows: UnknownOperationException.
+ */
+function requireAwsJson(contentType: string | undefined): void {
+  const type = contentType?.split(';')[0]?.trim().toLowerCase();
+  if (type === 'application/x-amz-json-1.1') return;
+  throw new DomainError('UnknownOperation', `The ECR API takes requests of Content-Type application/x-amz-json-1.1 (AWS JSON 1.1), not ${type ? `'${type.slice(0, 100)}'` : 'a request without one'}`);
+}
+
 function parseBody(body: unknown): unknown {
   const text = Buffer.isBuffer(body) ? body.toString('utf8') : '';
   if (text.trim() === '') return {};
@@ -205,7 +216,9 @@ function serialize(value: unknown): string {
 function toDomainError(err: unknown, req: FastifyRequest): DomainError {
   if (isDomainError(err)) return err;
   const code = (err as { code?: string } | null)?.code;
-  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new DomainError('Validation', 'The request body is larger than this endpoint accepts');
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return new DomainError('Validation', `The request body is larger than the ${req.routeOptions.bodyLimit ?? 'configured'}-byte limit of the ECR API (UploadLayerPart carries at most 20 MiB of layer data)`);
+  }
   if (code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH') return new DomainError('Serialization', (err as Error).message);
   // The body ended early: the client is gone (or hears the parser's answer, edges/client-errors.ts).
   if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE') return new DomainError('Serialization', 'The request body ended before it was complete');

@@ -1,9 +1,9 @@
 import { DomainError } from '../../domain/errors.js';
 
 // Request shapes of the ECR operations as data, with ECR's limits, and one validator that
-// checks a parsed AWS JSON 1.1 body against them. Missing members, wrong types, lengths,
-// ranges and enums fail with ValidationException (AWS's "1 validation error detected"
-// wording); pattern violations with InvalidParameterException, as ECR answers them.
+// checks a parsed AWS JSON 1.1 body against them. Missing members, wrong types, lengths
+// and ranges fail with ValidationException (AWS's "1 validation error detected" wording);
+// pattern and enum violations with InvalidParameterException, as ECR answers them.
 
 export type Shape =
   | { kind: 'string'; min?: number; max?: number; pattern?: RegExp; enum?: readonly string[] }
@@ -31,7 +31,10 @@ export function validate(value: unknown, shape: Shape, path: string): unknown {
   switch (shape.kind) {
     case 'string': {
       if (typeof value !== 'string') throw validationError(value, path, 'Member must be a string');
-      if (shape.enum && !shape.enum.includes(value)) throw validationError(value, path, `Member must satisfy enum value set: [${shape.enum.join(', ')}]`);
+      // ECR checks enums itself and answers InvalidParameterException, as it does patterns.
+      if (shape.enum && !shape.enum.includes(value)) {
+        throw new DomainError('InvalidParameter', `Invalid parameter at '${path}' failed to satisfy constraint: 'Member must satisfy enum value set: [${shape.enum.join(', ')}]'`);
+      }
       if (shape.min !== undefined && value.length < shape.min) throw validationError(value, path, `Member must have length greater than or equal to ${shape.min}`);
       if (shape.max !== undefined && value.length > shape.max) throw validationError(value, path, `Member must have length less than or equal to ${shape.max}`);
       if (shape.pattern && !shape.pattern.test(value)) {

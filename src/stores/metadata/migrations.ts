@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { eventsMigrations } from '../../modules/events/migrations.js';
 import { identityMigration } from './migrations/0002-identity.js';
 import { keysMigrations } from '../../modules/keys/migrations.js';
 
@@ -254,5 +255,6 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
 }
 
 export function migrationProvider(dialect: SqlDialectName): MigrationProvider {
-  return { getMigrations: async () => migrations(dialect) };
+  // The events module's tables (0060-0069), until modules contribute migrations themselves.
+  return { getMigrations: async () => ({ ...migrations(dialect), ...eventsMigrations(dialect) }) };
 }
