@@ -38,6 +38,8 @@ import type { MetadataStore } from './stores/metadata-store.js';
 import { SqlEcrStore } from './stores/metadata/sql-ecr-store.js';
 import { SqlIdentityStore } from './stores/metadata/sql-identity-store.js';
 import { SqlMetadataStore } from './stores/metadata/sql-metadata-store.js';
+import { readAuthGeneration } from './stores/metadata/auth-generation.js';
+import { AuthCache } from './domain/iam/auth-cache.js';
 import { createEvents, type Events } from './modules/events/index.js';
 
 /** How long /readyz waits for the database or the storage before calling the node unready. */
@@ -118,7 +120,12 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   }
   if (!(meta instanceof SqlMetadataStore)) throw new Error('the identity store needs the SQL metadata store');
   const serverKey = await loadServerKey(config.dataDir, config.serverKey);
-  const identity = new IdentityService({ store: new SqlIdentityStore(meta.db, new AesGcmSecretCipher(serverKey)), defaultRegion: config.region });
+  // What authorization reads on every request, cached; invalidated on every node by the
+  // auth_generation row and at once by writes through this node (domain/iam/auth-cache.ts).
+  const authCache = new AuthCache({ readGeneration: () => readAuthGeneration(meta.db), refreshMs: config.auth.cacheRefreshMs, onError: (err) => http.log.warn({ err }, 'reading the auth generation failed') });
+  meta.authWrites.on(() => authCache.clear());
+  authCache.start();
+  const identity = new IdentityService({ store: new SqlIdentityStore(meta.db, new AesGcmSecretCipher(serverKey)), defaultRegion: config.region, cache: authCache });
   const tokens = new RegistryTokens(serverKey, identity);
   const events = config.events.enabled
     ? createEvents({ db: meta.db, cipher: new AesGcmSecretCipher(serverKey), identity, config, now: Date.now, log: { warn: (obj, msg) => http.log.warn(obj, msg) } })
@@ -128,6 +135,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   // The one authorization of ECR actions (ECR API and /v2) with the stored repository and registry policies.
   const ecrAccess = new EcrAccess(identity, ecrStore, {
     region: config.region,
+    cache: authCache,
     // What a /v2 push to a missing repository creates (and so which actions it takes).
     ...(config.ecr.enabled ? { createOnPush: (registryId: string, name: string) => ecr.templates.planCreateOnPush(registryId, name, config.ecr.createOnPush) } : {}),
   });
@@ -311,6 +319,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       if (closed) return;
       closed = true;
       clearInterval(purge);
+      authCache.stop();
       // Stop taking requests at once; in-flight requests and a running job finish together.
       // close() drops only connections idle at that instant; one whose last response is
       // still finishing (a streamed blob) would linger until keepAliveTimeout (72 s).

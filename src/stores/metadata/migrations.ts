@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { eventsMigrations } from '../../modules/events/migrations.js';
+import { authGenerationMigration } from './auth-generation.js';
 import { identityMigration } from './migrations/0002-identity.js';
 import { keysMigrations } from '../../modules/keys/migrations.js';
 
@@ -251,6 +252,7 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
       },
     },
     ...keysMigrations(),
+    ...authGenerationMigration(dialect),
   };
 }
 
