@@ -15,7 +15,8 @@
 //   BENCH_ONLY=a,b             only these workloads (push, chunked, paced, pull, manifest-push,
 //                              manifest-get, head, skopeo); what they need still runs, unreported;
 //                              lifecycle-gc: the last stage (lifecycle and GC at scale), alone
-//                              when it is the only one named
+//                              when it is the only one named; encryption: KMS-encrypted
+//                              against plain repositories and HTTPS against HTTP pulls
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { diskWriteThroughput, sha256Throughput } from './limits.js';
@@ -71,7 +72,7 @@ const sizes = quick ? quickSizes : fullSizes;
 const workloads = ['push', 'chunked', 'paced', 'pull', 'manifest-push', 'manifest-get', 'head', 'skopeo'] as const;
 type Workload = (typeof workloads)[number];
 const only = (process.env.BENCH_ONLY ?? '').split(',').filter((w) => w.length > 0);
-for (const w of only) if (!(workloads as readonly string[]).includes(w) && w !== 'lifecycle-gc') throw new Error(`BENCH_ONLY: unknown workload ${w}; known: ${workloads.join(', ')}, lifecycle-gc`);
+for (const w of only) if (!(workloads as readonly string[]).includes(w) && w !== 'lifecycle-gc' && w !== 'encryption') throw new Error(`BENCH_ONLY: unknown workload ${w}; known: ${workloads.join(', ')}, lifecycle-gc, encryption`);
 const selected = (w: Workload) => only.length === 0 || only.includes(w);
 /** Runs when selected or when a selected workload needs what it leaves behind. */
 const needed = (w: Workload) => selected(w) || (w === 'push' && (selected('pull') || selected('head'))) || (w === 'manifest-push' && selected('manifest-get'));
@@ -305,8 +306,15 @@ async function runRound(
 }
 
 // The registry comparison, then the last stage: lifecycle and GC at scale (bench/lifecycle-gc-stage.ts).
-const onlyLifecycleGc = only.length > 0 && only.every((w) => w === 'lifecycle-gc');
+const onlyLifecycleGc = only.length > 0 && only.every((w) => w === 'lifecycle-gc' || w === 'encryption');
 process.exitCode = onlyLifecycleGc ? 0 : await main();
+// Encryption at rest and TLS (bench/encryption.ts): KMS against plain repositories, HTTPS
+// against HTTP. Only when named (BENCH_ONLY=encryption): it starts two more servers.
+if (process.exitCode === 0 && only.includes('encryption')) {
+  const { encryptionBench } = await import('./encryption.js');
+  process.stdout.write('\nEncryption at rest and in transit (Berth alone)\n');
+  await encryptionBench(sizes, rounds, (line) => process.stdout.write(`  ${line}\n`));
+}
 if (process.exitCode === 0 && (only.length === 0 || only.includes('lifecycle-gc'))) {
   const { lifecycleGcStage } = await import('./lifecycle-gc-stage.js');
   process.exitCode = await lifecycleGcStage(quick);

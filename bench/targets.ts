@@ -45,7 +45,7 @@ const BENCH_ADMIN = { accessKeyId: 'AKIABERTHBENCHADMIN0', secretAccessKey: 'ber
  * GetAuthorizationToken) and authorized with IAM policies, the administrator's.
  */
 export async function startAuthorizedBerth(): Promise<Target> {
-  const target = await startBerth({ authorized: true });
+  const target = await startBerth([], { authorized: true });
   const password = await loginPassword(target.url, BENCH_ADMIN);
   target.client.defaultHeaders = { Authorization: `Basic ${Buffer.from(`AWS:${password}`).toString('base64')}` };
   return target;
@@ -68,11 +68,11 @@ async function loginPassword(url: string, credentials: { accessKeyId: string; se
   return Buffer.from(out.authorizationData[0]!.authorizationToken, 'base64').toString('utf8').slice('AWS:'.length);
 }
 
-export async function startBerth(options: { authorized?: boolean } = {}): Promise<Target> {
+export async function startBerth(extraArgs: string[] = [], options: { authorized?: boolean } = {}): Promise<Target> {
   const dataDir = await mkdtemp(join(tmpdir(), 'berth-bench-'));
   // Node runs with the flags of bin/berth.js's shebang, as when users run `berth`, plus any
   // extra flags for profiling.
-  const child = spawn(process.execPath, [...shebangNodeFlags(), ...berthNodeFlags(), berthCli, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'], {
+  const child = spawn(process.execPath, [...shebangNodeFlags(), ...berthNodeFlags(), berthCli, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     // Defaults only: no BERTH_* setting of the caller's shell leaks into the measured instance,
     // except that /v2 runs without authentication, as the Distribution it is compared with does.
@@ -92,7 +92,7 @@ export async function startBerth(options: { authorized?: boolean } = {}): Promis
       reject(new Error(`Berth exited with ${code} while starting:\n${output.text()}`));
     });
     output.onLine((line) => {
-      const m = /Berth listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
+      const m = /Berth listening on (https?:\/\/127\.0\.0\.1:\d+)/.exec(line);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]!);

@@ -25,10 +25,19 @@ import { ociEdge, sendError as sendOciError } from './edges/oci/routes.js';
 import { organizationsService } from './edges/organizations/index.js';
 import { stsService } from './edges/sts/index.js';
 import { operatorEdge } from './edges/operator/routes.js';
-import { KeyService } from './modules/keys/key-service.js';
+import { registerAuditJobs, startAudit, type AuditTrail } from './modules/audit/index.js';
+import { keyArn, KeyService } from './modules/keys/key-service.js';
+import { kmsDataKeys, RepositoryEncryption } from './modules/keys/repository-encryption.js';
+import { EncryptingBlobs } from './stores/blob/encrypting-blobs.js';
+import { pullTimeOperations } from './modules/pull-time/ecr-operations.js';
+import { PullTimeExclusions } from './modules/pull-time/service.js';
+import { SigningConfigurations } from './modules/signing/configuration.js';
+import { signingOperations } from './modules/signing/ecr-operations.js';
 import { kmsService } from './modules/keys/kms-api.js';
 import { rootOfTrust } from './modules/keys/index.js';
 import { SqlKeyStore } from './modules/keys/store.js';
+import { installScanning, scanningEcrOperations } from './modules/scanning/index.js';
+import { operations as ecrOperations } from './edges/ecr/operations.js';
 import { prepareTls, type TlsSetup } from './tls/tls.js';
 import { installMetrics } from './observability/metrics.js';
 import type { BlobStore } from './stores/blob-store.js';
@@ -59,6 +68,8 @@ export interface Berth {
   /** Set on the first start only: the administrator created then (secret included). */
   bootstrap: BootstrapResult | null;
   gc: GarbageCollector;
+  /** The audit trail (CloudTrail records of every API call). */
+  audit: AuditTrail;
   /** Berth's KMS (keys for encryption at rest). */
   keys: KeyService;
   /** Set when serving HTTPS. */
@@ -99,7 +110,11 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   const { blobs, meta, ecrStore } = await openStores(config);
   const hooks: RegistryHooks = {};
   const pullRedirect = config.storage.kind === 's3' && config.storage.redirect ? { ttlSeconds: config.storage.redirectTtlSeconds } : undefined;
-  const registry = new RegistryService({ blobs, meta, limits: config.limits, hooks, pullRedirect });
+  // Blobs of KMS-encrypted repositories go through the encrypting layer (docs/encryption.md);
+  // its data keys come from Berth's KMS, made below (it needs the identity service).
+  let keysRef: KeyService | undefined;
+  const encrypted = new EncryptingBlobs(blobs, kmsDataKeys(() => keysRef!));
+  const registry = new RegistryService({ blobs, meta, limits: config.limits, hooks, pullRedirect, encrypted });
   const downloadUrlSecret = config.ecr.downloadUrlSecret ?? (await meta.sharedSecret('ecr.download-url', randomBytes(32).toString('base64url'), Date.now()));
   // Background work: created before the services that hand work to it, started at the end.
   const jobs = new JobRunner({
@@ -108,15 +123,32 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     leaseMs: config.jobs.leaseSeconds * 1000,
     onError: (job, err) => http.log.error({ err, job: { id: job.id, kind: job.kind } }, 'background job failed'),
   });
+  // Principals whose pulls leave lastRecordedPullTime alone (Register/Deregister/ListPullTimeUpdateExclusions).
+  const pullTime = meta instanceof SqlMetadataStore ? new PullTimeExclusions(meta.db) : null;
+  const pullTimeExcluded = (registryId: string, principalArn: string | undefined) => (pullTime ? pullTime.excludes(registryId, principalArn) : Promise.resolve(false));
   const ecr = createEcrServices(
-    { registry, meta, ecr: ecrStore, jobs },
+    {
+      registry,
+      meta,
+      ecr: ecrStore,
+      jobs,
+      pullTimeExcluded,
+      async resolveKmsKey(accountId, kmsKey) {
+        const key = await keysRef!.resolveForService(accountId, config.region, kmsKey);
+        await keysRef!.requireUsable(keyArn(key));
+        return keyArn(key);
+      },
+    },
     { downloadUrlTtlMs: config.ecr.downloadUrlTtlSeconds * 1000, downloadUrlSecret, restoreDelayMs: config.ecr.restoreDelaySeconds * 1000 },
   );
   registerEcrJobs(jobs, ecr);
   if (config.ecr.enabled) {
     // Pushes to new repositories follow creation templates; pulls refresh lastRecordedPullTime.
     hooks.createRepositoryOnPush = (registryId, name) => ecr.templates.createOnPush(registryId, name, config.ecr.createOnPush);
-    hooks.manifestPulled = (repositoryId, digest) => void ecrStore.recordPull(repositoryId, digest, Date.now(), 3_600_000).catch(() => {});
+    hooks.manifestPulled = (repositoryId, digest, registryId, principalArn) =>
+      void pullTimeExcluded(registryId, principalArn)
+        .then((excluded) => (excluded ? undefined : ecrStore.recordPull(repositoryId, digest, Date.now(), 3_600_000)))
+        .catch(() => {});
   }
   if (!(meta instanceof SqlMetadataStore)) throw new Error('the identity store needs the SQL metadata store');
   const serverKey = await loadServerKey(config.dataDir, config.serverKey);
@@ -132,6 +164,9 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     : null;
   // Berth's KMS: key material sealed by the server key (or an external KMS, config kms.root).
   const keys = new KeyService({ store: new SqlKeyStore(meta.db), root: await rootOfTrust(config, serverKey), identity });
+  keysRef = keys;
+  const repositoryEncryption = new RepositoryEncryption(meta.db);
+  hooks.encryptionOf = (repositoryId) => repositoryEncryption.of(repositoryId);
   // The one authorization of ECR actions (ECR API and /v2) with the stored repository and registry policies.
   const ecrAccess = new EcrAccess(identity, ecrStore, {
     region: config.region,
@@ -168,8 +203,9 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       },
     },
     bodyLimit: config.limits.manifestMaxBytes,
-    // Per-request lines only at debug and trace: at CI load they would dominate the log.
-    logController: new LogController({ disableRequestLogging: config.log.level !== 'debug' && config.log.level !== 'trace', requestIdLogLabel: 'requestId' }),
+    // fastify's own per-request lines stay off: the audit module writes one access line of
+    // its own per request (config log.access).
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     return503OnClosing: true,
     // One request id per request (x-amzn-RequestId on the AWS edges, request.actor.requestId,
     // and every log line of the request); never taken from the client.
@@ -190,6 +226,9 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   installMetrics(http, blobs.requestCounts);
   // Every request's Actor and request id, before any edge (auth/front-door.ts).
   installFrontDoor(http);
+  // Before any route: its onResponse hook records every API call the edges below serve.
+  const audit = startAudit({ config, http, db: meta.db, dialect: meta.kind, identity });
+  registerAuditJobs(jobs, audit, config, Date.now, http.log);
 
   http.get('/healthz', async () => ({ status: 'ok' }));
   // Readiness: this node can serve right now (the database and the bucket or folder answer).
@@ -232,6 +271,9 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
   if (config.ecr.enabled) {
     await http.register(ecrEdge, {
       ecr,
+      ...(meta instanceof SqlMetadataStore
+        ? { moreOperations: { ...(pullTime ? pullTimeOperations(pullTime) : {}), ...signingOperations(new SigningConfigurations(meta.db, ecrStore, meta)) } }
+        : {}),
       registryId: config.registryId,
       region: config.region,
       async authenticate(req) {
@@ -250,9 +292,16 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       },
     });
   }
-  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity), kmsService(keys, config.region), ...(events ? [events.service] : [])], region: config.region });
+  await http.register(awsQueryEdge, { identity, services: [stsService(identity), iamService(identity)], jsonServices: [ecrAuthService(identity, tokens), organizationsService(identity), kmsService(keys, config.region), ...(events ? [events.service] : []), audit.service], region: config.region });
   const gc = new GarbageCollector(blobs, meta, { graceMs: config.gc.graceSeconds * 1000, staleUploadsAfterMs: config.uploads.staleAfterHours * 3_600_000 });
   await http.register(operatorEdge, { gc, lifecycle: ecr.lifecycle, registryId: config.registryId, identity, loopbackOnly: config.operator.loopbackOnly });
+  // Scanning (src/modules/scanning): its ECR operations, jobs and operator routes.
+  Object.assign(ecrOperations, scanningEcrOperations);
+  const scanning = installScanning({ config, db: meta.db, meta, ecrStore, registry, jobs, ecr, http, now: Date.now, log: http.log });
+  hooks.manifestPushed = (registryId, name, digest) =>
+    void scanning.service
+      .onImagePushed(registryId, name, digest)
+      .catch((err: unknown) => http.log.error({ err, repository: name, digest }, 'scan on push could not start'));
 
   jobs.every('uploads.purge-stale', config.uploads.purgeIntervalMinutes * 60_000, async ({ signal }) => {
     const cutoff = Date.now() - config.uploads.staleAfterHours * 3_600_000;
@@ -272,7 +321,13 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       const archived = reports.reduce((n, r) => n + r.transitioned.length, 0);
       if (expired + archived > 0) http.log.info({ expired, archived, repositories: reports.length }, 'lifecycle policies expired or archived images');
       for (const r of reports) if (r.skipped) http.log.warn({ repository: r.repositoryName, reason: r.skipped }, 'lifecycle policy skipped');
-    });
+      // What went, by repository and tag: the record an operator looks for afterwards.
+      for (const r of reports) {
+        for (const image of r.expired) http.log.info({ registryId: r.registryId, repository: r.repositoryName, digest: image.imageDigest, tags: image.imageTags, rule: image.appliedRulePriority }, `lifecycle expired ${r.repositoryName}:${image.imageTags.join(',') || '<untagged>'}`);
+        for (const image of r.transitioned) http.log.info({ registryId: r.registryId, repository: r.repositoryName, digest: image.imageDigest, tags: image.imageTags, rule: image.appliedRulePriority }, `lifecycle archived ${r.repositoryName}:${image.imageTags.join(',') || '<untagged>'}`);
+      }
+      // Not at the first start of a new, migrated or restored store: at the next scheduled time.
+    }, { firstRunAfterInterval: true });
   }
   // Scheduled key deletions complete (crypto-shredding) and due rotations happen.
   jobs.every('kms.sweep', 10 * 60_000, async () => {
@@ -308,6 +363,7 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     identity,
     bootstrap,
     gc,
+    audit,
     events,
     keys,
     tls,
@@ -330,6 +386,8 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
       } finally {
         clearInterval(sweeper);
       }
+      // Every answered call's record is in the database before it closes.
+      await audit.close().catch((err: unknown) => http.log.error({ err }, 'audit records lost at shutdown'));
       await meta.close();
       await blobs.close();
     },

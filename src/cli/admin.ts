@@ -90,6 +90,59 @@ export function registerAdminCommands(program: Command): void {
       });
     });
 
+  common(admin.command('delete-user <name>').description("delete a user with its access keys and policies (IAM's DeleteUser wants them gone first)"))
+    .action(async (name: string, flags: AdminFlags) => {
+      await withIdentity(flags, async (identity, config, root) => {
+        const caller = root();
+        for (const key of await identity.listAccessKeys(caller, name, facts)) await identity.deleteAccessKey(caller, name, key.accessKeyId, facts);
+        for (const policy of await identity.listAttachedPolicies(caller, 'user', name, facts)) await identity.detachPolicy(caller, 'user', name, policy.policyArn, facts);
+        for (const policyName of await identity.listInlinePolicies(caller, 'user', name, facts)) await identity.deleteInlinePolicy(caller, 'user', name, policyName, facts);
+        await identity.deleteUser(caller, name, facts);
+        process.stdout.write(`deleted user ${name}\n`);
+      });
+    });
+
+  common(admin.command('list-access-keys <user>').description('list the access keys of a user (id, status, created)'))
+    .action(async (user: string, flags: AdminFlags) => {
+      await withIdentity(flags, async (identity, config, root) => {
+        for (const key of await identity.listAccessKeys(root(), user, facts)) process.stdout.write(`${key.accessKeyId}\t${key.status}\t${new Date(key.createdAt).toISOString()}\n`);
+      });
+    });
+
+  for (const [verb, status] of [['deactivate', 'Inactive'], ['activate', 'Active']] as const) {
+    common(admin.command(`${verb}-access-key <user> <access-key-id>`).description(`mark an access key ${status} (${verb === 'deactivate' ? 'requests signed with it are refused at once' : 'usable again'})`))
+      .action(async (user: string, accessKeyId: string, flags: AdminFlags) => {
+        await withIdentity(flags, async (identity, config, root) => {
+          await identity.updateAccessKey(root(), user, accessKeyId, status, facts);
+          process.stdout.write(`${accessKeyId}\t${status}\n`);
+        });
+      });
+  }
+
+  common(admin.command('delete-access-key <user> <access-key-id>').description('delete an access key'))
+    .action(async (user: string, accessKeyId: string, flags: AdminFlags) => {
+      await withIdentity(flags, async (identity, config, root) => {
+        await identity.deleteAccessKey(root(), user, accessKeyId, facts);
+        process.stdout.write(`deleted ${accessKeyId}\n`);
+      });
+    });
+
+  common(admin.command('rotate-access-key <user> <access-key-id>').description('create a new access key for the user, print it once, and deactivate the old one (delete it with --delete-old)'))
+    .option('--delete-old', 'delete the old key instead of deactivating it')
+    .action(async (user: string, accessKeyId: string, flags: AdminFlags & { deleteOld?: boolean }) => {
+      await withIdentity(flags, async (identity, config, root) => {
+        const caller = root();
+        // The old key must exist and belong to the user before a new one is made (IAM allows two per user).
+        const keys = await identity.listAccessKeys(caller, user, facts);
+        if (!keys.some((k) => k.accessKeyId === accessKeyId)) throw new IamError('NoSuchEntity', `The Access Key with id ${accessKeyId} cannot be found for user ${user}.`);
+        const key = await identity.createAccessKey(caller, user, facts);
+        if (flags.deleteOld) await identity.deleteAccessKey(caller, user, accessKeyId, facts);
+        else await identity.updateAccessKey(caller, user, accessKeyId, 'Inactive', facts);
+        process.stdout.write(`aws_access_key_id = ${key.accessKeyId}\naws_secret_access_key = ${key.secretAccessKey}\n`);
+        process.stderr.write(`berth: ${accessKeyId} ${flags.deleteOld ? 'deleted' : 'deactivated (delete it with berth admin delete-access-key once nothing uses it)'}\n`);
+      });
+    });
+
   common(admin.command('attach-policy <user> <policy-arn>').description('attach a managed policy to a user'))
     .action(async (user: string, arn: string, flags: AdminFlags) => {
       await withIdentity(flags, async (identity, config, root) => {

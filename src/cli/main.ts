@@ -3,10 +3,12 @@ import { createApp } from '../app.js';
 import { ConfigError, loadConfig, resolvedPaths, type BerthConfig } from '../config/config.js';
 import { trustInstructions } from '../tls/self-signed.js';
 import { adminErrorMessage, registerAdminCommands } from './admin.js';
+import { registerAuditCommands } from '../modules/audit/cli.js';
 import { runMigrate, type MigrateFlags } from './migrate.js';
 import { registerEventsCommands } from '../modules/events/cli.js';
 import { redactUrl, startupErrorMessage } from './startup-errors.js';
 import { callOperator, formatBytes, OperatorError, operatorCredentials } from './operator.js';
+import { addScanningCommands } from '../modules/scanning/cli.js';
 
 const program = new Command();
 program.name('berth').description('Berth: a container image registry that speaks OCI Distribution and the Amazon ECR API');
@@ -51,9 +53,12 @@ program
       );
     });
     if (berth.bootstrap) {
-      // Printed once, on the first start only; never logged.
+      // Printed once, on the first start only, and never through the logger: to the terminal
+      // when there is one (stderr, so stdout's JSON log stream never holds it), else as plain
+      // text on stdout (the only place a service manager's operator can read it).
       const b = berth.bootstrap;
-      process.stdout.write(
+      const terminal = process.stderr.isTTY ? process.stderr : process.stdout;
+      terminal.write(
         `\nCreated account ${b.accountId} and its administrator "${b.userName}":\n` +
           `  AWS_ACCESS_KEY_ID=${b.accessKeyId}\n  AWS_SECRET_ACCESS_KEY=${b.secretAccessKey}\n` +
           `Saved (mode 0600) to ${b.credentialsFile} and ${b.configFile}; use them with\n` +
@@ -145,6 +150,8 @@ lifecycle
     process.stdout.write(`berth lifecycle ${result.dryRun ? 'would expire' : 'expired'} ${result.expired} image(s) in ${result.repositories} repository(ies)${archivedPart}\n`);
   });
 
+addScanningCommands(program);
+
 /** A start that failed for a reason the operator can fix: one line naming the setting, exit 1. */
 function failStart(err: unknown, config: BerthConfig, phase: 'stores' | 'listen'): never {
   const message = startupErrorMessage(err, config, phase);
@@ -154,6 +161,7 @@ function failStart(err: unknown, config: BerthConfig, phase: 'stores' | 'listen'
 }
 
 registerAdminCommands(program);
+registerAuditCommands(program);
 registerEventsCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

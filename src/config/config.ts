@@ -131,7 +131,28 @@ export const configSchema = z
       })
       .strict()
       .default({}),
-    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        /** One JSON access line per request at info (actor, operation, repository, status, bytes, ms, request id). */
+        access: z.boolean().default(true),
+      })
+      .strict()
+      .default({ level: 'info', access: true }),
+    /** The audit trail: every API call as a CloudTrail record (docs/audit.md). */
+    audit: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** Record pulls (BatchGetImage, GetDownloadUrlForLayer: CloudTrail data events). */
+        dataEvents: z.boolean().default(true),
+        /** Records older than this are purged (CloudTrail's event history keeps 90 days). */
+        retentionDays: z.number().positive().default(90),
+        purgeIntervalMinutes: z.number().positive().default(60),
+        /** Records are queued and written in batches at most this far apart. */
+        flushMilliseconds: z.number().int().min(1).max(60_000).default(200),
+      })
+      .strict()
+      .default({ enabled: true, dataEvents: true, retentionDays: 90, purgeIntervalMinutes: 60, flushMilliseconds: 200 }),
     limits: z
       .object({
         manifestMaxBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
@@ -192,6 +213,21 @@ export const configSchema = z
       })
       .strict()
       .default({ enabled: true, intervalMinutes: 60, graceSeconds: 3600 }),
+    scanning: z
+      .object({
+        /** Run the scan engine in a worker thread (its own heap), off the event loop. */
+        worker: z.boolean().default(true),
+        /** Heap limit of a scan worker, MiB. */
+        workerHeapMiB: z.number().int().min(32).default(160),
+        /** Largest package-database or manifest file a scan reads into memory (a larger one fails the scan), MiB. */
+        maxMetadataMiB: z.number().int().min(1).default(64),
+        /** Largest jar a scan opens (zips need random access, so a jar is held in memory); larger ones are skipped, MiB. */
+        maxJarMiB: z.number().int().min(1).default(32),
+        /** Scans running at once on a node. */
+        concurrency: z.number().int().min(1).default(2),
+      })
+      .strict()
+      .default({ worker: true, workerHeapMiB: 160, maxMetadataMiB: 64, maxJarMiB: 32, concurrency: 2 }),
     lifecycle: z
       .object({
         /** Apply ECR lifecycle policies on a schedule (`berth lifecycle run` works regardless). */

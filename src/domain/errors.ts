@@ -38,6 +38,9 @@ export const errorTable = {
   Denied: { oci: 'DENIED', status: 403, ecr: 'AccessDeniedException', message: 'requested access to the resource is denied' },
   TooManyRequests: { oci: 'TOOMANYREQUESTS', status: 429, ecr: 'ThrottlingException', message: 'too many requests' },
   Internal: { oci: 'UNKNOWN', status: 500, ecr: 'ServerException', message: 'internal server error' },
+  // Encrypted repositories (docs/encryption.md): the repository's KMS key is disabled,
+  // pending deletion or deleted, or the stored ciphertext failed its integrity check.
+  KmsKeyUnusable: { oci: 'DENIED', status: 403, ecr: 'KmsException', message: 'the KMS key that protects this repository cannot be used' },
   // ECR-only failures; on /v2 they surface with the nearest OCI code.
   RepositoryAlreadyExists: { oci: 'DENIED', status: 409, ecr: 'RepositoryAlreadyExistsException', message: 'the repository already exists' },
   RepositoryNotEmpty: { oci: 'DENIED', status: 409, ecr: 'RepositoryNotEmptyException', message: 'the repository contains images' },
@@ -67,6 +70,10 @@ export const errorTable = {
   // too); the message says how to get it back. docs/errors.md explains the choice.
   ImageArchived: { oci: 'MANIFEST_UNKNOWN', status: 404, ecr: 'ImageArchivedException', message: 'the image is archived and cannot be pulled until it is restored' },
   ImageStorageClassUpdateNotSupported: { oci: 'DENIED', status: 409, ecr: 'ImageStorageClassUpdateNotSupportedException', message: 'the image cannot move to that storage class now' },
+  // Pull time update exclusions (src/modules/pull-time).
+  ExclusionAlreadyExists: { oci: 'DENIED', status: 409, ecr: 'ExclusionAlreadyExistsException', message: 'the principal is already excluded from pull time updates' },
+  SigningConfigurationNotFound: { oci: 'NAME_UNKNOWN', status: 404, ecr: 'SigningConfigurationNotFoundException', message: 'the registry has no signing configuration' },
+  ExclusionNotFound: { oci: 'NAME_UNKNOWN', status: 404, ecr: 'ExclusionNotFoundException', message: 'the principal is not excluded from pull time updates' },
   // Scanning (src/modules/scanning).
   ScanNotFound: { oci: 'NAME_UNKNOWN', status: 400, ecr: 'ScanNotFoundException', message: 'no scan exists for the image' },
   UnsupportedImageType: { oci: 'UNSUPPORTED', status: 400, ecr: 'UnsupportedImageTypeException', message: 'the image type is not supported' },

@@ -35,6 +35,7 @@ export class JobRunner implements JobQueue {
   private readonly handlers = new Map<string, JobHandler>();
   /** Recurring job kinds and their intervals: one row each, rescheduled after every run. */
   private readonly recurring = new Map<string, number>();
+  private readonly delayedFirstRun = new Set<string>();
   private readonly meta: MetadataStore;
   private readonly pollMs: number;
   private readonly leaseMs: number;
@@ -64,14 +65,23 @@ export class JobRunner implements JobQueue {
   }
 
   /** A job that runs every `intervalMs` across the cluster (first run: at start). */
-  every(kind: string, intervalMs: number, handler: JobHandler): this {
+  /**
+   * A job that runs every `intervalMs`. `firstRunAfterInterval`: a store that has no row for
+   * it yet (a new, migrated or restored one) first runs it one interval from now, not at
+   * once; for jobs that delete (lifecycle expiry), whose first run on a migrated target
+   * would otherwise expire images at its first start, before anyone looked.
+   */
+  every(kind: string, intervalMs: number, handler: JobHandler, options: { firstRunAfterInterval?: boolean } = {}): this {
     this.recurring.set(kind, intervalMs);
+    if (options.firstRunAfterInterval) this.delayedFirstRun.add(kind);
     return this.register(kind, handler);
   }
 
   /** Makes sure every recurring job has its row; safe to call from every node. */
   async ensureRecurring(): Promise<void> {
-    for (const kind of this.recurring.keys()) await this.meta.enqueueJob(kind, null, this.now(), `recurring:${kind}`);
+    for (const [kind, intervalMs] of this.recurring) {
+      await this.meta.enqueueJob(kind, null, this.now() + (this.delayedFirstRun.has(kind) ? intervalMs : 0), `recurring:${kind}`);
+    }
   }
 
   /** Runs due jobs until none is left; returns how many ran. */

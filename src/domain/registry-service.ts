@@ -8,6 +8,7 @@ import { digestOf, hashThrough, looksLikeDigest, newHash, parseDigest, type Dige
 import { DomainError } from './errors.js';
 import { manifestMediaTypes, MediaTypes, parseManifest, type Descriptor } from './manifest.js';
 import { isValidTag, validateRepositoryName, validateTag } from './names.js';
+import type { EncryptingBlobs, Layers } from '../stores/blob/encrypting-blobs.js';
 
 export interface RegistryLimits {
   manifestMaxBytes: number;
@@ -19,10 +20,23 @@ export interface RegistryLimits {
 export interface RegistryHooks {
   /** Creates a repository a push names that does not exist yet; null refuses the push. */
   createRepositoryOnPush?(registryId: string, name: string, now: number): Promise<RepositoryRecord | null>;
-  /** A manifest's content was fetched (a pull). */
-  manifestPulled?(repositoryId: number, digest: string): void;
+  /** A manifest's content was fetched (a pull), by `principalArn` when the edge knows who pulled. */
+  manifestPulled?(repositoryId: number, digest: string, registryId: string, principalArn: string | undefined): void;
+  /**
+   * The encryption of a repository's content (Berth's KMS, docs/encryption.md), or null for
+   * none. Called on every blob operation: it must answer from memory for most calls.
+   */
+  encryptionOf?(repositoryId: number): Promise<BlobEncryption | null>;
+  /** A manifest was stored (scan on push until the change feed carries 'image.pushed'). */
+  manifestPushed?(registryId: string, name: string, digest: string): void;
   /** Test seam: runs after a blob's bytes are committed, before it is linked (race tests pause here). */
   beforeBlobLink?(digest: string): Promise<void>;
+}
+
+export interface BlobEncryption {
+  keyArn: string;
+  /** 1 for KMS, 2 for KMS_DSSE. */
+  layers: Layers;
 }
 
 export interface RegistryServiceDeps {
@@ -36,6 +50,8 @@ export interface RegistryServiceDeps {
    * (when the blob store can make one) instead of bytes streamed through this node.
    */
   pullRedirect?: { ttlSeconds: number };
+  /** Stores and reads blobs of encrypted repositories (hooks.encryptionOf says which). */
+  encrypted?: EncryptingBlobs;
 }
 
 /** A byte range as a client asked for it, before it is checked against the blob's size. */
@@ -86,6 +102,7 @@ export class RegistryService {
   private readonly now: () => number;
   private readonly hooks: RegistryHooks;
   private readonly pullRedirect: { ttlSeconds: number } | null;
+  private readonly encrypted: EncryptingBlobs | null;
   // Running hash per in-progress chunked upload, so completing it needs no second read.
   // Lost on restart or when the upload continues on another node: then we re-read the bytes.
   private readonly uploadHashes = new Map<string, ActiveHash>();
@@ -98,6 +115,29 @@ export class RegistryService {
     this.now = deps.clock ?? Date.now;
     this.hooks = deps.hooks ?? {};
     this.pullRedirect = deps.pullRedirect ?? null;
+    this.encrypted = deps.encrypted ?? null;
+  }
+
+  private async encryption(repositoryId: number): Promise<BlobEncryption | null> {
+    if (!this.encrypted || !this.hooks.encryptionOf) return null;
+    return this.hooks.encryptionOf(repositoryId);
+  }
+
+  /** KMS failures (disabled, pending deletion, deleted key) as the registry's own error. */
+  private async withKey<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      const e = err as { awsJsonError?: boolean; code?: string; message: string; name?: string };
+      if (e && (e.awsJsonError === true || e.name === 'EncryptedBlobError')) {
+        throw new DomainError('KmsKeyUnusable', `the KMS key of this repository cannot be used: ${e.code ? `${e.code}: ` : ''}${e.message}`, { kmsError: e.code ?? 'KMS_ERROR' });
+      }
+      throw err;
+    }
+  }
+
+  private async requireKeyUsable(enc: BlobEncryption): Promise<void> {
+    await this.withKey(() => this.encrypted!.requireUsable(enc.keyArn));
   }
 
   // ---------- repositories ----------
@@ -132,9 +172,15 @@ export class RegistryService {
 
   async openBlob(registryId: string, name: string, digest: string, rangeRequest?: RangeRequest, signal?: AbortSignal): Promise<BlobContent> {
     void signal;
-    const blob = await this.statBlob(registryId, name, digest);
+    parseDigest(digest);
+    const repo = await this.repository(registryId, name, false);
+    const blob = await this.meta.getLinkedBlob(repo.id, digest);
+    if (!blob) throw new DomainError('BlobUnknown', `blob ${digest} unknown to repository ${name}`);
     const range = rangeRequest ? resolveRange(rangeRequest, blob.size) : null;
-    const stream = await this.blobs.read(digest, range ?? undefined);
+    const enc = await this.encryption(repo.id);
+    const stream = enc
+      ? await this.withKey(() => this.encrypted!.read(digest, enc.keyArn, enc.layers, blob.size, range ?? undefined))
+      : await this.blobs.read(digest, range ?? undefined);
     return { blob, range, stream };
   }
 
@@ -144,6 +190,11 @@ export class RegistryService {
    */
   async blobRedirect(registryId: string, name: string, digest: string): Promise<{ blob: BlobRecord; url: string } | null> {
     if (!this.pullRedirect || !canRedirect(this.blobs)) return null;
+    // Encrypted content is never handed out as a storage URL: it is decrypted by the node.
+    if (this.encrypted && this.hooks.encryptionOf) {
+      const repo = await this.repository(registryId, name, false);
+      if (await this.encryption(repo.id)) return null;
+    }
     const blob = await this.statBlob(registryId, name, digest);
     return { blob, url: await this.blobs.presignedUrl(blob.digest, this.pullRedirect.ttlSeconds) };
   }
@@ -153,6 +204,8 @@ export class RegistryService {
     const repo = await this.repository(registryId, name, false);
     // Only the link goes now; the bytes go with garbage collection once nothing links them.
     if (!(await this.meta.unlinkBlob(repo.id, digest))) throw new DomainError('BlobUnknown', `blob ${digest} unknown to repository ${name}`);
+    const enc = await this.encryption(repo.id);
+    if (enc) await this.meta.unlinkBlob(repo.id, this.encrypted!.address(digest, enc.keyArn, enc.layers));
   }
 
   // ---------- uploads ----------
@@ -174,12 +227,34 @@ export class RegistryService {
     const blob = source ? await this.meta.getLinkedBlob(source.id, digest) : null;
     if (!blob) return null;
     const repo = await this.repository(registryId, name, true);
+    const enc = await this.encryption(repo.id);
+    if (enc) return this.mountEncrypted(repo.id, blob, enc);
     // Claim first (no collector may delete the bytes while the claim's grace lasts), then
     // check the bytes, then link only if the claim still holds (docs/gc.md).
     const incarnation = await this.claimBlob(blob);
     if (!(await this.blobs.stat(digest))) return null;
     if (!(await this.meta.linkBlob(repo.id, blob, this.now(), incarnation))) return null;
     return blob;
+  }
+
+  /**
+   * Into an encrypted repository a mount links only a copy stored under the repository's
+   * own key; without one the client uploads (and the upload stores it under that key).
+   */
+  private async mountEncrypted(repositoryId: number, blob: BlobRecord, enc: BlobEncryption): Promise<BlobRecord | null> {
+    await this.requireKeyUsable(enc);
+    const sealed = this.sealedRecord(blob, enc);
+    const incarnation = await this.claimBlob(blob);
+    const sealedIncarnation = await this.claimBlob(sealed);
+    if (!(await this.blobs.stat(sealed.digest))) return null;
+    if (!(await this.meta.linkBlob(repositoryId, sealed, this.now(), sealedIncarnation))) return null;
+    if (!(await this.meta.linkBlob(repositoryId, blob, this.now(), incarnation))) return null;
+    return blob;
+  }
+
+  /** The stored object of a blob under a key: its own row in the blob table (so GC sees it). */
+  private sealedRecord(blob: BlobRecord, enc: BlobEncryption): BlobRecord {
+    return { digest: this.encrypted!.address(blob.digest, enc.keyArn, enc.layers), size: this.encrypted!.storedSize(blob.size, enc.layers) };
   }
 
   /** A whole blob in one request (POST with ?digest=). */
@@ -211,10 +286,32 @@ export class RegistryService {
    * delete bytes only while it holds a mark on the row, which a claim or link refuses.
    */
   private async commitBlob(uploadId: string, repositoryId: number, blob: BlobRecord): Promise<void> {
+    const enc = await this.encryption(repositoryId);
+    if (enc) return this.commitEncrypted(uploadId, repositoryId, blob, enc);
     const incarnation = await this.claimBlob(blob);
     await this.blobs.commitUpload(uploadId, blob.digest);
     await this.hooks.beforeBlobLink?.(blob.digest);
     if (!(await this.meta.linkBlob(repositoryId, blob, this.now(), incarnation))) {
+      throw new DomainError('TooManyRequests', `blob ${blob.digest} was garbage-collected while this upload was being committed; upload it again`);
+    }
+  }
+
+  /**
+   * An encrypted repository's blob: the plaintext row is claimed and linked (digest, size:
+   * what clients see) but gets no bytes; the bytes are the encrypted object under the
+   * repository's key, a row of its own claimed and linked the same way (docs/gc.md holds
+   * for it unchanged). The same blob already stored under this key is not stored again.
+   */
+  private async commitEncrypted(uploadId: string, repositoryId: number, blob: BlobRecord, enc: BlobEncryption): Promise<void> {
+    await this.requireKeyUsable(enc);
+    const sealed = this.sealedRecord(blob, enc);
+    const incarnation = await this.claimBlob(blob);
+    const sealedIncarnation = await this.claimBlob(sealed);
+    if (!(await this.blobs.stat(sealed.digest))) await this.withKey(() => this.encrypted!.commitFromUpload(uploadId, blob.digest, enc.keyArn, enc.layers));
+    await this.blobs.deleteUpload(uploadId);
+    await this.hooks.beforeBlobLink?.(blob.digest);
+    const now = this.now();
+    if (!(await this.meta.linkBlob(repositoryId, sealed, now, sealedIncarnation)) || !(await this.meta.linkBlob(repositoryId, blob, now, incarnation))) {
       throw new DomainError('TooManyRequests', `blob ${blob.digest} was garbage-collected while this upload was being committed; upload it again`);
     }
   }
@@ -370,6 +467,8 @@ export class RegistryService {
     const digest = digestOf(body, requested?.algorithm ?? 'sha256');
     if (requested && digest !== reference) throw new DomainError('ManifestDigestMismatch', `manifest digest is ${digest}, not ${reference}`);
     const repo = await this.repository(registryId, name, true);
+    const enc = await this.encryption(repo.id);
+    if (enc) await this.requireKeyUsable(enc);
     const result = await this.meta.putManifest({
       repositoryId: repo.id,
       digest,
@@ -380,6 +479,9 @@ export class RegistryService {
       annotations: parsed.annotations,
       references: [
         ...parsed.blobs.map((d) => ({ digest: d.digest, kind: 'blob' as const })),
+        // An encrypted repository's manifests also reference the stored objects, so that
+        // garbage collection keeps them exactly as long as the blobs (docs/gc.md).
+        ...(enc ? parsed.blobs.map((d) => ({ digest: this.encrypted!.address(d.digest, enc.keyArn, enc.layers), kind: 'blob' as const })) : []),
         ...parsed.manifests.map((d) => ({ digest: d.digest, kind: 'manifest' as const })),
       ],
       tag: byDigest ? null : reference,
@@ -398,17 +500,20 @@ export class RegistryService {
         missing: result.missingManifests,
       });
     }
+    this.hooks.manifestPushed?.(registryId, name, digest);
     return { digest, subjectDigest: parsed.subject?.digest ?? null, created: result.created };
   }
 
   /** The manifest a reference names. `accept` lists the media types the client takes (empty: any). */
-  async getManifest(registryId: string, name: string, reference: string, accept: readonly string[] = []): Promise<ManifestRecord> {
+  async getManifest(registryId: string, name: string, reference: string, accept: readonly string[] = [], principalArn?: string): Promise<ManifestRecord> {
     const { repo, digest } = await this.resolveReadReference(registryId, name, reference);
     const manifest = await this.meta.getManifest(repo.id, digest);
     if (!manifest) throw new DomainError('ManifestUnknown', `manifest ${reference} not found in ${name}`);
     requireActive(name, manifest);
+    const enc = await this.encryption(repo.id);
+    if (enc) await this.requireKeyUsable(enc);
     checkAcceptable(manifest.mediaType, accept);
-    this.hooks.manifestPulled?.(repo.id, digest);
+    this.hooks.manifestPulled?.(repo.id, digest, registryId, principalArn);
     return manifest;
   }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -61,12 +61,18 @@ describe('docker-credential-berth', () => {
     assert.match(stdout, /InvalidSignatureException/);
   });
 
-  test('skopeo pushes and pulls through a credHelpers entry', async (t) => {
+  test('skopeo pushes and pulls through a credHelpers entry, the helper found on PATH where the README installs it', async (t) => {
     if (!requireTool(t, 'skopeo')) return;
-    const bin = join(work, 'bin');
-    await mkdir(bin, { recursive: true });
-    await writeFile(join(bin, 'docker-credential-berth'), `#!/bin/sh\nexec "${process.execPath}" "${resolve('bin/docker-credential-berth.js')}" "$@"\n`);
-    await chmod(join(bin, 'docker-credential-berth'), 0o755);
+    // The README's install step, `npm link`, into a prefix of this test's own: it links the
+    // package's bins into <prefix>/bin, which the user has on PATH.
+    const prefix = join(work, 'npm-prefix');
+    await mkdir(join(prefix, 'lib'), { recursive: true });
+    await run('npm', ['link', '--ignore-scripts', '--offline', '--no-audit', '--no-fund'], { env: { ...process.env, NPM_CONFIG_PREFIX: prefix }, cwd: process.cwd() });
+    const bin = join(prefix, 'bin');
+    const lookup = await run('sh', ['-c', 'for c in docker-credential-berth berth berth-credential-provider; do command -v $c; done'], { env: { PATH: `${bin}:${process.env.PATH}` } });
+    assert.deepEqual(lookup.stdout.trim().split('\n'), ['docker-credential-berth', 'berth', 'berth-credential-provider'].map((name) => join(bin, name)));
+    const version = await run('docker-credential-berth', ['version'], { env: { PATH: `${bin}:${process.env.PATH}` } });
+    assert.match(version.stdout, /^docker-credential-berth /);
     const authfile = join(work, 'auth.json');
     await writeFile(authfile, JSON.stringify({ credHelpers: { [server.host]: 'berth' } }));
 

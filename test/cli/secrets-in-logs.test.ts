@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import SQLite from 'better-sqlite3';
 import { ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
 import { CreateAccessKeyCommand, CreateRoleCommand, CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
@@ -65,8 +66,28 @@ print(c.generate_presigned_url('get_caller_identity', Params={}, ExpiresIn=60, H
     const secrets = { adminSecret, userSecret: key.SecretAccessKey!, sessionSecret: session.SecretAccessKey!, sessionToken: session.SessionToken!, password, authorizationToken: tokenData.authorizationToken!, signature: new URL(presigned).searchParams.get('X-Amz-Signature')! };
     for (const [name, value] of Object.entries(secrets)) assert.ok(!log.includes(value), `${name} appears in the log`);
     assert.ok(!log.includes(encodeURIComponent(session.SessionToken!)), 'the URL-encoded session token appears in the log');
-  } finally {
+    // One access line per request, in the audit module's shape: who, what, how it went.
+    const lines = log.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const access = lines.filter((l) => l.msg === 'request');
+    const sessionCall = access.find((l) => l.op === 'sts:GetCallerIdentity' && String(l.actor).includes('assumed-role/r/logs'));
+    assert.ok(sessionCall, JSON.stringify(access));
+    assert.equal(sessionCall.status, 200);
+    assert.equal(typeof sessionCall.ms, 'number');
+    assert.match(String(sessionCall.requestId), /^[0-9a-f-]{36}$/);
+    assert.ok(access.some((l) => l.op === 'iam:CreateAccessKey' && l.actor === 'arn:aws:iam::123456789012:user/admin'), JSON.stringify(access.slice(0, 3)));
+    assert.ok(!lines.some((l) => JSON.stringify(l).includes('AWS_SECRET_ACCESS_KEY')), 'the bootstrap banner is in the JSON log');
+
+    // Nor in the audit trail, which records every one of these calls.
     const exited = new Promise((resolve) => child.on('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+    const db = new SQLite(join(dataDir, 'berth.db'), { readonly: true });
+    const records = (db.prepare('select record from audit_events').all() as { record: string }[]).map((r) => r.record).join('\n');
+    db.close();
+    assert.ok(records.includes('"eventName":"AssumeRole"') && records.includes('"eventName":"CreateAccessKey"'), 'the calls are recorded');
+    for (const [name, value] of Object.entries(secrets)) assert.ok(!records.includes(value), `${name} appears in an audit record`);
+  } finally {
+    const exited = new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.on('exit', resolve)));
     child.kill('SIGTERM');
     await exited;
     await rm(dataDir, { recursive: true, force: true });

@@ -94,7 +94,7 @@ test('berth-credential-provider answers the kubelet with a login containerd pull
     const unknown = await ask(request(ref), { ...base, AWS_ACCESS_KEY_ID: 'AKIAUNKNOWNUNKNOWN00', AWS_SECRET_ACCESS_KEY: 'not-a-secret-of-berth' });
     assert.equal(unknown.code, 1);
     assert.equal(unknown.stdout, '');
-    assert.match(unknown.stderr, /^berth-credential-provider: GetAuthorizationToken at http:\/\/127\.0\.0\.1:\d+ failed \(400\): UnrecognizedClientException: The security token included in the request is invalid\.\n$/);
+    assert.match(unknown.stderr, /^berth-credential-provider: GetAuthorizationToken at http:\/\/127\.0\.0\.1:\d+ failed \(40[03]\): UnrecognizedClientException: The security token included in the request is invalid\.\n$/);
   } finally {
     await containerd.stop();
     await server.stop();

@@ -75,6 +75,29 @@ describe('job runner', () => {
     }
   });
 
+  test('a recurring job with firstRunAfterInterval waits one interval on a store without its row (new, migrated, restored)', async () => {
+    const { meta, cleanup } = await sqliteStore();
+    try {
+      let now = 9_000_000;
+      let runs = 0;
+      const runner = new JobRunner({ meta, clock: () => now }).every('expire', 3_600_000, async () => void runs++, { firstRunAfterInterval: true });
+      await runner.ensureRecurring();
+      assert.equal(await runner.drain(), 0, 'not at the first start');
+      now += 3_599_000;
+      assert.equal(await runner.drain(), 0);
+      now += 1_000;
+      assert.equal(await runner.drain(), 1, 'at its scheduled time');
+      // A restart keeps the schedule the row has (one interval after the run).
+      await new JobRunner({ meta, clock: () => now }).every('expire', 3_600_000, async () => void runs++, { firstRunAfterInterval: true }).ensureRecurring();
+      assert.equal(await runner.drain(), 0);
+      now += 3_600_000;
+      assert.equal(await runner.drain(), 1);
+      assert.equal(runs, 2);
+    } finally {
+      await cleanup();
+    }
+  });
+
   test('on PostgreSQL, two nodes draining together run each job exactly once', async (t) => {
     if (!(await requirePostgres(t))) return;
     const db = await createTestDatabase();

@@ -42,7 +42,9 @@ test('CreateRepository records settings and tags; DescribeRepositories shows the
   assert.equal(repo.imageTagMutability, 'IMMUTABLE_WITH_EXCLUSION');
   assert.deepEqual(repo.imageTagMutabilityExclusionFilters, [{ filterType: 'WILDCARD', filter: 'latest' }]);
   assert.deepEqual(repo.imageScanningConfiguration, { scanOnPush: true });
-  assert.deepEqual(repo.encryptionConfiguration, { encryptionType: 'KMS', kmsKey: 'arn:aws:kms:us-east-1:000000000000:alias/aws/ecr' });
+  // KMS without a kmsKey: the AWS managed key alias/aws/ecr, made on first use, reported by its key ARN.
+  assert.equal(repo.encryptionConfiguration?.encryptionType, 'KMS');
+  assert.match(repo.encryptionConfiguration?.kmsKey ?? '', /^arn:aws:kms:us-east-1:000000000000:key\/[0-9a-f-]{36}$/);
 
   const described = await server.client.send(new DescribeRepositoriesCommand({ repositoryNames: ['team/app'] }));
   assert.deepEqual(described.repositories, [repo]);

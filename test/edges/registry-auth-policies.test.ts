@@ -24,6 +24,7 @@ const B = '222222222222';
 const policies: Record<string, object | null> = {
   'shared/app': { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${B}:root` }, Action: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'] }] },
   'public/app': { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: '*', Action: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'] }] },
+  'public/listed': { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: '*', Action: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:ListImages'] }] },
   'private/app': null,
 };
 
@@ -87,6 +88,12 @@ describe('/v2 authorization with repository policies', () => {
     const a = await login(A, 'a-reader', 'arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly');
     assert.equal(await call('GET', '/v2/private/app/manifests/v1', a), 200);
     assert.equal(await call('POST', '/v2/private/app/blobs/uploads/', a), 403);
+  });
+
+  test('public repository: anonymous tag listing needs ecr:ListImages in its policy, as in ECR (README)', async () => {
+    assert.equal(await call('GET', '/v2/public/app/tags/list'), 401, 'pull-only policy: no tag listing');
+    assert.equal(await call('GET', '/v2/public/listed/tags/list'), 200);
+    assert.equal(await call('GET', '/v2/public/listed/manifests/v1'), 200);
   });
 
   test('public repository: anonymous pull yes, anonymous push no; private stays private', async () => {

@@ -17,6 +17,8 @@ export interface Webhook {
   received: ReceivedRequest[];
   /** The status answered to the next requests (default 200). */
   status: number;
+  /** Answers requests itself when set (status and body), e.g. an OAuth token endpoint. */
+  respond?: (req: ReceivedRequest) => { status: number; body: string } | undefined;
   /** Resolves once `count` requests have arrived (or rejects after timeoutMs). */
   waitFor(count: number, timeoutMs?: number): Promise<ReceivedRequest[]>;
   close(): Promise<void>;
@@ -46,8 +48,10 @@ export async function startWebhook(path = '/hook'): Promise<Webhook> {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      received.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      res.writeHead(hook.status, { 'content-type': 'application/json' }).end('{}');
+      const got = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+      received.push(got);
+      const answer = hook.respond?.(got) ?? { status: hook.status, body: '{}' };
+      res.writeHead(answer.status, { 'content-type': 'application/json' }).end(answer.body);
       for (const w of waiters.splice(0)) w();
     });
   });

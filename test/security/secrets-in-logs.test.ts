@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import SQLite from 'better-sqlite3';
 import { CreateRepositoryCommand, ECRClient, GetAuthorizationTokenCommand, GetDownloadUrlForLayerCommand } from '@aws-sdk/client-ecr';
 import { spawnBerth } from '../helpers/berth-process.js';
 import { run } from '../helpers/process.js';
@@ -55,6 +56,14 @@ test('a login and push at trace level leave no secret in the log', async () => {
     for (const [name, value] of Object.entries(secrets)) assert.ok(!log.includes(value), `${name} appears in the log`);
     // Nor any part of the token long enough to matter (its MAC).
     assert.ok(!log.includes(password.split('.')[1]!), 'the token signature appears in the log');
+    // Nor in the audit trail, which recorded the push and the download URL (written at shutdown at the latest).
+    await server.stop();
+    const db = new SQLite(join(dataDir, 'berth.db'), { readonly: true });
+    const records = (db.prepare('select record from audit_events').all() as { record: string }[]).map((r) => r.record).join('\n');
+    db.close();
+    assert.ok(records.includes('"eventName":"GetDownloadUrlForLayer"') && records.includes('"eventName":"PutImage"'), 'the calls are recorded');
+    for (const [name, value] of Object.entries(secrets)) assert.ok(!records.includes(value), `${name} appears in an audit record`);
+    assert.ok(!records.includes(password.split('.')[1]!), 'the token signature appears in an audit record');
   } finally {
     ecr.destroy();
     await server.stop();

@@ -10,15 +10,25 @@ export interface EcrCaller {
   region: string;
   /** host[:port] of the registry, for repositoryUri. */
   registryHost: string;
+  /** The IAM user or role (of a session) making the call, when known (pull time exclusions). */
+  principalArn?: string;
 }
 
 export interface EcrDeps {
   registry: RegistryService;
   meta: MetadataStore;
   ecr: EcrStore;
+  /** Whether a pull by this principal leaves lastRecordedPullTime alone (pull time update exclusions). */
+  pullTimeExcluded?(registryId: string, principalArn: string | undefined): Promise<boolean>;
   /** Durable background work (previews, restores from the archive). */
   jobs: JobQueue;
   clock?: () => number;
+  /**
+   * Resolves a repository's kmsKey (key id, key ARN, alias name or alias ARN; alias/aws/ecr
+   * made on first use) to the key's ARN, failing when the key cannot be used (Berth's KMS,
+   * docs/encryption.md). Unset: kmsKey is recorded as given.
+   */
+  resolveKmsKey?: (accountId: string, kmsKey: string) => Promise<string>;
 }
 
 /** A page request over a keyset: up to `limit` items after `after`. */

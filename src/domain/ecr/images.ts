@@ -38,6 +38,8 @@ export interface ImageDetailView {
   imageStatus: ImageStatus;
   lastArchivedAt?: Date;
   lastActivatedAt?: Date;
+  imageScanStatus?: { status: any; description: string };
+  imageScanFindingsSummary?: { imageScanCompletedAt: Date; vulnerabilitySourceUpdatedAt?: Date; findingSeverityCounts: Record<string, number> };
 }
 
 export interface ImageView {
@@ -61,6 +63,8 @@ interface RestoreJob {
 /** Images as the ECR API sees them: the manifests and tags the /v2 API stores. */
 export class EcrImages {
   private readonly now: () => number;
+  /** Scanning (src/modules/scanning) fills DescribeImages' imageScanStatus and imageScanFindingsSummary. */
+  scanSummaries: ((registryId: string, repository: string, digests: string[]) => Promise<Map<string, Record<string, unknown>>>) | null = null;
 
   /** `restoreDelayMs`: how long a restore from the archive stays ACTIVATING (config ecr.restoreDelaySeconds). */
   constructor(
@@ -105,6 +109,7 @@ export class EcrImages {
       next = result.next;
     }
     const sizes = await this.imageSizes(repo.id, rows);
+    const scans = this.scanSummaries ? await this.scanSummaries(caller.accountId, name, rows.map((r) => r.digest)) : null;
     return {
       items: rows.map((r) => ({
         registryId: caller.accountId,
@@ -120,6 +125,7 @@ export class EcrImages {
         imageStatus: r.status,
         ...(r.lastArchivedAt !== null ? { lastArchivedAt: new Date(r.lastArchivedAt) } : {}),
         ...(r.lastActivatedAt !== null ? { lastActivatedAt: new Date(r.lastActivatedAt) } : {}),
+        ...(scans?.get(r.digest) ?? {}),
       })),
       next,
     };
@@ -176,7 +182,7 @@ export class EcrImages {
         failures.push({ imageId: id, failureCode: 'ImageNotFound', failureReason: `Requested image is ${manifest.mediaType}, which is not among the accepted media types` });
         continue;
       }
-      await this.deps.ecr.recordPull(repo.id, resolved, this.now(), pullRecordIntervalMs);
+      if (!(await this.deps.pullTimeExcluded?.(caller.accountId, caller.principalArn))) await this.deps.ecr.recordPull(repo.id, resolved, this.now(), pullRecordIntervalMs);
       images.push({
         registryId: caller.accountId,
         repositoryName: name,

@@ -1,6 +1,6 @@
 import type { EcrRepository, ResourceTag, RepositorySettings } from '../../stores/ecr-store.js';
 import { DomainError } from '../errors.js';
-import { EcrCaller, EcrDeps, invalidParameter, pageOf, PageRequest, PageResult, repositoryArn, requireRepository, tagMutabilitySettings } from './context.js';
+import { EcrCaller, type EcrDeps, invalidParameter, pageOf, PageRequest, PageResult, repositoryArn, requireRepository, tagMutabilitySettings } from './context.js';
 
 export const maxResourceTags = 50;
 
@@ -52,7 +52,7 @@ export class EcrRepositories {
     const settings: RepositorySettings = {
       ...tagMutabilitySettings(input),
       scanOnPush: input.imageScanningConfiguration?.scanOnPush ?? false,
-      encryption: encryptionSettings(caller, input.encryptionConfiguration),
+      encryption: await resolveEncryption(this.deps, caller.accountId, encryptionSettings(caller, input.encryptionConfiguration)),
     };
     const tags = resourceTags(input.tags ?? []);
     if (tags.length > maxResourceTags) throw new DomainError('TooManyTags', `A repository may have at most ${maxResourceTags} tags; ${tags.length} were given`);
@@ -149,6 +149,20 @@ export function resourceTags(tags: Array<{ Key?: string; Value?: string }>): Res
     seen.add(t.Key);
     return { key: t.Key, value };
   });
+}
+
+/** KMS and KMS_DSSE settings name the key by its ARN once resolved (DescribeRepositories reports it). */
+export async function resolveEncryption(deps: EcrDeps, accountId: string, encryption: RepositorySettings['encryption']): Promise<RepositorySettings['encryption']> {
+  if (encryption.encryptionType === 'AES256' || !encryption.kmsKey || !deps.resolveKmsKey) return encryption;
+  try {
+    return { encryptionType: encryption.encryptionType, kmsKey: await deps.resolveKmsKey(accountId, encryption.kmsKey) };
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (typeof code === 'string' && (err as { awsJsonError?: boolean }).awsJsonError) {
+      throw new DomainError('KmsKeyUnusable', `KMS key ${encryption.kmsKey} cannot be used: ${code}: ${(err as Error).message}`, { kmsError: code });
+    }
+    throw err;
+  }
 }
 
 export function encryptionSettings(caller: EcrCaller, input: { encryptionType?: string; kmsKey?: string } | undefined): RepositorySettings['encryption'] {

@@ -2,7 +2,7 @@ import type { CreationTemplateRecord, EcrRepository, RepositorySettings, Resourc
 import { DomainError } from '../errors.js';
 import { EcrCaller, EcrDeps, invalidParameter, pageOf, PageRequest, PageResult, tagMutabilitySettings } from './context.js';
 import { parseLifecyclePolicy } from './lifecycle-policy.js';
-import { encryptionSettings, maxResourceTags, resourceTags } from './repositories.js';
+import { encryptionSettings, maxResourceTags, resolveEncryption, resourceTags } from './repositories.js';
 
 export interface TemplateInput {
   prefix: string;
@@ -89,7 +89,7 @@ export class EcrTemplates {
       imageTagMutability: t.imageTagMutability ?? 'MUTABLE',
       imageTagMutabilityExclusionFilters: t.imageTagMutabilityExclusionFilters ?? [],
       scanOnPush: false,
-      encryption: t.encryptionConfiguration ?? { encryptionType: 'AES256' },
+      encryption: await resolveEncryption(this.deps, registryId, (t.encryptionConfiguration as RepositorySettings['encryption'] | undefined) ?? { encryptionType: 'AES256' }),
     };
     const created = await this.deps.ecr.createRepository(registryId, name, settings, plan.tags, this.now());
     if (!created) return this.deps.ecr.getRepository(registryId, name); // a concurrent push created it

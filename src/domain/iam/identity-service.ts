@@ -83,7 +83,14 @@ export const ADMIN_POLICY_ARN = 'arn:aws:iam::aws:policy/AdministratorAccess';
 const MANAGEMENT_ACCOUNT_NAME = 'management';
 export const MEMBER_ACCESS_ROLE = 'OrganizationAccountAccessRole';
 /** IAM actions of Berth's own operator endpoints (docs/identity.md). */
-export const OPERATOR_ACTIONS = { gc: 'berth:RunGarbageCollection', lifecycle: 'berth:RunLifecyclePolicies' } as const;
+export const OPERATOR_ACTIONS = {
+  gc: 'berth:RunGarbageCollection',
+  lifecycle: 'berth:RunLifecyclePolicies',
+  // Scanning (src/modules/scanning).
+  vulndbImport: 'berth:ImportVulnerabilityDatabase',
+  vulndbStatus: 'berth:DescribeVulnerabilityDatabase',
+  sbom: 'berth:GetImageSbom',
+} as const;
 export type OperatorAction = (typeof OPERATOR_ACTIONS)[keyof typeof OPERATOR_ACTIONS];
 
 function validation(field: string, value: string, constraint: string): IamError {

@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authenticateSigV4, claimedService, scopeMismatch } from '../../auth/authenticate.js';
 import { admit } from '../../auth/front-door.js';
 import { parseRawQuery, sigV4Error } from '../../auth/sigv4.js';
 import { IamError, isIamError } from '../../domain/iam/errors.js';
 import type { Caller, IdentityService, RequestFacts } from '../../domain/iam/identity-service.js';
+import { isReadOnlyAction, noteAudit, noteAuditError } from '../audit-context.js';
 import { escapeXml, toXml, type XmlValue } from './xml.js';
 
 // The AWS query protocol (form-encoded `Action=...` requests, XML answers) at `/`, shared
@@ -37,7 +39,21 @@ export interface JsonService {
   signingName: string;
   /** True when the endpoint serves one region (the edge's `region`), as ECR's does; global services (Organizations) take any. */
   regional?: boolean;
+  /** The audit trail's eventSource (default: `<signingName>.amazonaws.com`). */
+  eventSource?: string;
   operations: Record<string, JsonOperation>;
+}
+
+/** The audit trail's eventSource: the service's own, else `<signing name>.amazonaws.com` (as AWS's are). */
+function eventSourceOf(service: JsonService): string {
+  return service.eventSource ?? `${service.signingName}.amazonaws.com`;
+}
+
+/** Query parameters of the call itself (not the protocol's or the signature's). */
+function callParameters(params: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(params)) if (k !== 'Action' && k !== 'Version' && !k.startsWith('X-Amz-')) out[k[0]!.toLowerCase() + k.slice(1)] = v;
+  return out;
 }
 
 export interface QueryEdgeOptions {
@@ -67,7 +83,8 @@ export async function awsQueryEdge(app: FastifyInstance, opts: QueryEdgeOptions)
   });
 
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
-    const requestId = req.id;
+    // The request's own id (a UUID, app.ts genReqId): the one its log lines carry too.
+    const requestId = typeof req.id === 'string' && req.id.length >= 16 ? req.id : randomUUID();
     const url = req.raw.url ?? '/';
     const q = url.indexOf('?');
     const rawQuery = q < 0 ? '' : url.slice(q + 1);
@@ -84,6 +101,7 @@ export async function awsQueryEdge(app: FastifyInstance, opts: QueryEdgeOptions)
     const claimed = claimedService(req.headers, parseRawQuery(rawQuery));
     const byAction = action && opts.services.find((s) => Object.hasOwn(s.operations, action));
     const service = (claimed && byName.get(claimed)) || byAction || byName.get('iam') || opts.services[0]!;
+    if (action) noteAudit(req, { eventSource: `${service.name}.amazonaws.com`, eventName: action, readOnly: isReadOnlyAction(action), requestParameters: callParameters(params) });
 
     const auth = await authenticateSigV4(opts.identity, { method: req.method, path: q < 0 ? url : url.slice(0, q), rawQuery, headers: req.headers, body });
     if (!auth.ok) {
@@ -91,6 +109,7 @@ export async function awsQueryEdge(app: FastifyInstance, opts: QueryEdgeOptions)
       return sendError(reply, service.namespace, requestId, status, 'Sender', code, auth.message);
     }
     admit(req, auth.caller, `${service.name}:${action ?? ''}`, service.name);
+    noteAudit(req, { caller: auth.caller });
     const mismatch = scopeMismatch(auth, { service: service.name });
     if (mismatch) return sendError(reply, service.namespace, requestId, 403, 'Sender', 'SignatureDoesNotMatch', mismatch);
     if (!action) return sendError(reply, service.namespace, requestId, 400, 'Sender', 'MissingAction', 'Missing Action');
@@ -100,6 +119,7 @@ export async function awsQueryEdge(app: FastifyInstance, opts: QueryEdgeOptions)
     try {
       const facts: RequestFacts = { sourceIp: req.ip, secureTransport: req.protocol === 'https' };
       const result = await operation({ caller: auth.caller, params, facts });
+      if (result && !isReadOnlyAction(action)) noteAudit(req, { responseElements: result });
       const inner = result ? `<${action}Result>${toXml(result)}</${action}Result>` : '';
       return reply
         .code(200)
@@ -123,17 +143,21 @@ async function handleJson(
   target: string,
   r: { url: string; q: number; rawQuery: string; body: Buffer; requestId: string },
 ) {
-  const send = (status: number, type: string, message: string) =>
-    reply.code(status).header('content-type', 'application/x-amz-json-1.1').header('x-amzn-requestid', r.requestId).header('x-amzn-errortype', type).send(JSON.stringify({ __type: type, message }));
+  const send = (status: number, type: string, message: string) => (
+    noteAuditError(req, type, message),
+    reply.code(status).header('content-type', 'application/x-amz-json-1.1').header('x-amzn-requestid', r.requestId).header('x-amzn-errortype', type).send(JSON.stringify({ __type: type, message }))
+  );
   const dot = target.lastIndexOf('.');
   const service = (opts.jsonServices ?? []).find((s) => s.targetPrefix === target.slice(0, dot));
   const operation = service && Object.hasOwn(service.operations, target.slice(dot + 1)) ? service.operations[target.slice(dot + 1)] : undefined;
+  if (service) noteAudit(req, { eventSource: eventSourceOf(service), eventName: target.slice(dot + 1), readOnly: isReadOnlyAction(target.slice(dot + 1)) });
   const auth = await authenticateSigV4(opts.identity, { method: req.method, path: r.q < 0 ? r.url : r.url.slice(0, r.q), rawQuery: r.rawQuery, headers: req.headers, body: r.body });
   if (!auth.ok) {
     const { code, status } = sigV4Error(auth.reason, 'json');
     return send(status, code, auth.message);
   }
   if (service) admit(req, auth.caller, `${service.signingName}:${target.slice(dot + 1)}`, service.signingName);
+  noteAudit(req, { caller: auth.caller });
   // A scope for another service or region is a SigV4 failure: 403 InvalidSignatureException, as every SigV4 failure on the JSON APIs.
   const mismatch = service ? scopeMismatch(auth, { service: service.signingName, region: service.regional ? opts.region : undefined }) : null;
   if (mismatch) return send(403, 'InvalidSignatureException', mismatch);
@@ -145,9 +169,11 @@ async function handleJson(
   } catch {
     return send(400, 'SerializationException', 'the request body is not a JSON object');
   }
+  noteAudit(req, { requestParameters: input });
   try {
     const facts: RequestFacts = { sourceIp: req.ip, secureTransport: req.protocol === 'https' };
     const output = await operation({ caller: auth.caller, input, facts, host: req.headers.host ?? '', protocol: req.protocol });
+    if (output && !req.audit?.readOnly) noteAudit(req, { responseElements: output });
     return reply.code(200).header('content-type', 'application/x-amz-json-1.1').header('x-amzn-requestid', r.requestId).send(JSON.stringify(output ?? {}));
   } catch (err) {
     // Services with exception names of their own (KMS) throw errors that carry them.
@@ -160,6 +186,7 @@ async function handleJson(
 }
 
 function sendError(reply: FastifyReply, namespace: string, requestId: string, status: number, type: string, code: string, message: string) {
+  noteAuditError(reply.request, code, message);
   return reply
     .code(status)
     .header('content-type', 'text/xml')

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ConstraintStrategy, Handler, HTTPVersion } from 'find-my-way';
 import { scopeMismatch } from '../../auth/authenticate.js';
@@ -5,8 +6,9 @@ import { admit } from '../../auth/front-door.js';
 import { DomainError, isDomainError } from '../../domain/errors.js';
 import type { EcrServices } from '../../domain/ecr/index.js';
 import type { Caller } from '../../domain/iam/identity-service.js';
+import { ecrRepositoryArn, isReadOnlyAction, noteAudit, noteAuditError } from '../audit-context.js';
 import { registryHostFor } from '../oci/addressing.js';
-import { operations, operationTarget, type OperationContext } from './operations.js';
+import { operations, operationTarget, type Operation, type OperationContext } from './operations.js';
 import { validate } from './shapes.js';
 
 // Amazon ECR's API over AWS JSON 1.1: `POST /` with
@@ -55,6 +57,8 @@ export interface EcrEdgeOptions {
    * only its own account's registry.
    */
   authorize?: (request: FastifyRequest, principal: Principal, access: AccessRequest) => Promise<void>;
+  /** ECR operations that capabilities add (src/modules/*), next to the core table. */
+  moreOperations?: Record<string, Operation>;
   /** Largest request body; UploadLayerPart carries up to 20 MiB as base64. */
   bodyLimit?: number;
 }
@@ -90,11 +94,15 @@ export const ecrTargetConstraint: ConstraintStrategy<HTTPVersion.V1, string> = {
   deriveConstraint(req): string {
     const target = req.headers['x-amz-target'];
     if (typeof target !== 'string' || !target.startsWith(targetPrefix)) return 'other';
-    return Object.hasOwn(operations, target.slice(targetPrefix.length)) ? 'ecr' : 'other';
+    const name = target.slice(targetPrefix.length);
+    return Object.hasOwn(operations, name) || moduleOperationNames.has(name) ? 'ecr' : 'other';
   },
   mustMatchWhenDerived: false,
   validate() {},
 };
+
+/** ECR operations that capabilities add (EcrEdgeOptions.moreOperations), for routing by target. */
+const moduleOperationNames = new Set<string>();
 
 const credentialScope = /Credential=[^/\s,]+\/\d{8}\/([a-z0-9-]+)\/([a-z0-9-]+)\/aws4_request/;
 
@@ -114,6 +122,8 @@ export function placeholderAuthenticate(registryId: string) {
 export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promise<void> {
   const authenticate = opts.authenticate ?? placeholderAuthenticate(opts.registryId);
   const bodyLimit = opts.bodyLimit ?? 28 * 1024 * 1024;
+  const more: Record<string, Operation> = Object.assign(Object.create(null), opts.moreOperations ?? {});
+  for (const name of Object.keys(more)) moduleOperationNames.add(name);
 
   // This scope only: the body is read whole (it is JSON) and parsed here, so any
   // content type is taken and a bad body gets an AWS error rather than fastify's.
@@ -122,13 +132,14 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
 
   app.setErrorHandler((err, req, reply) => {
     if (err instanceof AwsAuthError) {
+      noteAuditError(req, err.type, err.message);
       return reply.code(err.status).header('x-amzn-errortype', err.type).header('Content-Type', 'application/x-amz-json-1.1').send(Buffer.from(JSON.stringify({ __type: err.type, message: err.message })));
     }
     return sendError(req, reply, toDomainError(err, req));
   });
   // Every answer carries a request id, errors raised while reading the body included.
   app.addHook('onRequest', async (req, reply) => {
-    reply.header('x-amzn-RequestId', req.id);
+    reply.header('x-amzn-RequestId', typeof req.id === 'string' && req.id.length >= 16 ? req.id : randomUUID());
   });
 
   app.post('/', { bodyLimit, constraints: { awsTarget: 'ecr' } }, async (req, reply) => {
@@ -137,11 +148,13 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
       throw new DomainError('UnknownOperation', `The X-Amz-Target header must name an operation as ${targetPrefix}<Operation>`);
     }
     const name = target.slice(targetPrefix.length);
-    const operation = Object.hasOwn(operations, name) ? operations[name] : undefined;
+    const operation = Object.hasOwn(operations, name) ? operations[name] : more[name];
     if (!operation) throw new DomainError('UnknownOperation', `Berth does not implement the ECR operation ${name.slice(0, 100)}`);
+    noteAudit(req, { eventSource: 'ecr.amazonaws.com', eventName: name, readOnly: isReadOnlyAction(name) });
     requireAwsJson(req.headers['content-type']);
     const principal = await authenticate(req);
     admit(req, principal.caller ?? null, `ecr:${name}`, 'ecr');
+    noteAudit(req, { caller: principal.caller ?? null, credentialsPresented: true });
     // Signed for another service, or another region (another ECR endpoint, another
     // registry): refused as AWS's JSON 1.1 services refuse it.
     const mismatch = scopeMismatch({ service: principal.service ?? ECR_SIGNING_NAME, region: principal.region }, { service: ECR_SIGNING_NAME, region: opts.region });
@@ -152,6 +165,11 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     // The registry addressed: registryId when given (another account's, for cross-account
     // access), a tagged ARN's account, else the caller's own.
     const registryId = input.registryId ?? addressed.registryId ?? principal.accountId;
+    noteAudit(req, {
+      requestParameters: input,
+      recipientAccountId: registryId,
+      resources: (addressed.repositories ?? []).filter((r) => r !== '*').map((r) => ({ ARN: ecrRepositoryArn(region, registryId, r), accountId: registryId, type: 'AWS::ECR::Repository' })),
+    });
     if (opts.authorize) {
       await opts.authorize(req, principal, { action: `ecr:${name}`, registryId, repositories: addressed.repositories });
     } else if (registryId !== principal.accountId) {
@@ -162,10 +180,16 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     const ctx: OperationContext = {
       ecr: opts.ecr,
       // The services act on the addressed registry; `accountId` is that registry's id.
-      caller: { accountId: registryId, region, registryHost: registryHostFor(host, registryId, opts.registryId) },
+      caller: {
+        accountId: registryId,
+        region,
+        registryHost: registryHostFor(host, registryId, opts.registryId),
+        ...(principal.caller?.principal.principalArn ? { principalArn: principal.caller.principal.principalArn } : {}),
+      },
       downloadUrl: (token) => `${req.protocol}://${host}${layerDownloadPath}${token}`,
     };
     const output = await operation.handle(input, ctx);
+    if (!req.audit?.readOnly) noteAudit(req, { responseElements: output });
     reply.code(200).header('Content-Type', 'application/x-amz-json-1.1').send(Buffer.from(serialize(output)));
   });
 
@@ -228,6 +252,7 @@ function toDomainError(err: unknown, req: FastifyRequest): DomainError {
 
 function sendError(req: FastifyRequest, reply: FastifyReply, err: DomainError): FastifyReply {
   const type = err.spec.ecr;
+  noteAuditError(req, type, err.message);
   // AWS answers authentication and authorization failures with 403, its own faults with 500.
   // AccessDeniedException is a 400, as ECR answers it (the SigV4 failures above are 403s).
   const status = type === 'ServerException' ? 500 : err.errorName === 'Unauthorized' ? 403 : 400;

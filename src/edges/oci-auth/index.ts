@@ -6,6 +6,7 @@ import { deniedMessage, type EcrAccess, type EcrAccessCheck } from '../../domain
 import { errorTable } from '../../domain/errors.js';
 import type { Decision } from '../../domain/iam/evaluate.js';
 import type { Caller, RequestFacts } from '../../domain/iam/identity-service.js';
+import { noteAuditError } from '../audit-context.js';
 import { mountSource, resolveRegistryAddress } from '../oci/addressing.js';
 
 // Authentication and authorization in front of the /v2 edge, as one onRequest hook on
@@ -163,6 +164,7 @@ function challengeFor(req: FastifyRequest, opts: RegistryAuthOptions, needs: Rep
 
 function deny(reply: FastifyReply, name: 'Unauthorized' | 'Denied', message: string, challenge = `Basic realm="${REALM}"`) {
   const spec = errorTable[name];
+  noteAuditError(reply.request, spec.ecr, message);
   if (name === 'Unauthorized') reply.header('www-authenticate', challenge);
   return reply
     .code(spec.status)

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, isDomainError } from '../../domain/errors.js';
 import type { RangeRequest, RegistryService } from '../../domain/registry-service.js';
 import { canRecycle, type RecyclingReadable } from '../../stores/blob-store.js';
+import { noteAuditError } from '../audit-context.js';
 import { mountSource, resolveRegistryAddress } from './addressing.js';
 import { matchV2, type V2Method, type V2RouteName } from './route-table.js';
 
@@ -104,6 +105,7 @@ export function sendError(req: FastifyRequest, reply: FastifyReply, err: unknown
     req.log.error({ err }, 'unhandled error');
     domain = new DomainError('Internal');
   }
+  noteAuditError(req, domain.spec.ecr, domain.message);
   const detail = domain.detail as { size?: number } | undefined;
   if (domain.errorName === 'RangeNotSatisfiable' && detail?.size !== undefined) reply.header('Content-Range', `bytes */${detail.size}`);
   if (domain.errorName === 'UploadOutOfOrder' && detail?.size !== undefined) reply.header('Range', rangeHeader(detail.size));
@@ -327,7 +329,7 @@ async function getManifest({ req, reply, opts, registryId }: Ctx, match: RegExpE
   const head = req.method === 'HEAD';
   const manifest = head
     ? await opts.registry.statManifest(registryId, name, reference, accept)
-    : await opts.registry.getManifest(registryId, name, reference, accept);
+    : await opts.registry.getManifest(registryId, name, reference, accept, req.registryCaller?.principal.principalArn ?? undefined);
   reply
     .code(200)
     .header('Content-Type', manifest.mediaType)

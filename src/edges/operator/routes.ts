@@ -7,6 +7,7 @@ import type { EcrLifecycle } from '../../domain/ecr/lifecycle.js';
 import { isDomainError } from '../../domain/errors.js';
 import type { GarbageCollector } from '../../domain/gc.js';
 import { isIamError } from '../../domain/iam/errors.js';
+import { noteAudit, noteAuditError } from '../audit-context.js';
 import { OPERATOR_ACTIONS, type IdentityService, type OperatorAction } from '../../domain/iam/identity-service.js';
 
 // Operator endpoints the `berth` CLI drives on a running server. Answers are NDJSON: one
@@ -31,10 +32,18 @@ export const OPERATOR_SIGNING_NAME = 'berth';
 
 const ACTIONS: Record<string, OperatorAction> = { '/_berth/gc': OPERATOR_ACTIONS.gc, '/_berth/lifecycle': OPERATOR_ACTIONS.lifecycle };
 
+/** Modules' operator routes: each path is authorized against its `berth:` action like the built-in ones. */
+export function registerOperatorAction(path: string, action: OperatorAction): void {
+  ACTIONS[path] = action;
+}
+
 export async function operatorEdge(app: FastifyInstance, opts: OperatorEdgeOptions): Promise<void> {
   app.addHook('onRequest', async (req, reply) => {
     if (!req.url.startsWith('/_berth/')) return;
-    const refuse = (status: number, error: string, message: string) => reply.code(status).send({ error, message });
+    const refuse = (status: number, error: string, message: string) => (noteAuditError(req, error, message), reply.code(status).send({ error, message }));
+    // The audit trail names operator calls by their berth: action, under the signing name.
+    const named = ACTIONS[req.routeOptions.url ?? ''];
+    if (named) noteAudit(req, { eventSource: `${OPERATOR_SIGNING_NAME}.amazonaws.com`, eventName: named.slice('berth:'.length), readOnly: false, requestParameters: { ...(req.query as object) } });
     if (opts.loopbackOnly && !isLoopback(req.ip)) return refuse(403, 'Forbidden', 'operator endpoints answer loopback connections only (operator.loopbackOnly)');
     // Operator requests carry no body: the signature covers the empty payload.
     const url = req.raw.url ?? '/';
@@ -44,6 +53,7 @@ export async function operatorEdge(app: FastifyInstance, opts: OperatorEdgeOptio
       const { code, status } = sigV4Error(auth.reason, 'query');
       return refuse(status, code, auth.message);
     }
+    noteAudit(req, { caller: auth.caller, credentialsPresented: true });
     if (auth.service !== OPERATOR_SIGNING_NAME) return refuse(403, 'SignatureDoesNotMatch', `Credential should be scoped to correct service: '${OPERATOR_SIGNING_NAME}'.`);
     const action = ACTIONS[req.routeOptions.url ?? ''];
     admit(req, auth.caller, action ?? `${req.method} ${req.routeOptions.url ?? ''}`, 'operator');
@@ -80,10 +90,10 @@ export async function operatorEdge(app: FastifyInstance, opts: OperatorEdgeOptio
   });
 }
 
-type Progress = (line: object) => void;
+export type Progress = (line: object) => void;
 
 /** Runs a job, streaming its progress and result as NDJSON; a client that goes away aborts it. */
-function streamJob(reply: FastifyReply, job: (progress: Progress, signal: AbortSignal) => Promise<object>) {
+export function streamJob(reply: FastifyReply, job: (progress: Progress, signal: AbortSignal) => Promise<object>) {
   const out = new PassThrough();
   const abort = new AbortController();
   reply.raw.on('close', () => {

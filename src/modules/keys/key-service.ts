@@ -494,7 +494,11 @@ export class KeyService {
 
   /** The key ARN a repository's kmsKey (id, ARN, alias name or alias ARN) names; alias/aws/ecr is made on first use. */
   async resolveForService(accountId: string, region: string, kmsKey: string): Promise<KeyRow> {
-    return this.findKey(accountId, region, kmsKey, 'kmsKey');
+    const key = await this.findKey(accountId, region, kmsKey, 'kmsKey');
+    // Only the account's own keys: another account's key would give that account the power
+    // to disable or shred this repository (cross-account grants are not implemented).
+    if (key.accountId !== accountId) throw new KmsError('NotFoundException', `Key '${keyArn(key)}' does not exist in account ${accountId}`);
+    return key;
   }
 
   /** A fresh 32-byte data key, wrapped under the key's current material. Fails as KMS does when the key is not usable. */

@@ -3,7 +3,6 @@ import type { EcrCaller } from '../../domain/ecr/context.js';
 import { repositoryArn, requireRepository } from '../../domain/ecr/context.js';
 import { DomainError } from '../../domain/errors.js';
 import { indexMediaTypes, parseManifest } from '../../domain/manifest.js';
-import type { BlobStore } from '../../stores/blob-store.js';
 import type { EcrRepository, EcrStore } from '../../stores/ecr-store.js';
 import type { MetadataStore } from '../../stores/metadata-store.js';
 import { effectiveScanning, validateRegistryConfig } from './config-rules.js';
@@ -32,7 +31,8 @@ export interface ScanningDeps {
   store: ScanningStore;
   ecr: EcrStore;
   meta: MetadataStore;
-  blobs: BlobStore;
+  /** A layer's bytes as clients pull them (decrypted when the repository is encrypted). */
+  openLayer(registryId: string, repository: string, digest: string): Promise<Readable>;
   now: () => number;
   enqueue(kind: string, payload: unknown): Promise<void>;
   emit(events: ScanEvent[]): Promise<void>;
@@ -172,7 +172,7 @@ export class ScanningService {
     let inventory: Inventory;
     try {
       const manifest = parseManifest(image.content, image.mediaType);
-      const layers: LayerSource[] = manifest.blobs.filter((b) => LAYER_MEDIA.test(b.mediaType) && b.digest !== manifest.config?.digest).map((b) => ({ digest: b.digest, open: () => this.deps.blobs.read(b.digest) as Promise<Readable> }));
+      const layers: LayerSource[] = manifest.blobs.filter((b) => LAYER_MEDIA.test(b.mediaType) && b.digest !== manifest.config?.digest).map((b) => ({ digest: b.digest, open: () => this.deps.openLayer(registryId, repository, b.digest) }));
       const run = this.deps.runEngine ?? ((l, lim, s) => scanImage(l, lim, undefined, s));
       inventory = await run(layers, this.deps.limits ?? defaultEngineLimits, signal);
     } catch (err) {

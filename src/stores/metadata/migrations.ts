@@ -1,8 +1,12 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { auditMigrations } from '../../modules/audit/migrations.js';
 import { eventsMigrations } from '../../modules/events/migrations.js';
 import { authGenerationMigration } from './auth-generation.js';
 import { identityMigration } from './migrations/0002-identity.js';
 import { keysMigrations } from '../../modules/keys/migrations.js';
+import { scanningMigrations } from '../../modules/scanning/store/migrations.js';
+import { pullTimeMigrations } from '../../modules/pull-time/migrations.js';
+import { signingMigrations } from '../../modules/signing/migrations.js';
 
 export type SqlDialectName = 'sqlite' | 'postgres';
 
@@ -252,6 +256,11 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
       },
     },
     ...keysMigrations(),
+    ...scanningMigrations(dialect),
+    ...pullTimeMigrations(),
+    ...signingMigrations(),
+    // The audit trail's own (src/modules/audit, 0070-0079).
+    ...auditMigrations(dialect),
     ...authGenerationMigration(dialect),
   };
 }
