@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { protocolClientErrorHandler } from './edges/client-errors.js';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import { authenticateAwsRequest, installFrontDoor } from './auth/front-door.js';
+import { authenticateSigV4, scopeMismatch } from './auth/authenticate.js';
 import { bootstrapAdministrator, clientConfigToWrite, localEndpoint, writeClientConfig, type BootstrapResult } from './auth/bootstrap.js';
 import { RegistryTokens } from './auth/registry-token.js';
 import { AesGcmSecretCipher, loadServerKey } from './auth/secret-box.js';
@@ -32,6 +33,9 @@ import { EncryptingBlobs } from './stores/blob/encrypting-blobs.js';
 import { pullTimeOperations } from './modules/pull-time/ecr-operations.js';
 import { PullTimeExclusions } from './modules/pull-time/service.js';
 import { SigningConfigurations } from './modules/signing/configuration.js';
+import { SignerError, SigningProfiles } from './modules/signing/profiles.js';
+import { signPushedImage } from './modules/signing/sign-on-push.js';
+import { signerApi } from './modules/signing/signer-api.js';
 import { signingOperations } from './modules/signing/ecr-operations.js';
 import { kmsService } from './modules/keys/kms-api.js';
 import { rootOfTrust } from './modules/keys/index.js';
@@ -266,14 +270,41 @@ export async function createApp(config: BerthConfig): Promise<Berth> {
     // Other accounts are addressed by host or path (edges/oci/addressing.ts); only hosted ones exist.
     accountExists: (registryId) => ecrAccess.accountExists(registryId),
   });
+  // Managed signing: the registry's signing configuration (ECR API), the Signer profiles
+  // that hold the keys (AWS Signer REST subset), and Berth signing matching pushes itself.
+  // Called from the push path through a narrow hook (no change feed on main yet).
+  const signingConfigurations = new SigningConfigurations(meta.db, ecrStore, meta);
+  const signingProfiles = new SigningProfiles(meta.db, new AesGcmSecretCipher(serverKey), config.region);
+  if (config.ecr.enabled) {
+    hooks.imagePushed = (pushed) =>
+      void signPushedImage(pushed, { configurations: signingConfigurations, profiles: signingProfiles, registry }).catch((err: unknown) =>
+        http.log.error({ err, repository: pushed.repository, digest: pushed.digest }, 'managed signing failed'),
+      );
+    await http.register(signerApi, {
+      profiles: signingProfiles,
+      async authenticate(req) {
+        const url = req.raw.url ?? '/';
+        const q = url.indexOf('?');
+        const auth = await authenticateSigV4(identity, {
+          method: req.method,
+          path: q < 0 ? url : url.slice(0, q),
+          rawQuery: q < 0 ? '' : url.slice(q + 1),
+          headers: req.headers,
+          body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
+        });
+        if (!auth.ok) throw new SignerError('AccessDeniedException', 403, auth.message);
+        const mismatch = scopeMismatch({ service: auth.service, region: auth.region }, { service: 'signer', region: config.region });
+        if (mismatch) throw new SignerError('AccessDeniedException', 403, mismatch);
+        return { accountId: auth.caller.accountId };
+      },
+    });
+  }
   // ECR operations are routed to the ECR edge by their X-Amz-Target (a route constraint);
   // every other AWS-protocol request (STS, IAM, GetAuthorizationToken) to the AWS edge.
   if (config.ecr.enabled) {
     await http.register(ecrEdge, {
       ecr,
-      ...(meta instanceof SqlMetadataStore
-        ? { moreOperations: { ...(pullTime ? pullTimeOperations(pullTime) : {}), ...signingOperations(new SigningConfigurations(meta.db, ecrStore, meta)) } }
-        : {}),
+      moreOperations: { ...(pullTime ? pullTimeOperations(pullTime) : {}), ...signingOperations(signingConfigurations) },
       registryId: config.registryId,
       region: config.region,
       async authenticate(req) {

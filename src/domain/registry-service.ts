@@ -29,6 +29,8 @@ export interface RegistryHooks {
   encryptionOf?(repositoryId: number): Promise<BlobEncryption | null>;
   /** A manifest was stored (scan on push until the change feed carries 'image.pushed'). */
   manifestPushed?(registryId: string, name: string, digest: string): void;
+  /** A manifest was stored by a push (not a re-push of the same bytes); managed signing listens here. */
+  imagePushed?(pushed: { registryId: string; repository: string; digest: string; mediaType: string; size: number; subjectDigest: string | null }): void;
   /** Test seam: runs after a blob's bytes are committed, before it is linked (race tests pause here). */
   beforeBlobLink?(digest: string): Promise<void>;
 }
@@ -500,6 +502,7 @@ export class RegistryService {
         missing: result.missingManifests,
       });
     }
+    if (result.created) this.hooks.imagePushed?.({ registryId, repository: name, digest, mediaType: parsed.mediaType, size: body.length, subjectDigest: parsed.subject?.digest ?? null });
     this.hooks.manifestPushed?.(registryId, name, digest);
     return { digest, subjectDigest: parsed.subject?.digest ?? null, created: result.created };
   }

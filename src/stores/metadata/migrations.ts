@@ -6,7 +6,7 @@ import { identityMigration } from './migrations/0002-identity.js';
 import { keysMigrations } from '../../modules/keys/migrations.js';
 import { scanningMigrations } from '../../modules/scanning/store/migrations.js';
 import { pullTimeMigrations } from '../../modules/pull-time/migrations.js';
-import { signingMigrations } from '../../modules/signing/migrations.js';
+import { signingMigrations, signingProfileMigrations } from '../../modules/signing/migrations.js';
 
 export type SqlDialectName = 'sqlite' | 'postgres';
 
@@ -259,6 +259,7 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
     ...scanningMigrations(dialect),
     ...pullTimeMigrations(),
     ...signingMigrations(),
+    ...signingProfileMigrations(),
     // The audit trail's own (src/modules/audit, 0070-0079).
     ...auditMigrations(dialect),
     ...authGenerationMigration(dialect),
