@@ -30,6 +30,9 @@ export class Client {
   readonly host: string;
   readonly port: number;
 
+  /** Sent with every request (the authorized Berth's login). */
+  defaultHeaders: Record<string, string> = {};
+
   constructor(
     readonly baseUrl: string,
     maxSockets = 64,
@@ -50,7 +53,7 @@ export class Client {
 
   request(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
     const { headers = {}, body, keepBody = false, expect, timeoutMs = 120_000 } = options;
-    const finalHeaders: Record<string, string | number> = { ...headers };
+    const finalHeaders: Record<string, string | number> = { ...this.defaultHeaders, ...headers };
     if (Buffer.isBuffer(body)) finalHeaders['Content-Length'] = body.length;
     else if (body === undefined && method !== 'GET' && method !== 'HEAD') finalHeaders['Content-Length'] ??= 0;
     return new Promise<Response>((resolve, reject) => {

@@ -9,6 +9,9 @@
 //   BENCH_SETTLE_MS            sync, then rest this long before each registry's turn at a
 //                              workload that writes a lot, or that follows one (default 5000
 //                              in a full run, 0 quick)
+//   BENCH_AUTH=0               leave out the authorized Berth (authentication and IAM policies on,
+//                              as users run it), which runs beside the open one (BERTH_AUTH_V2=false)
+//                              at manifest-push, manifest-get, push and head
 //   BENCH_ONLY=a,b             only these workloads (push, chunked, paced, pull, manifest-push,
 //                              manifest-get, head, skopeo); what they need still runs, unreported;
 //                              lifecycle-gc: the last stage (lifecycle and GC at scale), alone
@@ -20,7 +23,7 @@ import { diskWriteThroughput, sha256Throughput } from './limits.js';
 import { record, renderReport, type Limits, type Results } from './report.js';
 import { skopeoRound } from './skopeo.js';
 import { formatNumber, median, MiB } from './stats.js';
-import { cpuPressure, startBerth, startDistribution, type Target } from './targets.js';
+import { AUTHORIZED_BERTH, cpuPressure, startAuthorizedBerth, startBerth, startDistribution, type Target } from './targets.js';
 import { blobHead, blobPull, blobPush, makeBlobs, manifestGet, manifestPush, pacedPush, type ManifestSet, type Sizes } from './workloads.js';
 import type { SyntheticBlob } from './data.js';
 
@@ -127,6 +130,8 @@ async function main(): Promise<number> {
   process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
   try {
     targets.push(await startBerth());
+    const withAuthorized = process.env.BENCH_AUTH !== '0' && (selected('manifest-get') || selected('head'));
+    if (withAuthorized) targets.push(await startAuthorizedBerth());
     if (distributionBin) targets.push(await startDistribution(distributionBin));
     for (const t of targets) console.log(`  ${t.name} on ${t.url} (pid ${t.process.pid}); fsync before acknowledging a blob: ${t.durability}`);
     console.log(settleMs > 0 ? `  before each registry's turn at ${[...diskHeavy].join(', ')}: sync, then ${settleMs} ms of rest (BENCH_SETTLE_MS)` : '  no rest for the disk between registries (BENCH_SETTLE_MS=0)');
@@ -169,6 +174,7 @@ async function main(): Promise<number> {
     for (const t of targets) console.log(`  ${t.name}: ${t.durability}`);
     console.log('');
     console.log(missed.length === 0 ? 'all goals of issue 6 met' : `goals missed:\n  ${missed.join('\n  ')}`);
+    if (withAuthorized) console.log(`\n${authorizedReport(results)}`);
     return 0;
   } catch (err) {
     console.error(`\nbenchmark failed, no figures reported: ${(err as Error).message}`);
@@ -178,6 +184,31 @@ async function main(): Promise<number> {
   } finally {
     await stopAll();
   }
+}
+
+/** Issue 14's goal: the authorized rates against the open ones and Distribution's (medians of the rounds). */
+function authorizedReport(results: Results): string {
+  const med = (target: string, key: string) => {
+    const values = results.get(target)?.get(key);
+    return values && values.length > 0 ? median(values) : null;
+  };
+  const lines = ['authorization on (Berth (auth)) against Berth open (BERTH_AUTH_V2=false) and Distribution, medians (/s):'];
+  for (const [key, label] of [
+    ['manifest_get', 'manifest GET'],
+    ['blob_head', 'blob HEAD'],
+  ] as const) {
+    const auth = med(AUTHORIZED_BERTH, key);
+    const open = med('Berth', key);
+    const dist = med('Distribution', key);
+    if (auth === null || open === null) continue;
+    const vsOpen = auth / open;
+    const vsDist = dist ? auth / dist : null;
+    const ok = vsOpen >= 0.85 && (vsDist === null || vsDist >= 2);
+    lines.push(
+      `  ${label.padEnd(14)} authorized ${formatNumber(auth)}, open ${formatNumber(open)}, Distribution ${dist ? formatNumber(dist) : 'n/a'}; authorized/open ${vsOpen.toFixed(2)}, authorized/Distribution ${vsDist ? vsDist.toFixed(2) : 'n/a'} (goal: >= 0.85 and >= 2.0) ${ok ? 'met' : 'MISSED'}`,
+    );
+  }
+  return lines.join('\n');
 }
 
 /** One round of every workload. With several targets, each step runs on each target in turn. */
@@ -198,6 +229,8 @@ async function runRound(
       if (options.record && selected(workload)) record(results, t.name, key, value);
     };
     for (const t of list) {
+      // The authorized Berth is measured where authorization is the question (and fills what they read).
+      if (t.name === AUTHORIZED_BERTH && !['push', 'manifest-push', 'manifest-get', 'head'].includes(workload)) continue;
       if (settleMs > 0 && diskHeavy.has(workload)) await settle();
       if (t.process.exitCode !== null || t.process.signalCode !== null) throw new RoundError(`round ${round}, ${label}, ${t.name}: the process has exited`);
       let outcome: string | { text: string; cpuScale: number };

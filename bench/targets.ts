@@ -35,7 +35,40 @@ const here = dirname(fileURLToPath(import.meta.url));
 const berthCli = join(here, '..', '..', 'bin', 'berth.js');
 const clockTicks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
-export async function startBerth(extraArgs: string[] = []): Promise<Target> {
+export const AUTHORIZED_BERTH = 'Berth (auth)';
+
+/** The administrator of the authorized Berth (BENCH_AUTH), a fixed bootstrap key. */
+const BENCH_ADMIN = { accessKeyId: 'AKIABERTHBENCHADMIN0', secretAccessKey: 'berth-bench-admin-secret-not-a-secret' };
+
+/**
+ * Berth as every user runs it: /v2 authenticated (Basic AWS:<password> from
+ * GetAuthorizationToken) and authorized with IAM policies, the administrator's.
+ */
+export async function startAuthorizedBerth(): Promise<Target> {
+  const target = await startBerth([], { authorized: true });
+  const password = await loginPassword(target.url, BENCH_ADMIN);
+  target.client.defaultHeaders = { Authorization: `Basic ${Buffer.from(`AWS:${password}`).toString('base64')}` };
+  return target;
+}
+
+/** GetAuthorizationToken, signed with SigV4 for ecr: the registry password. */
+async function loginPassword(url: string, credentials: { accessKeyId: string; secretAccessKey: string }): Promise<string> {
+  const { SignatureV4 } = await import('@smithy/signature-v4');
+  const { HttpRequest } = await import('@smithy/protocol-http');
+  const { Hash } = await import('@smithy/hash-node');
+  const { hostname, port } = new URL(url);
+  const signer = new SignatureV4({ service: 'ecr', region: 'us-east-1', credentials, sha256: Hash.bind(null, 'sha256') });
+  const body = '{}';
+  const signed = await signer.sign(
+    new HttpRequest({ method: 'POST', protocol: 'http:', hostname, port: Number(port), path: '/', body, headers: { host: `${hostname}:${port}`, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken' } }),
+  );
+  const res = await fetch(`${url}/`, { method: 'POST', body, headers: signed.headers as Record<string, string> });
+  if (res.status !== 200) throw new Error(`GetAuthorizationToken answered ${res.status}: ${await res.text()}`);
+  const out = (await res.json()) as { authorizationData: { authorizationToken: string }[] };
+  return Buffer.from(out.authorizationData[0]!.authorizationToken, 'base64').toString('utf8').slice('AWS:'.length);
+}
+
+export async function startBerth(extraArgs: string[] = [], options: { authorized?: boolean } = {}): Promise<Target> {
   const dataDir = await mkdtemp(join(tmpdir(), 'berth-bench-'));
   // Node runs with the flags of bin/berth.js's shebang, as when users run `berth`, plus any
   // extra flags for profiling.
@@ -43,7 +76,13 @@ export async function startBerth(extraArgs: string[] = []): Promise<Target> {
     stdio: ['ignore', 'pipe', 'pipe'],
     // Defaults only: no BERTH_* setting of the caller's shell leaks into the measured instance,
     // except that /v2 runs without authentication, as the Distribution it is compared with does.
-    env: { ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('BERTH_'))), BERTH_AUTH_V2: 'false' },
+    // The authorized one (BENCH_AUTH) runs as users do: authentication and policies on.
+    env: {
+      ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('BERTH_'))),
+      ...(options.authorized
+        ? { BERTH_AUTH_V2: 'true', BERTH_BOOTSTRAP_ACCESS_KEY_ID: BENCH_ADMIN.accessKeyId, BERTH_BOOTSTRAP_SECRET_ACCESS_KEY: BENCH_ADMIN.secretAccessKey }
+        : { BERTH_AUTH_V2: 'false' }),
+    },
   });
   const output = captureOutput(child);
   const url = await new Promise<string>((resolve, reject) => {
@@ -61,7 +100,7 @@ export async function startBerth(extraArgs: string[] = []): Promise<Target> {
     });
   }).catch((err: unknown) => abandon(child, dataDir, err));
   child.removeAllListeners('exit');
-  return makeTarget('Berth', url, child, dataDir, output, 'yes: fsync of the file, atomic rename, fsync of the folder; SQLite commit with its WAL fsynced', berthMajorGcs);
+  return makeTarget(options.authorized ? AUTHORIZED_BERTH : 'Berth', url, child, dataDir, output, 'yes: fsync of the file, atomic rename, fsync of the folder; SQLite commit with its WAL fsynced', berthMajorGcs);
 }
 
 /** The node flags on bin/berth.js's first line (`#!/usr/bin/env -S node <flags>`). */

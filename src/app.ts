@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { protocolClientErrorHandler } from './edges/client-errors.js';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
+import { authenticateAwsRequest, installFrontDoor } from './auth/front-door.js';
 import { authenticateSigV4, scopeMismatch } from './auth/authenticate.js';
 import { bootstrapAdministrator, clientConfigToWrite, localEndpoint, writeClientConfig, type BootstrapResult } from './auth/bootstrap.js';
 import { RegistryTokens } from './auth/registry-token.js';
@@ -52,6 +53,8 @@ import type { BlobStore } from './stores/blob-store.js';
 import type { EcrStore } from './stores/ecr-store.js';
 import type { MetadataStore } from './stores/metadata-store.js';
 import { SqlIdentityStore } from './stores/metadata/sql-identity-store.js';
+import { readAuthGeneration } from './stores/metadata/auth-generation.js';
+import { AuthCache } from './domain/iam/auth-cache.js';
 import { createEvents, type Events } from './modules/events/index.js';
 
 /** How long /readyz waits for the database or the storage before calling the node unready. */
@@ -170,7 +173,12 @@ export async function createApp(config: BerthConfig, options: CreateAppOptions =
         .catch(() => {});
   }
   const serverKey = await loadServerKey(config.dataDir, config.serverKey);
-  const identity = new IdentityService({ store: new SqlIdentityStore(meta.db, new AesGcmSecretCipher(serverKey)), defaultRegion: config.region });
+  // What authorization reads on every request, cached; invalidated on every node by the
+  // auth_generation row and at once by writes through this node (domain/iam/auth-cache.ts).
+  const authCache = new AuthCache({ readGeneration: () => readAuthGeneration(meta.db), refreshMs: config.auth.cacheRefreshMs, onError: (err) => http.log.warn({ err }, 'reading the auth generation failed') });
+  meta.authWrites.on(() => authCache.clear());
+  authCache.start();
+  const identity = new IdentityService({ store: new SqlIdentityStore(meta.db, new AesGcmSecretCipher(serverKey)), defaultRegion: config.region, cache: authCache });
   const tokens = new RegistryTokens(serverKey, identity);
   const events = config.events.enabled
     ? createEvents({ db: meta.db, cipher: new AesGcmSecretCipher(serverKey), identity, config, now, log: { warn: (obj, msg) => http.log.warn(obj, msg) } })
@@ -185,6 +193,7 @@ export async function createApp(config: BerthConfig, options: CreateAppOptions =
   // The one authorization of ECR actions (ECR API and /v2) with the stored repository and registry policies.
   const ecrAccess = new EcrAccess(identity, ecrStore, {
     region: config.region,
+    cache: authCache,
     // What a /v2 push to a missing repository creates (and so which actions it takes).
     ...(config.ecr.enabled ? { createOnPush: (registryId: string, name: string) => ecr.templates.planCreateOnPush(registryId, name, config.ecr.createOnPush) } : {}),
   });
@@ -225,9 +234,12 @@ export async function createApp(config: BerthConfig, options: CreateAppOptions =
     bodyLimit: config.limits.manifestMaxBytes,
     // fastify's own per-request lines stay off: the audit module writes one access line of
     // its own per request (config log.access).
-    logController: new LogController({ disableRequestLogging: true }),
-    genReqId: () => randomUUID(),
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     return503OnClosing: true,
+    // One request id per request (x-amzn-RequestId on the AWS edges, request.actor.requestId,
+    // and every log line of the request); never taken from the client.
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
     // A body that ends early and other parser failures get the protocol's own error.
     clientErrorHandler: protocolClientErrorHandler,
     trustProxy: config.trustProxy,
@@ -241,6 +253,8 @@ export async function createApp(config: BerthConfig, options: CreateAppOptions =
     },
   });
   installMetrics(http, blobs.requestCounts);
+  // Every request's Actor and request id, before any edge (auth/front-door.ts).
+  installFrontDoor(http);
   // Before any route: its onResponse hook records every API call the edges below serve.
   const audit = startAudit({ config, http, db: meta.db, dialect: meta.kind, identity });
   jsonServices.push(audit.service);
@@ -294,16 +308,16 @@ export async function createApp(config: BerthConfig, options: CreateAppOptions =
   };
   for (const module of enabledModules) await module.start(moduleContext);
 
-  // Registered on the root before the /v2 routes, so it runs in front of every one of them.
-  if (config.auth.v2) {
-    installRegistryAuth(http, {
-      tokens,
-      challenge: config.auth.challenge,
-      registryId: config.registryId,
-      // The policies the ECR API stores: a repository policy granting pulls to "*" makes it public.
-      access: ecrAccess,
-    });
-  }
+  // Registered on the root before the /v2 routes, so it runs in front of every one of them
+  // (with auth.v2=false it only names each request's operation from the route table).
+  installRegistryAuth(http, {
+    enforce: config.auth.v2,
+    tokens,
+    challenge: config.auth.challenge,
+    registryId: config.registryId,
+    // The policies the ECR API stores: a repository policy granting pulls to "*" makes it public.
+    access: ecrAccess,
+  });
   await http.register(ociEdge, {
     registry,
     registryId: config.registryId,
@@ -350,15 +364,7 @@ export async function createApp(config: BerthConfig, options: CreateAppOptions =
       registryId: config.registryId,
       region: config.region,
       async authenticate(req) {
-        const url = req.raw.url ?? '/';
-        const q = url.indexOf('?');
-        const auth = await authenticateSigV4(identity, {
-          method: req.method,
-          path: q < 0 ? url : url.slice(0, q),
-          rawQuery: q < 0 ? '' : url.slice(q + 1),
-          headers: req.headers,
-          body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
-        });
+        const auth = await authenticateAwsRequest(identity, req, Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
         if (!auth.ok) {
           const { code, status } = sigV4Error(auth.reason, 'json');
           throw new AwsAuthError(code, status, auth.message);
@@ -467,6 +473,7 @@ export async function createApp(config: BerthConfig, options: CreateAppOptions =
       if (closed) return;
       closed = true;
       clearInterval(purge);
+      authCache.stop();
       // Stop taking requests at once; in-flight requests and a running job finish together.
       // close() drops only connections idle at that instant; one whose last response is
       // still finishing (a streamed blob) would linger until keepAliveTimeout (72 s).

@@ -1,7 +1,7 @@
-// Which ECR actions each /v2 request needs, as ECR names them (ECR-FACTS.md): pulling
-// needs ecr:BatchGetImage (manifests) and ecr:GetDownloadUrlForLayer (blobs); pushing
-// needs ecr:InitiateLayerUpload, ecr:UploadLayerPart, ecr:CompleteLayerUpload,
-// ecr:BatchCheckLayerAvailability and ecr:PutImage.
+import { LOGIN, matchV2 } from '../edges/oci/route-table.js';
+
+// What each /v2 request needs, from the one route table (edges/oci/route-table.ts).
+// Anything the table does not serve is denied: no route is reachable on a mere login.
 
 export interface RepositoryAccess {
   repository: string;
@@ -10,37 +10,28 @@ export interface RepositoryAccess {
 
 export type RequiredAccess =
   /** GET /v2/: only needs a valid login. */
-  | { kind: 'login' }
-  | { kind: 'catalog'; action: string }
-  | { kind: 'repository'; needs: RepositoryAccess[] }
-  /** Not a route we know: needs a valid login; the registry answers it. */
-  | { kind: 'unknown' };
+  | { kind: 'login'; operation: string }
+  | { kind: 'catalog'; action: string; operation: string }
+  | { kind: 'repository'; needs: RepositoryAccess[]; operation: string }
+  /** A badly formed repository name: a valid login, then the registry answers NAME_INVALID without serving anything. */
+  | { kind: 'invalid'; operation: string }
+  /** Not a route (or not a method) the registry serves: denied. */
+  | { kind: 'unknown'; operation: string };
 
 export function requiredAccess(method: string, path: string, query: URLSearchParams): RequiredAccess {
   const m = method.toUpperCase();
-  if (/^\/v2\/?$/.test(path)) return { kind: 'login' };
-  if (path === '/v2/_catalog') return { kind: 'catalog', action: 'ecr:DescribeRepositories' };
-  let r: RegExpExecArray | null;
-  const need = (repository: string, action: string | null, extra: RepositoryAccess[] = []): RequiredAccess =>
-    action ? { kind: 'repository', needs: [{ repository, action }, ...extra] } : { kind: 'unknown' };
-
-  if ((r = /^\/v2\/(.+)\/blobs\/uploads\/?$/.exec(path))) {
-    if (m !== 'POST') return { kind: 'unknown' };
+  const found = matchV2(m, path);
+  if (found.kind === 'bad-name') return { kind: 'invalid', operation: `/v2 ${m} invalid name` };
+  if (found.kind !== 'route') return { kind: 'unknown', operation: `/v2 ${m} unknown` };
+  const { route, match, action } = found;
+  if (action === LOGIN) return { kind: 'login', operation: '/v2 login' };
+  if (route.name === 'catalog') return { kind: 'catalog', action, operation: action };
+  const repository = match[1]!;
+  const needs: RepositoryAccess[] = [{ repository, action }];
+  if (route.name === 'uploads') {
     // A cross-repository mount reads the source repository: it must be pullable too.
     const from = query.get('from');
-    const extra = query.get('mount') && from ? [{ repository: from, action: 'ecr:GetDownloadUrlForLayer' }] : [];
-    return need(r[1]!, 'ecr:InitiateLayerUpload', extra);
+    if (query.get('mount') && from) needs.push({ repository: from, action: 'ecr:GetDownloadUrlForLayer' });
   }
-  if ((r = /^\/v2\/(.+)\/blobs\/uploads\/[^/]+$/.exec(path))) {
-    return need(r[1]!, ({ GET: 'ecr:UploadLayerPart', PATCH: 'ecr:UploadLayerPart', PUT: 'ecr:CompleteLayerUpload', DELETE: 'ecr:UploadLayerPart' } as Record<string, string>)[m] ?? null);
-  }
-  if ((r = /^\/v2\/(.+)\/blobs\/[^/]+$/.exec(path))) {
-    return need(r[1]!, ({ GET: 'ecr:GetDownloadUrlForLayer', HEAD: 'ecr:BatchCheckLayerAvailability', DELETE: 'ecr:BatchDeleteImage' } as Record<string, string>)[m] ?? null);
-  }
-  if ((r = /^\/v2\/(.+)\/manifests\/[^/]+$/.exec(path))) {
-    return need(r[1]!, ({ GET: 'ecr:BatchGetImage', HEAD: 'ecr:BatchGetImage', PUT: 'ecr:PutImage', DELETE: 'ecr:BatchDeleteImage' } as Record<string, string>)[m] ?? null);
-  }
-  if ((r = /^\/v2\/(.+)\/tags\/list$/.exec(path))) return need(r[1]!, m === 'GET' ? 'ecr:ListImages' : null);
-  if ((r = /^\/v2\/(.+)\/referrers\/[^/]+$/.exec(path))) return need(r[1]!, m === 'GET' ? 'ecr:BatchGetImage' : null);
-  return { kind: 'unknown' };
+  return { kind: 'repository', needs, operation: action };
 }

@@ -53,19 +53,10 @@ export class RegistryTokens {
 
   /** The caller the token was issued to (null for an anonymous token), or why it is refused. */
   async verify(password: string): Promise<{ ok: true; caller: Caller | null } | { ok: false; message: string }> {
-    const dot = password.indexOf('.');
-    if (dot <= 0) return { ok: false, message: 'malformed token' };
-    const body = password.slice(0, dot);
-    const given = Buffer.from(password.slice(dot + 1));
-    const expected = Buffer.from(this.sign(body));
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, message: 'invalid token' };
-    let payload: Payload;
-    try {
-      payload = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as Payload;
-    } catch {
-      return { ok: false, message: 'malformed token' };
-    }
-    if (payload.v !== 1 || typeof payload.e !== 'number' || typeof payload.k !== 'string') return { ok: false, message: 'malformed token' };
+    // The seal and the JSON are checked once per token; expiry and the key on every use.
+    const opened = await this.identity.cache.get('token', password, async () => this.open(password), (p) => typeof p !== 'string');
+    if (typeof opened === 'string') return { ok: false, message: opened };
+    const payload = opened;
     if (payload.e <= this.now()) return { ok: false, message: 'token expired' };
     if (payload.k === '') return { ok: true, caller: null };
     const credential = await this.identity.findCredential(payload.k);
@@ -73,6 +64,24 @@ export class RegistryTokens {
     if (credential.kind === 'user' && credential.status !== 'Active') return { ok: false, message: 'the access key of this token is inactive' };
     if (credential.kind === 'session' && credential.session.expiresAt <= this.now()) return { ok: false, message: 'the session of this token has expired' };
     return { ok: true, caller: this.identity.callerFor(credential) };
+  }
+
+  /** The payload of a well-sealed token, or why it is not one. */
+  private open(password: string): Payload | string {
+    const dot = password.indexOf('.');
+    if (dot <= 0) return 'malformed token';
+    const body = password.slice(0, dot);
+    const given = Buffer.from(password.slice(dot + 1));
+    const expected = Buffer.from(this.sign(body));
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'invalid token';
+    let payload: Payload;
+    try {
+      payload = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as Payload;
+    } catch {
+      return 'malformed token';
+    }
+    if (payload.v !== 1 || typeof payload.e !== 'number' || typeof payload.k !== 'string') return 'malformed token';
+    return payload;
   }
 
   private sign(body: string): string {

@@ -113,9 +113,16 @@ export const configSchema = z
         v2: z.boolean().default(true),
         /** 401 challenge on /v2: basic (as ECR) or bearer (distribution token flow via GET /token). */
         challenge: z.enum(['basic', 'bearer']).default('basic'),
+        /**
+         * How often (ms) each node checks whether any policy, user, key, role, repository
+         * policy, tag or registry policy changed anywhere (the auth_generation row); cached
+         * credentials and parsed policies are dropped when it moved. A change takes effect on
+         * every node within this bound (docs/identity.md). 0 turns the caches off.
+         */
+        cacheRefreshMs: z.number().int().min(0).max(60_000).default(1000),
       })
       .strict()
-      .default({ v2: true, challenge: 'basic' }),
+      .default({ v2: true, challenge: 'basic', cacheRefreshMs: 1000 }),
     bootstrap: z
       .object({
         accountId: z.string().regex(/^\d{12}$/, 'must be a 12-digit account id').optional(),

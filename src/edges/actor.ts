@@ -6,12 +6,7 @@ import type { Caller } from '../domain/iam/identity-service.js';
 // `request.actor` once per request; edges that need it before (or without) it build one
 // from the authenticated caller.
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** Who is calling (set by the front door); the audit trail and the change feed read it. */
-    actor?: Actor;
-  }
-}
+// `request.actor` is declared by the front door (src/auth/front-door.ts).
 
 /** The actor of an authenticated IAM caller (null: anonymous). */
 export function actorOfCaller(caller: Caller | null | undefined, req: FastifyRequest, edge: string, operation: string, requestId: string = req.actor?.requestId ?? newRequestId()): Actor {
@@ -34,8 +29,12 @@ export function actorOfCaller(caller: Caller | null | undefined, req: FastifyReq
   };
 }
 
-/** The request's actor for this operation: the front door's, else one built from the caller. */
+/**
+ * The request's actor for this operation: the front door's once the edge has admitted the
+ * caller, else one built from the caller the edge authenticated (a bare edge in a test).
+ */
 export function requestActor(req: FastifyRequest, edge: string, operation: string, caller?: Caller | null): Actor {
-  if (req.actor) return req.actor.operation === operation ? req.actor : { ...req.actor, operation };
+  const admitted = req.actor && (req.actor.type !== 'Anonymous' || !caller);
+  if (admitted) return req.actor.operation === operation ? req.actor : { ...req.actor, operation };
   return actorOfCaller(caller ?? null, req, edge, operation);
 }

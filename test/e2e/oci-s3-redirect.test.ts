@@ -100,3 +100,21 @@ test('with storage.redirect an ECR layer download URL redirects to the engine to
   const forged = await fetch(downloadUrl!.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')), { redirect: 'manual' });
   assert.equal(forged.status, 403, 'a forged token is refused, not redirected');
 });
+
+test('the redirect serves the addressed account: a blob of another account (path form) redirects to its bytes', async (t) => {
+  if (!requireS3(t)) return;
+  const server = await startRedirecting(t);
+  const other = '222222222222';
+  await server.berth.identity.createAccount(other);
+  const data = randomBytes(64 * 1024 + 3);
+  const digest = await pushBlob(server, `${other}/redirect/theirs`, data);
+
+  const res = await fetch(`${server.url}/v2/${other}/redirect/theirs/blobs/${digest}`, { redirect: 'manual' });
+  assert.equal(res.status, 307, 'redirected like a blob of the default account');
+  const followed = await fetch(`${server.url}/v2/${other}/redirect/theirs/blobs/${digest}`);
+  assert.equal(followed.status, 200);
+  assert.equal(sha256(Buffer.from(await followed.arrayBuffer())), digest);
+  // The same repository name in the default account holds nothing: no redirect, no bytes.
+  const mine = await fetch(`${server.url}/v2/redirect/theirs/blobs/${digest}`, { redirect: 'manual' });
+  assert.equal(mine.status, 404);
+});

@@ -1,6 +1,7 @@
 import type { EcrStore, ResourceTag } from '../../stores/ecr-store.js';
 import { DomainError } from '../errors.js';
 import { repositoryArn } from '../iam/arns.js';
+import { AuthCache, NO_AUTH_CACHE } from '../iam/auth-cache.js';
 import { anonymousPrincipal, authorize, type Decision } from '../iam/evaluate.js';
 import type { Caller, IdentityService, RequestFacts } from '../iam/identity-service.js';
 import { parsePolicy, type PolicyDocument } from '../iam/policy.js';
@@ -30,6 +31,8 @@ export interface EcrAccessOptions {
   region: string;
   /** How /v2 pushes create repositories (creation templates); without it a push creates an untagged repository. */
   createOnPush?: CreateOnPushPlanner;
+  /** Repository facts, registry policies and accounts kept between requests (iam/auth-cache.ts). */
+  cache?: AuthCache;
 }
 
 /** The condition keys a repository fills: its resource tags as aws:ResourceTag/<key> and ecr:ResourceTag/<key>. */
@@ -60,15 +63,18 @@ export class EcrAccess {
   ) {
     this.region = options.region;
     this.createOnPush = options.createOnPush ?? (async () => ({ tags: [] }));
+    this.cache = options.cache ?? NO_AUTH_CACHE;
   }
 
-  async registryPolicy(registryId: string): Promise<PolicyDocument | null> {
-    return parseStored(await this.store.getRegistryPolicy(registryId));
+  private readonly cache: AuthCache;
+
+  registryPolicy(registryId: string): Promise<PolicyDocument | null> {
+    return this.cache.get('registryPolicy', registryId, async () => parseStored(await this.store.getRegistryPolicy(registryId)));
   }
 
   /** True when the account exists (is hosted here). */
-  async accountExists(registryId: string): Promise<boolean> {
-    return (await this.identity.store.getAccount(registryId)) !== null;
+  accountExists(registryId: string): Promise<boolean> {
+    return this.cache.get('account', registryId, async () => (await this.identity.store.getAccount(registryId)) !== null, (exists) => exists);
   }
 
   resource(check: EcrAccessCheck): string {
@@ -101,7 +107,12 @@ export class EcrAccess {
    * The one place a repository's facts for authorization are read (ECR API and /v2 alike):
    * its policy and its resource tags as condition keys; null when it does not exist.
    */
-  async repositoryFacts(registryId: string, name: string): Promise<{ policy: PolicyDocument | null; conditionKeys: Record<string, string> } | null> {
+  repositoryFacts(registryId: string, name: string): Promise<{ policy: PolicyDocument | null; conditionKeys: Record<string, string> } | null> {
+    // A missing repository is not kept: creating it need not reach every node at once.
+    return this.cache.get('repository', `${registryId}/${name}`, () => this.loadRepositoryFacts(registryId, name), (facts) => facts !== null);
+  }
+
+  private async loadRepositoryFacts(registryId: string, name: string): Promise<{ policy: PolicyDocument | null; conditionKeys: Record<string, string> } | null> {
     const repo = await this.store.getRepository(registryId, name);
     if (!repo) return null;
     const [policyText, tags] = await Promise.all([this.store.getRepositoryPolicy(repo.id), this.store.listResourceTags(repo.id)]);

@@ -13,6 +13,7 @@ import {
 import { accountRootArn, assumedRoleArn, parseIamArn, policyArn as managedPolicyArn, roleArn, userArn } from './arns.js';
 import { awsManagedPolicies, awsManagedPolicy } from './aws-managed.js';
 import { IamError } from './errors.js';
+import { AuthCache, NO_AUTH_CACHE } from './auth-cache.js';
 import { authorize, type Decision, type PrincipalContext } from './evaluate.js';
 import { newAccessKeyId, newAccountId, newPolicyId, newRoleId, newSecretAccessKey, newSessionKeyId, newSessionToken, newUserId } from './ids.js';
 import { parsePolicy, PolicyValidationError, type PolicyDocument, type PolicyKind } from './policy.js';
@@ -71,6 +72,8 @@ export interface IdentityServiceOptions {
   /** Region of accounts created without one. */
   defaultRegion: string;
   now?: () => number;
+  /** Credentials and parsed identity policies, kept between requests (auth-cache.ts). */
+  cache?: AuthCache;
 }
 
 const NAME = /^[\w+=,.@-]+$/;
@@ -123,20 +126,31 @@ export class IdentityService {
   readonly store: IdentityStore;
   private readonly defaultRegion: string;
   private readonly now: () => number;
+  readonly cache: AuthCache;
+  /** One Caller per cached credential: a session's policy is parsed once, not per request. */
+  private readonly callers = new WeakMap<StoredCredential, Caller>();
 
   constructor(options: IdentityServiceOptions) {
     this.store = options.store;
     this.defaultRegion = options.defaultRegion;
     this.now = options.now ?? Date.now;
+    this.cache = options.cache ?? NO_AUTH_CACHE;
   }
 
   // ---- authentication support ----
 
+  /** The credential of an access key (cached; one that does not exist is asked again each time). */
   findCredential(accessKeyId: string): Promise<StoredCredential | null> {
-    return this.store.findCredential(accessKeyId);
+    return this.cache.get('credential', accessKeyId, () => this.store.findCredential(accessKeyId), (found) => found !== null);
   }
 
   callerFor(credential: StoredCredential): Caller {
+    let caller = this.callers.get(credential);
+    if (!caller) this.callers.set(credential, (caller = this.makeCaller(credential)));
+    return caller;
+  }
+
+  private makeCaller(credential: StoredCredential): Caller {
     if (credential.kind === 'user') {
       const u = credential.user;
       const arn = userArn(u.accountId, u.name, u.path);
@@ -166,7 +180,11 @@ export class IdentityService {
   }
 
   /** The caller's identity policies: inline, customer-managed and AWS-managed attached. */
-  async identityPolicies(owner: PolicyOwner): Promise<PolicyDocument[]> {
+  identityPolicies(owner: PolicyOwner): Promise<PolicyDocument[]> {
+    return this.cache.get('identityPolicies', `${owner.kind}:${owner.id}`, () => this.loadIdentityPolicies(owner));
+  }
+
+  private async loadIdentityPolicies(owner: PolicyOwner): Promise<PolicyDocument[]> {
     const { inline, managed, attachedArns } = await this.store.policyDocumentsFor(owner);
     const texts = [...inline, ...managed, ...attachedArns.map((arn) => awsManagedPolicy(arn)?.document).filter((d): d is string => !!d)];
     const out: PolicyDocument[] = [];

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authenticateSigV4, claimedService, scopeMismatch } from '../../auth/authenticate.js';
+import { admit } from '../../auth/front-door.js';
 import { parseRawQuery, sigV4Error } from '../../auth/sigv4.js';
 import { IamError, isIamError } from '../../domain/iam/errors.js';
 import type { Caller, IdentityService, RequestFacts } from '../../domain/iam/identity-service.js';
@@ -77,8 +78,8 @@ export async function awsQueryEdge(app: FastifyInstance, opts: QueryEdgeOptions)
     const json = typeof req.headers['x-amz-target'] === 'string';
     const code = status === 413 ? 'RequestEntityTooLarge' : status === 500 ? (json ? 'ServerException' : 'ServiceFailure') : json ? 'SerializationException' : 'MalformedInput';
     const message = status === 500 ? 'internal server error' : err.message;
-    if (json) return reply.code(status).header('content-type', 'application/x-amz-json-1.1').header('x-amzn-errortype', code).send(JSON.stringify({ __type: code, message }));
-    return sendError(reply, opts.services[0]!.namespace, randomUUID(), status, status === 500 ? 'Receiver' : 'Sender', code, message);
+    if (json) return reply.code(status).header('content-type', 'application/x-amz-json-1.1').header('x-amzn-requestid', req.id).header('x-amzn-errortype', code).send(JSON.stringify({ __type: code, message }));
+    return sendError(reply, opts.services[0]!.namespace, req.id, status, status === 500 ? 'Receiver' : 'Sender', code, message);
   });
 
   const handler = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -107,6 +108,7 @@ export async function awsQueryEdge(app: FastifyInstance, opts: QueryEdgeOptions)
       const { code, status } = sigV4Error(auth.reason, 'query');
       return sendError(reply, service.namespace, requestId, status, 'Sender', code, auth.message);
     }
+    admit(req, auth.caller, `${service.name}:${action ?? ''}`, service.name);
     noteAudit(req, { caller: auth.caller });
     const mismatch = scopeMismatch(auth, { service: service.name });
     if (mismatch) return sendError(reply, service.namespace, requestId, 403, 'Sender', 'SignatureDoesNotMatch', mismatch);
@@ -154,6 +156,7 @@ async function handleJson(
     const { code, status } = sigV4Error(auth.reason, 'json');
     return send(status, code, auth.message);
   }
+  if (service) admit(req, auth.caller, `${service.signingName}:${target.slice(dot + 1)}`, service.signingName);
   noteAudit(req, { caller: auth.caller });
   // A scope for another service or region is a SigV4 failure: 403 InvalidSignatureException, as every SigV4 failure on the JSON APIs.
   const mismatch = service ? scopeMismatch(auth, { service: service.signingName, region: service.regional ? opts.region : undefined }) : null;

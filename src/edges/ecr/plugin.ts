@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ConstraintStrategy, Handler, HTTPVersion } from 'find-my-way';
 import { scopeMismatch } from '../../auth/authenticate.js';
+import { admit } from '../../auth/front-door.js';
 import { DomainError, isDomainError } from '../../domain/errors.js';
 import type { EcrServices } from '../../domain/ecr/index.js';
 import type { Caller } from '../../domain/iam/identity-service.js';
@@ -154,6 +155,7 @@ export async function ecrEdge(app: FastifyInstance, opts: EcrEdgeOptions): Promi
     noteAudit(req, { eventSource: 'ecr.amazonaws.com', eventName: name, readOnly: isReadOnlyAction(name) });
     requireAwsJson(req.headers['content-type']);
     const principal = await authenticate(req);
+    admit(req, principal.caller ?? null, `ecr:${name}`, 'ecr');
     noteAudit(req, { caller: principal.caller ?? null, credentialsPresented: true });
     // Signed for another service, or another region (another ECR endpoint, another
     // registry): refused as AWS's JSON 1.1 services refuse it.

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { admit } from '../../auth/front-door.js';
 import { requiredAccess, type RepositoryAccess } from '../../auth/registry-access.js';
 import type { RegistryTokens } from '../../auth/registry-token.js';
 import { deniedMessage, type EcrAccess, type EcrAccessCheck } from '../../domain/ecr/access.js';
@@ -28,6 +29,11 @@ export interface RegistryAuthOptions {
   challenge?: 'basic' | 'bearer';
   /** The account whose registry /v2 serves when the address names none (see oci/addressing.ts). */
   registryId: string;
+  /**
+   * False (config auth.v2=false): /v2 is open; requests are only named (actor.operation)
+   * from the route table, not authenticated or authorized.
+   */
+  enforce?: boolean;
 }
 
 declare module 'fastify' {
@@ -43,6 +49,7 @@ const ANONYMOUS_ACTIONS = new Set(['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLa
 
 export function installRegistryAuth(app: FastifyInstance, opts: RegistryAuthOptions): void {
   app.decorateRequest('registryCaller', null);
+  const enforce = opts.enforce ?? true;
 
   app.addHook('onRequest', async (req, reply) => {
     const url = req.raw.url ?? '/';
@@ -62,12 +69,19 @@ export function installRegistryAuth(app: FastifyInstance, opts: RegistryAuthOpti
     }
     const registryId = address.registryId;
     const access = requiredAccess(req.method, address.path, query);
+    if (!enforce) return admit(req, null, access.operation);
     const challenge = challengeFor(req, opts, access.kind === 'repository' ? access.needs : []);
     const who = await authenticate(req, opts.tokens);
     if (who === 'invalid') return deny(reply, 'Unauthorized', 'the credentials are invalid or expired: log in again', challenge);
     req.registryCaller = who;
+    admit(req, who, access.operation);
 
-    if (access.kind === 'login' || access.kind === 'unknown') {
+    if (access.kind === 'unknown') {
+      // Not a route the table serves: nothing to authorize it by, so nobody may.
+      if (!who) return deny(reply, 'Unauthorized', 'authentication required', challenge);
+      return deny(reply, 'Denied', `${req.method} ${address.path.slice(0, 300)} is not an operation of this registry`);
+    }
+    if (access.kind === 'login' || access.kind === 'invalid') {
       if (!who) return deny(reply, 'Unauthorized', 'authentication required', challenge);
       return;
     }
@@ -94,6 +108,7 @@ export function installRegistryAuth(app: FastifyInstance, opts: RegistryAuthOpti
   // The distribution token flow: Basic AWS:<password> in, the same token back as a Bearer
   // token. Scopes are not baked in: every request is authorized against policies anyway.
   // Without credentials the token is an anonymous one (public repositories only).
+  if (!enforce) return;
   app.get('/token', async (req, reply) => {
     const who = await authenticate(req, opts.tokens);
     if (who === 'invalid') return deny(reply, 'Unauthorized', 'log in with the user AWS and a password from GetAuthorizationToken', `Basic realm="${REALM}"`);

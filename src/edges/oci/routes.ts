@@ -6,6 +6,7 @@ import type { RangeRequest, RegistryService } from '../../domain/registry-servic
 import { canRecycle, type RecyclingReadable } from '../../stores/blob-store.js';
 import { noteAuditError } from '../audit-context.js';
 import { mountSource, resolveRegistryAddress } from './addressing.js';
+import { matchV2, type V2Method, type V2RouteName } from './route-table.js';
 
 // The OCI Distribution API (distribution-spec v1.1) over the registry service.
 // Repository names contain slashes, so one wildcard route dispatches by pattern.
@@ -19,7 +20,6 @@ export interface OciEdgeOptions {
   accountExists?: (registryId: string) => Promise<boolean>;
 }
 
-type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 type Handler = (ctx: Ctx, match: RegExpExecArray) => Promise<void>;
 interface Ctx {
   req: FastifyRequest;
@@ -32,25 +32,17 @@ interface Ctx {
   base: string;
 }
 
-const NAME = '([a-z0-9]+(?:[._/-][a-z0-9]+|__[a-z0-9]+|-+[a-z0-9]+)*)';
-const routes: Array<{ pattern: RegExp; methods: Partial<Record<Method, Handler>> }> = [
-  { pattern: /^\/v2\/?$/, methods: { GET: apiVersion, HEAD: apiVersion } },
-  { pattern: /^\/v2\/_catalog$/, methods: { GET: catalog } },
-  { pattern: new RegExp(`^/v2/${NAME}/blobs/uploads/?$`), methods: { POST: startUpload } },
-  {
-    pattern: new RegExp(`^/v2/${NAME}/blobs/uploads/([^/]+)$`),
-    methods: { GET: uploadStatus, PATCH: uploadChunk, PUT: completeUpload, DELETE: cancelUpload },
-  },
-  { pattern: new RegExp(`^/v2/${NAME}/blobs/([^/]+)$`), methods: { GET: getBlob, HEAD: getBlob, DELETE: deleteBlob } },
-  {
-    pattern: new RegExp(`^/v2/${NAME}/manifests/([^/]+)$`),
-    methods: { GET: getManifest, HEAD: getManifest, PUT: putManifest, DELETE: deleteManifest },
-  },
-  { pattern: new RegExp(`^/v2/${NAME}/tags/list$`), methods: { GET: listTags } },
-  { pattern: new RegExp(`^/v2/${NAME}/referrers/([^/]+)$`), methods: { GET: listReferrers } },
-];
-// Anything under /v2/ that names a repository badly: 400 NAME_INVALID rather than 404.
-const badName = /^\/v2\/(.+)\/(blobs|manifests|tags|referrers)\//;
+// The handlers of the route table's routes (route-table.ts says which methods each serves).
+export const v2Handlers: Record<V2RouteName, Partial<Record<V2Method, Handler>>> = {
+  base: { GET: apiVersion, HEAD: apiVersion },
+  catalog: { GET: catalog },
+  uploads: { POST: startUpload },
+  upload: { GET: uploadStatus, PATCH: uploadChunk, PUT: completeUpload, DELETE: cancelUpload },
+  blob: { GET: getBlob, HEAD: getBlob, DELETE: deleteBlob },
+  manifest: { GET: getManifest, HEAD: getManifest, PUT: putManifest, DELETE: deleteManifest },
+  tags: { GET: listTags },
+  referrers: { GET: listReferrers },
+};
 
 export async function ociEdge(app: FastifyInstance, opts: OciEdgeOptions): Promise<void> {
   // Blob bodies are streamed from the raw request; nothing is parsed or buffered here.
@@ -91,15 +83,11 @@ export async function ociEdge(app: FastifyInstance, opts: OciEdgeOptions): Promi
       throw new DomainError('NameUnknown', `no registry with id ${address.registryId} is hosted here`);
     }
     const ctx: Ctx = { req, reply, opts, query: new URLSearchParams(search), registryId: address.registryId, base: address.base };
-    for (const route of routes) {
-      const match = route.pattern.exec(path);
-      if (!match) continue;
-      const handler = route.methods[req.method as Method];
-      if (!handler) throw new DomainError('Unsupported', `${req.method} is not supported on ${path}`);
-      await handler(ctx, match);
-      return;
-    }
-    if (badName.test(path)) throw new DomainError('NameInvalid', `invalid repository name in ${path.slice(0, 300)}`);
+    const found = matchV2(req.method, path);
+    const handler = found.kind === 'route' ? v2Handlers[found.route.name][req.method as V2Method] : undefined;
+    if (found.kind === 'route' && handler) return handler(ctx, found.match);
+    if (found.kind === 'route' || found.kind === 'method') throw new DomainError('Unsupported', `${req.method} is not supported on ${path}`);
+    if (found.kind === 'bad-name') throw new DomainError('NameInvalid', `invalid repository name in ${path.slice(0, 300)}`);
     throw new DomainError('Unsupported', `no such endpoint: ${req.method} ${path.slice(0, 300)}`);
   }
 }
@@ -267,7 +255,7 @@ async function getBlob({ req, reply, opts, registryId }: Ctx, match: RegExpExecA
   }
   // Optional (storage.redirect): the bytes come from the storage engine, not through this node.
   // Clients keep the Range header across the redirect; the engine answers it.
-  const redirect = await opts.registry.blobRedirect(opts.registryId, name, digest);
+  const redirect = await opts.registry.blobRedirect(registryId, name, digest);
   if (redirect) {
     reply.code(307).header('Location', redirect.url).header('Docker-Content-Digest', redirect.blob.digest).header('Content-Length', '0').send();
     return;

@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authenticateSigV4 } from '../../auth/authenticate.js';
+import { admit } from '../../auth/front-door.js';
 import { sigV4Error } from '../../auth/sigv4.js';
 import type { EcrLifecycle } from '../../domain/ecr/lifecycle.js';
 import { isDomainError } from '../../domain/errors.js';
@@ -63,6 +64,7 @@ export async function operatorEdge(app: FastifyInstance, opts: OperatorEdgeOptio
     noteAudit(req, { caller: auth.caller, credentialsPresented: true });
     if (auth.service !== OPERATOR_SIGNING_NAME) return refuse(403, 'SignatureDoesNotMatch', `Credential should be scoped to correct service: '${OPERATOR_SIGNING_NAME}'.`);
     const action = ACTIONS[req.routeOptions.url ?? ''];
+    admit(req, auth.caller, action ?? `${req.method} ${req.routeOptions.url ?? ''}`, 'operator');
     if (!action) return; // not an operator route: fastify answers 404
     try {
       await opts.identity.requireOperator(auth.caller, action, { sourceIp: req.ip, secureTransport: req.protocol === 'https' });

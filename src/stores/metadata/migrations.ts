@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { authGenerationMigration } from './auth-generation.js';
 import { identityMigration } from './migrations/0002-identity.js';
 // The one import of capability code from the stores: the modules' tables (src/modules/migrations.ts).
 import { moduleMigrations } from '../../modules/migrations.js';
@@ -280,6 +281,8 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
         await db.schema.alterTable('jobs').addColumn('dead_at', 'bigint').execute();
       },
     },
+    // The authorization caches' generation counter (stores/metadata/auth-generation.ts).
+    ...authGenerationMigration(dialect),
   };
 }
 

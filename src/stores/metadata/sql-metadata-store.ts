@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { AuthWriteListeners, authWriteWatcher } from './auth-generation.js';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration, type Transaction } from 'kysely';
 import pg from 'pg';
@@ -39,6 +40,8 @@ export class SqlMetadataStore implements MetadataStore {
   private constructor(
     readonly db: Kysely<Database>,
     dialect: SqlDialectName,
+    /** Called after any write of what authorization reads, through this store's db (auth-generation.ts). */
+    readonly authWrites: AuthWriteListeners,
   ) {
     this.kind = dialect;
     this.jobs = new SqlJobStore(db, dialect);
@@ -55,9 +58,10 @@ export class SqlMetadataStore implements MetadataStore {
       database.pragma('foreign_keys = ON');
       database.pragma('busy_timeout = 5000');
       const groupCommit = new SqliteGroupCommit(database);
-      const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: groupCommit.wrap(cachedPrepare(database)) }) });
+      const authWrites = new AuthWriteListeners();
+      const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: groupCommit.wrap(cachedPrepare(database)) }), plugins: [authWriteWatcher(() => authWrites.notify())] });
       registerGroupCommit(db, groupCommit);
-      return new SqlMetadataStore(db, 'sqlite');
+      return new SqlMetadataStore(db, 'sqlite', authWrites);
     }
     const pool = new pg.Pool({
       connectionString: connection.url,
@@ -69,9 +73,10 @@ export class SqlMetadataStore implements MetadataStore {
     // pg_terminate_backend) emits 'error' on the pool; unheard, that would crash the process.
     // The pool drops that client and opens a new one for the next query.
     pool.on('error', () => {});
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const authWrites = new AuthWriteListeners();
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [authWriteWatcher(() => authWrites.notify())] });
     registerPostgres(db);
-    return new SqlMetadataStore(db, 'postgres');
+    return new SqlMetadataStore(db, 'postgres', authWrites);
   }
 
   async migrate(extra: Record<string, Migration> = {}): Promise<void> {
