@@ -16,6 +16,7 @@ import { IdentityService } from './domain/iam/identity-service.js';
 import { JobRunner } from './domain/jobs.js';
 import { systemClock, type Clock } from './domain/clock.js';
 import { ChangeFeed } from './domain/events/change-feed.js';
+import { ChangeTypes } from './domain/events/change.js';
 import { onChangesCommitted } from './stores/metadata/change-log.js';
 import { modules as allModules } from './modules/index.js';
 import type { BerthModule, ModuleContext } from './modules/module.js';
@@ -385,10 +386,15 @@ export async function createApp(config: BerthConfig, options: CreateAppOptions =
   // Scanning (src/modules/scanning): its ECR operations, jobs and operator routes.
   Object.assign(ecrOperations, scanningEcrOperations);
   const scanning = installScanning({ config, db: meta.db, meta, ecrStore, registry, jobs, ecr, http, now: Date.now, log: http.log });
-  hooks.manifestPushed = (registryId, name, digest) =>
-    void scanning.service
-      .onImagePushed(registryId, name, digest)
-      .catch((err: unknown) => http.log.error({ err, repository: name, digest }, 'scan on push could not start'));
+  // Scan on push is a subscriber of the change feed: a push acknowledged just before a crash
+  // is still scanned once the node (or another) comes back.
+  feed.subscribe(
+    'scanning.on-push',
+    async (changes) => {
+      for (const c of changes) if (c.repository) await scanning.service.onImagePushed(c.registryId, c.repository, String(c.detail.digest));
+    },
+    { types: [ChangeTypes.imagePushed] },
+  );
 
   jobs.every('uploads.purge-stale', config.uploads.purgeIntervalMinutes * 60_000, async ({ signal }) => {
     const cutoff = Date.now() - config.uploads.staleAfterHours * 3_600_000;

@@ -29,8 +29,6 @@ export interface RegistryHooks {
    * none. Called on every blob operation: it must answer from memory for most calls.
    */
   encryptionOf?(repositoryId: number): Promise<BlobEncryption | null>;
-  /** A manifest was stored (scan on push until the change feed carries 'image.pushed'). */
-  manifestPushed?(registryId: string, name: string, digest: string): void;
   /** A manifest was stored by a push (not a re-push of the same bytes); managed signing listens here. */
   imagePushed?(pushed: { registryId: string; repository: string; digest: string; mediaType: string; size: number; subjectDigest: string | null }): void;
   /** Test seam: runs after a blob's bytes are committed, before it is linked (race tests pause here). */
@@ -517,7 +515,6 @@ export class RegistryService {
       });
     }
     if (result.created) this.hooks.imagePushed?.({ registryId, repository: name, digest, mediaType: parsed.mediaType, size: body.length, subjectDigest: parsed.subject?.digest ?? null });
-    this.hooks.manifestPushed?.(registryId, name, digest);
     return { digest, subjectDigest: parsed.subject?.digest ?? null, created: result.created };
   }
 
