@@ -49,6 +49,8 @@ interface Subscriber {
   options: SubscribeOptions;
   wake: (() => void) | null;
   loop: Promise<void> | null;
+  /** The cursor as this node holds it: renewed only in the lease's second half, so an idle poll writes nothing. */
+  held: { position: number; failures: number; until: number } | null;
 }
 
 export const deadChangeJobKind = (subscriber: string) => `feed.dead:${subscriber}`;
@@ -78,7 +80,7 @@ export class ChangeFeed {
   /** Registers a subscriber (before start). Its dead letters run as jobs of their own kind. */
   subscribe(name: string, handler: ChangeHandler, options: SubscribeOptions = {}): void {
     if (this.subscribers.has(name)) throw new Error(`change subscriber ${name} is registered twice`);
-    const subscriber: Subscriber = { name, handler, options, wake: null, loop: null };
+    const subscriber: Subscriber = { name, handler, options, wake: null, loop: null, held: null };
     this.subscribers.set(name, subscriber);
     // A retried dead letter hands its change to the handler again, once.
     this.options.jobs.register(deadChangeJobKind(name), async ({ job, signal }) => {
@@ -130,6 +132,7 @@ export class ChangeFeed {
       }
       await this.sleep(s, delay);
     }
+    s.held = null;
     await this.options.store.releaseSubscription(s.name, this.options.owner).catch(() => {});
   }
 
@@ -140,9 +143,24 @@ export class ChangeFeed {
    */
   private async step(s: Subscriber): Promise<boolean> {
     const store = this.options.store;
-    const startAt = s.options.from === 'beginning' ? 0 : await store.latestSeq();
-    const lease = await store.leaseSubscription(s.name, this.options.owner, this.now(), this.leaseMs, startAt);
+    const now = this.now();
+    // No other node can take the cursor before the lease expires: in its first half this node
+    // reads on from the position it holds; only then does it renew (a write).
+    if (!s.held || now >= s.held.until - this.leaseMs / 2) {
+      const startAt = s.options.from === 'beginning' ? 0 : await store.latestSeq();
+      const taken = await store.leaseSubscription(s.name, this.options.owner, now, this.leaseMs, startAt);
+      s.held = taken ? { position: taken.position, failures: taken.failures, until: now + this.leaseMs } : null;
+    }
+    const lease = s.held;
     if (!lease) return false;
+    const advance = async (position: number) => {
+      if (await store.advanceSubscription(s.name, this.options.owner, position, this.now())) {
+        lease.position = position;
+        lease.failures = 0;
+      } else {
+        s.held = null; // lost to another node: take it again before reading on
+      }
+    };
     // After failures, go one change at a time, to find the one that fails.
     const size = lease.failures > 0 ? 1 : (s.options.batchSize ?? 100);
     const batch = await store.readChanges(lease.position, size);
@@ -157,14 +175,15 @@ export class ChangeFeed {
         if (batch.length === 1 && lease.failures + 1 >= (s.options.maxAttempts ?? 10)) {
           // Dead-letter the one change and move on.
           await this.options.jobStore.enqueueDeadJob(deadChangeJobKind(s.name), { seq: last, changeId: batch[0]!.id, type: batch[0]!.type }, message, this.now());
-          await store.advanceSubscription(s.name, this.options.owner, last, this.now());
+          await advance(last);
           return true;
         }
         await store.recordSubscriptionFailure(s.name, this.options.owner, message, this.now());
+        lease.failures++;
         throw err;
       }
     }
-    await store.advanceSubscription(s.name, this.options.owner, last, this.now());
+    await advance(last);
     return true;
   }
 

@@ -287,12 +287,13 @@ export function migrations(dialect: SqlDialectName): Record<string, Migration> {
 }
 
 /** The core's migrations and the capability modules' (each numbered in its own range). */
-export function migrationProvider(dialect: SqlDialectName, extra: Record<string, Migration> = {}): MigrationProvider {
+export function migrationProvider(dialect: SqlDialectName): MigrationProvider {
   return {
     getMigrations: async () => {
-      const all = { ...migrations(dialect), ...moduleMigrations(dialect) };
-      for (const name of Object.keys(extra)) if (Object.hasOwn(all, name)) throw new Error(`migration ${name} is defined twice`);
-      return { ...all, ...extra };
+      const core = migrations(dialect);
+      const modules = moduleMigrations(dialect);
+      for (const name of Object.keys(modules)) if (Object.hasOwn(core, name)) throw new Error(`migration ${name} is defined twice`);
+      return { ...core, ...modules };
     },
   };
 }

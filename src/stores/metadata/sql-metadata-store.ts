@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AuthWriteListeners, authWriteWatcher } from './auth-generation.js';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration, type Transaction } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { Changes } from '../../domain/events/change.js';
 import type {
@@ -79,10 +79,10 @@ export class SqlMetadataStore implements MetadataStore {
     return new SqlMetadataStore(db, 'postgres', authWrites);
   }
 
-  async migrate(extra: Record<string, Migration> = {}): Promise<void> {
+  async migrate(): Promise<void> {
     // Capabilities add migrations of their own (src/modules/*), numbered in ranges that may land
     // in any order: a database that ran a later one still takes an earlier one added after it.
-    const migrator = new Migrator({ db: this.db, provider: migrationProvider(this.kind, extra), allowUnorderedMigrations: true });
+    const migrator = new Migrator({ db: this.db, provider: migrationProvider(this.kind), allowUnorderedMigrations: true });
     const { error } = await migrator.migrateToLatest();
     if (error) throw error instanceof Error ? error : new Error(String(error));
     await this.changes.init();
