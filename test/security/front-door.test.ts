@@ -97,7 +97,11 @@ describe('request.actor and the request id on every edge', () => {
 
     await fetch(`${url}/v2/door/app/blobs/${sha(image.layer)}`, { method: 'HEAD', headers: { authorization: auth } });
     assert.equal((await lastFor(`/v2/door/app/blobs/${sha(image.layer)}`)).actor.operation, 'ecr:BatchCheckLayerAvailability');
+    // The GET's onResponse runs after its body has gone out, so the client may finish first:
+    // wait for the GET's own entry, not the HEAD's before it (same URL).
+    const before = seen.length;
     await (await fetch(`${url}/v2/door/app/blobs/${sha(image.layer)}`, { headers: { authorization: auth } })).arrayBuffer();
+    for (const deadline = Date.now() + 5_000; seen.length === before && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 10));
     assert.equal((await lastFor(`/v2/door/app/blobs/${sha(image.layer)}`)).actor.operation, 'ecr:GetDownloadUrlForLayer');
     await (await fetch(`${url}/v2/door/app/tags/list`, { headers: { authorization: auth } })).arrayBuffer();
     assert.equal((await lastFor('/v2/door/app/tags/list')).actor.operation, 'ecr:ListImages');
